@@ -1,0 +1,93 @@
+//! The crate's single public error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `cws-regions`.
+///
+/// Each message names what was wrong and what to do about it, so the CLI can
+/// print it unchanged.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum RegionError {
+    /// A region code that is not in the catalogue.
+    #[error(
+        "unknown region `{region}`{}(`cws regions fallbacks` lists the known regions)",
+        did_you_mean(*.suggestion)
+    )]
+    UnknownRegion {
+        /// The code exactly as it was given.
+        region: String,
+        /// The closest known code, when one is close enough to be a likely typo.
+        suggestion: Option<&'static str>,
+    },
+
+    /// A fallback graph (override file or explicit edge list) that cannot be
+    /// used; `message` says where, which region, and how to fix it.
+    #[error("invalid region fallbacks in {origin}: {message}")]
+    InvalidGraph {
+        /// Where the graph came from: a file path, or a description such as
+        /// "the explicit fallback edge list".
+        origin: String,
+        /// What is wrong, with a line and column when the source is a file.
+        message: String,
+    },
+
+    /// The override file could not be read.
+    #[error(
+        "cannot read region fallback file `{}`: {source}; check the path (from --regions-file or \
+         $CWS_HOME/regions.yaml) and its permissions",
+        path.display()
+    )]
+    Io {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn did_you_mean(suggestion: Option<&'static str>) -> String {
+    match suggestion {
+        Some(code) => format!("; did you mean `{code}`? "),
+        None => " ".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_region_messages() {
+        let with = RegionError::UnknownRegion {
+            region: "us-est-1".into(),
+            suggestion: Some("us-east-1"),
+        };
+        assert_eq!(
+            with.to_string(),
+            "unknown region `us-est-1`; did you mean `us-east-1`? \
+             (`cws regions fallbacks` lists the known regions)"
+        );
+        let without = RegionError::UnknownRegion {
+            region: "mars-1".into(),
+            suggestion: None,
+        };
+        assert_eq!(
+            without.to_string(),
+            "unknown region `mars-1` (`cws regions fallbacks` lists the known regions)"
+        );
+    }
+
+    #[test]
+    fn io_message_names_path_and_fix() {
+        let err = RegionError::Io {
+            path: PathBuf::from("/nope/regions.yaml"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let message = err.to_string();
+        assert!(message.contains("/nope/regions.yaml"), "{message}");
+        assert!(message.contains("--regions-file"), "{message}");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}
