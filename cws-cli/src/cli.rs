@@ -1,0 +1,273 @@
+//! Command-line definitions (clap derive). Only parsing lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Launch research workstations from templates, with the fastest reliable machine image.
+#[derive(Debug, Parser)]
+#[command(name = "cws", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned tables and sentences for people.
+    Table,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Cloud provider: `local` (simulated EC2, the default) or `aws`.
+    #[arg(long, global = true, env = "CWS_PROVIDER", value_name = "local|aws")]
+    pub provider: Option<String>,
+    /// Region (env CWS_REGION, then AWS_REGION; default us-east-1). `ami test` and `ami list`
+    /// accept it several times.
+    #[arg(long, global = true, env = "CWS_REGION", value_name = "REGION", action = clap::ArgAction::Append)]
+    pub region: Vec<String>,
+    /// Endpoint URL for the AWS provider (e.g. an EC2 emulator).
+    #[arg(long, global = true, env = "CWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS profile for the AWS provider.
+    #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// cws state directory (config, templates, simulated cloud state).
+    #[arg(long, global = true, env = "CWS_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Extra template directory, searched first (repeatable).
+    #[arg(long, global = true, value_name = "DIR", action = clap::ArgAction::Append)]
+    pub templates: Vec<PathBuf>,
+    /// Regional fallback graph override (YAML); default $CWS_HOME/regions.yaml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub regions_file: Option<PathBuf>,
+    /// Price overrides (TOML); default $CWS_HOME/prices.toml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub prices_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+    /// Shorthand for `--output json`.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Answer yes to every confirmation (copies, terminations).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Verbose logs on stderr, and the full resolution report.
+    #[arg(long, global = true)]
+    pub debug: bool,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve the best image for a template and launch a workstation.
+    Launch(LaunchArgs),
+    /// Machine images: resolve, test, list, costs.
+    #[command(subcommand)]
+    Ami(AmiCommand),
+    /// Workstations cws launched.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Templates: list, show, validate, schema.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// The region catalogue and fallback graph.
+    #[command(subcommand)]
+    Regions(RegionsCommand),
+    /// Defaults in $CWS_HOME/config.toml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions.
+    Completions {
+        /// Shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How to pick the image.
+#[derive(Debug, Args, Clone)]
+pub struct ResolveOpts {
+    /// Force one tier: direct_mapping, dynamic_search, marketplace, cross_region, script_fallback.
+    #[arg(long, value_name = "TIER")]
+    pub ami_strategy: Option<String>,
+    /// Required architecture (arm64 picks the template's Graviton type).
+    #[arg(long, value_name = "arm64|x86_64")]
+    pub arch: Option<String>,
+}
+
+/// `cws launch`.
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// Template slug or name.
+    pub template: String,
+    /// Name for the workstation (unique per region).
+    pub name: String,
+    /// Resolve and show the plan; copy nothing, launch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the resolution preview.
+    #[arg(long)]
+    pub show_ami_resolution: bool,
+    /// Print the AMI vs script cost analysis.
+    #[arg(long)]
+    pub show_costs: bool,
+    /// Prefer script provisioning; ask when an image is available.
+    #[arg(long)]
+    pub prefer_script: bool,
+    /// Instance type (default: the template's, by architecture).
+    #[arg(long, value_name = "TYPE")]
+    pub instance_type: Option<String>,
+    /// Session length in hours for the cost comparison.
+    #[arg(long, default_value = "8", value_name = "HOURS")]
+    pub hours: String,
+    /// Image selection.
+    #[command(flatten)]
+    pub resolve: ResolveOpts,
+}
+
+/// `cws ami ...`.
+#[derive(Debug, Subcommand)]
+pub enum AmiCommand {
+    /// Show how a template resolves in a region, and why.
+    Resolve {
+        /// Template slug or name.
+        template: String,
+        /// Image selection.
+        #[command(flatten)]
+        resolve: ResolveOpts,
+        /// Print the readable preview (the default for table output).
+        #[arg(long)]
+        show_ami_resolution: bool,
+    },
+    /// Resolve a template in several regions at once.
+    Test {
+        /// Template slug or name.
+        template: String,
+        /// Every region in the catalogue.
+        #[arg(long)]
+        all_regions: bool,
+        /// Required architecture.
+        #[arg(long, value_name = "arm64|x86_64")]
+        arch: Option<String>,
+    },
+    /// List the images that serve a template.
+    List {
+        /// Template slug or name.
+        #[arg(long)]
+        template: String,
+        /// Every region in the catalogue.
+        #[arg(long)]
+        all_regions: bool,
+    },
+    /// AMI vs script cost analysis for a template.
+    Costs {
+        /// Template slug or name.
+        template: String,
+        /// Session length in hours.
+        #[arg(long, default_value = "8", value_name = "HOURS")]
+        hours: String,
+        /// Instance type (default: the template's).
+        #[arg(long, value_name = "TYPE")]
+        instance_type: Option<String>,
+        /// Architecture for the default instance type.
+        #[arg(long, value_name = "arm64|x86_64")]
+        arch: Option<String>,
+        /// Launches per month, for storage amortisation and break-even.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        launches_per_month: u32,
+        /// Snapshot size in GiB (default: the template's root volume, else 30).
+        #[arg(long, value_name = "GIB")]
+        snapshot_gb: Option<u32>,
+    },
+}
+
+/// `cws instance ...`.
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Workstations in the region (or all regions).
+    List {
+        /// Every region in the catalogue.
+        #[arg(long)]
+        all_regions: bool,
+        /// Include terminated instances.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One workstation's state.
+    Status {
+        /// Name or instance id.
+        name: String,
+    },
+    /// Stop a workstation (it can be started again).
+    Stop {
+        /// Name or instance id.
+        name: String,
+    },
+    /// Terminate a workstation (asks first; `--yes` to skip).
+    Terminate {
+        /// Name or instance id.
+        name: String,
+    },
+}
+
+/// `cws templates ...`.
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Every template on the search path, and where it came from.
+    List,
+    /// One template, inheritance merged.
+    Show {
+        /// Template slug or name.
+        name: String,
+    },
+    /// Check template files.
+    Validate {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the template JSON Schema.
+    Schema,
+}
+
+/// `cws regions ...`.
+#[derive(Debug, Subcommand)]
+pub enum RegionsCommand {
+    /// The region catalogue.
+    List,
+    /// Fallback regions for one region (or all).
+    Fallbacks {
+        /// Region code.
+        #[arg(id = "fallbacks_region", value_name = "REGION")]
+        region: Option<String>,
+    },
+}
+
+/// `cws config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set a default: provider, region, profile, endpoint, templates.
+    Set {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Remove a default.
+    Unset {
+        /// Key.
+        key: String,
+    },
+    /// Show the defaults and where the file is.
+    Show,
+}

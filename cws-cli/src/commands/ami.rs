@@ -1,0 +1,373 @@
+//! `cws ami resolve|test|list|costs`.
+
+use anyhow::Result;
+use cws_resolver::service::{self, RegionStatus};
+use cws_resolver::{Outcome, Resolution, ResolveRequest};
+use serde::Serialize;
+
+use super::{parse_arch, parse_hours};
+use crate::cli::{AmiCommand, ResolveOpts};
+use crate::context::Ctx;
+use crate::error::{NoResolution, Reported, UsageError};
+use crate::output::{self, Table, provider_line};
+
+pub async fn run(ctx: &Ctx, cmd: &AmiCommand) -> Result<()> {
+    match cmd {
+        AmiCommand::Resolve {
+            template,
+            resolve,
+            show_ami_resolution: _,
+        } => resolve_cmd(ctx, template, resolve).await,
+        AmiCommand::Test {
+            template,
+            all_regions,
+            arch,
+        } => test(ctx, template, *all_regions, arch.as_deref()).await,
+        AmiCommand::List {
+            template,
+            all_regions,
+        } => list(ctx, template, *all_regions).await,
+        AmiCommand::Costs {
+            template,
+            hours,
+            instance_type,
+            arch,
+            launches_per_month,
+            snapshot_gb,
+        } => costs(
+            ctx,
+            template,
+            hours,
+            instance_type.as_deref(),
+            arch.as_deref(),
+            *launches_per_month,
+            *snapshot_gb,
+        ),
+    }
+}
+
+/// Exit status for a finished resolution: 3 when nothing was found, 1 when the provider failed.
+pub fn check_resolution(r: &Resolution) -> Result<()> {
+    if !r.is_failed() {
+        return Ok(());
+    }
+    if r.failed_because_provider() {
+        Err(Reported(1).into())
+    } else {
+        Err(NoResolution(format!(
+            "no image and no fallback can serve `{}` in {} under strategy {}",
+            r.template, r.region, r.strategy
+        ))
+        .into())
+    }
+}
+
+async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
+    let loaded = ctx.store.get(name)?;
+    let region = ctx.region()?;
+    let env = ctx.env()?;
+    let resolver = service::resolver_for(&loaded.template, opts.ami_strategy.as_deref(), false)
+        .map_err(UsageError)?;
+    let mut req = ResolveRequest::new(loaded.template.clone(), region);
+    req.architecture = parse_arch(opts.arch.as_deref())?;
+    let r = resolver.resolve(&env, &req).await;
+    if ctx.json {
+        output::json(&r)?;
+    } else {
+        print!("{}", render_resolution(&r));
+    }
+    if r.is_failed() && !ctx.json {
+        eprintln!(
+            "error: no image and no fallback can serve `{}` in {} (strategy {})",
+            r.template, r.region, r.strategy
+        );
+        return Err(Reported(if r.failed_because_provider() { 1 } else { 3 }).into());
+    }
+    check_resolution(&r)
+}
+
+fn mark(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Found => "✅",
+        Outcome::NotFound => "❌",
+        Outcome::Skipped => "⏭ ",
+        Outcome::Declined => "🚫",
+        Outcome::Failed => "⚠️",
+    }
+}
+
+/// The readable preview of a resolution (`--show-ami-resolution`).
+pub fn render_resolution(r: &Resolution) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "AMI resolution for {} in {}",
+        r.template, r.target_region
+    );
+    let _ = writeln!(
+        s,
+        "  Provider:  {}{}",
+        r.provider.name,
+        if r.provider.simulated {
+            " (simulated EC2 — LocalCloud; no real AWS resources)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  Strategy:  {}{}",
+        r.strategy,
+        r.forced_tier
+            .as_ref()
+            .map(|t| format!(" (forced tier: {t})"))
+            .unwrap_or_default()
+    );
+    match (&r.ami_id, r.is_failed()) {
+        (Some(id), false) => {
+            let _ = writeln!(
+                s,
+                "  Primary:   {} → {} ({}){}",
+                r.method,
+                id,
+                r.ami_name.as_deref().unwrap_or(""),
+                r.architecture.map(|a| format!(", {a}")).unwrap_or_default()
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "  Primary:   ❌ failed — nothing can serve this template here"
+            );
+        }
+    }
+    let _ = writeln!(s, "  Fallback chain:");
+    let w = r.attempts.iter().map(|a| a.tier.len()).max().unwrap_or(0);
+    for a in &r.attempts {
+        let _ = writeln!(
+            s,
+            "    {} {:w$}  {}{}",
+            mark(a.outcome),
+            a.tier,
+            a.detail,
+            if a.duration_ms > 0 {
+                format!("  [{} ms]", a.duration_ms)
+            } else {
+                String::new()
+            },
+        );
+    }
+    if let Some(c) = &r.copy {
+        let _ = writeln!(
+            s,
+            "  Copy:      {} from {} ({} GiB): ~{} + {}",
+            c.source_ami_id,
+            c.source_region,
+            c.snapshot_gb,
+            cws_resolver::tier::human_seconds(c.estimated_seconds),
+            c.estimated_cost_usd
+        );
+    }
+    if let Some(secs) = r.estimated_launch_seconds {
+        let _ = writeln!(
+            s,
+            "  Estimated launch: ~{}",
+            cws_resolver::tier::human_seconds(secs)
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  ⚠ {w}");
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct TestReport {
+    provider: cws_resolver::resolver::ProviderLabel,
+    template: String,
+    regions: Vec<service::RegionTest>,
+}
+
+async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> Result<()> {
+    let loaded = ctx.store.get(name)?;
+    let regions: Vec<String> = if all_regions {
+        cws_regions::all()
+            .iter()
+            .map(|r| r.code.to_string())
+            .collect()
+    } else if ctx.regions.is_empty() {
+        vec!["us-east-1".into()]
+    } else {
+        ctx.regions.clone()
+    };
+    let env = ctx.env()?;
+    let arch = parse_arch(arch)?;
+    let rows = service::test_regions(&env, &loaded.template, &regions, arch).await;
+    let info = env.provider.info();
+    let errors = rows
+        .iter()
+        .filter(|r| r.status == RegionStatus::Error)
+        .count();
+    if ctx.json {
+        output::json(&TestReport {
+            provider: (&info).into(),
+            template: loaded.template.slug.clone(),
+            regions: rows,
+        })?;
+    } else {
+        println!("{}", provider_line(&info));
+        let mut t = Table::new(["REGION", "STATUS", "AMI", "SOURCE", "COPY", "LAUNCH"]);
+        for r in &rows {
+            t.row([
+                r.region.clone(),
+                serde_json::to_value(r.status)?
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                r.ami_id.clone().unwrap_or_else(|| "-".into()),
+                r.source_region.clone().unwrap_or_else(|| "-".into()),
+                r.copy
+                    .as_ref()
+                    .map(|c| {
+                        format!(
+                            "~{} + {}",
+                            cws_resolver::tier::human_seconds(c.estimated_seconds),
+                            c.estimated_cost_usd
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into()),
+                r.estimated_launch_seconds
+                    .map(|s| format!("~{}", cws_resolver::tier::human_seconds(s)))
+                    .unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        t.print();
+        for r in rows.iter().filter(|r| r.status == RegionStatus::Error) {
+            eprintln!("error: {}: {}", r.region, r.detail);
+        }
+    }
+    if errors > 0 {
+        return Err(Reported(1).into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ListReport {
+    provider: cws_resolver::resolver::ProviderLabel,
+    #[serde(flatten)]
+    listing: service::ImageListing,
+}
+
+async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
+    let loaded = ctx.store.get(name)?;
+    let regions: Vec<String> = if all_regions {
+        cws_regions::all()
+            .iter()
+            .map(|r| r.code.to_string())
+            .collect()
+    } else if ctx.regions.is_empty() {
+        vec!["us-east-1".into()]
+    } else {
+        ctx.regions.clone()
+    };
+    let env = ctx.env()?;
+    let listing = service::list_template_images(&env, &loaded.template, &regions).await;
+    let info = env.provider.info();
+    let failed = !listing.errors.is_empty();
+    if ctx.json {
+        output::json(&ListReport {
+            provider: (&info).into(),
+            listing,
+        })?;
+    } else {
+        println!("{}", provider_line(&info));
+        if listing.images.is_empty() {
+            println!(
+                "No images for {} in {}.",
+                listing.template,
+                regions.join(", ")
+            );
+        } else {
+            let mut t = Table::new([
+                "ID", "NAME", "VERSION", "REGION", "SOURCE", "ARCH", "CREATED",
+            ]);
+            for i in &listing.images {
+                t.row([
+                    i.id.clone(),
+                    format!(
+                        "{}{}",
+                        i.name,
+                        if i.deprecated { " (deprecated)" } else { "" }
+                    ),
+                    i.version.clone().unwrap_or_else(|| "-".into()),
+                    i.region.clone(),
+                    serde_json::to_value(i.source)?
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    i.architecture.to_string(),
+                    i.creation_date.chars().take(10).collect(),
+                ]);
+            }
+            t.print();
+        }
+        for e in &listing.errors {
+            eprintln!("error: {}: {}", e.region, e.error);
+        }
+    }
+    if failed {
+        return Err(Reported(1).into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct CostsReport {
+    template: String,
+    #[serde(flatten)]
+    analysis: cws_cost::CostAnalysis,
+}
+
+fn costs(
+    ctx: &Ctx,
+    name: &str,
+    hours: &str,
+    instance_type: Option<&str>,
+    arch: Option<&str>,
+    launches_per_month: u32,
+    snapshot_gb: Option<u32>,
+) -> Result<()> {
+    let loaded = ctx.store.get(name)?;
+    let t = &loaded.template;
+    let region = ctx.region()?;
+    let arch = parse_arch(arch)?
+        .or_else(|| t.ami_config.as_ref().and_then(|c| c.preferred_architecture))
+        .unwrap_or(cws_template::Architecture::X86_64);
+    let instance_type = service::instance_type_for(t, arch, instance_type);
+    let input = cws_cost::CostInput {
+        instance_type,
+        region,
+        session_hours: parse_hours(hours)?,
+        script_setup_seconds: cws_resolver::tier::setup_seconds(t),
+        ami_boot_seconds: cws_cost::AMI_BOOT_SECONDS,
+        snapshot_gb: snapshot_gb
+            .or(t.instance_defaults.root_volume_gb)
+            .unwrap_or(30),
+        launches_per_month,
+    };
+    let analysis = cws_cost::analyze(&ctx.prices()?, &input)?;
+    if ctx.json {
+        return output::json(&CostsReport {
+            template: t.slug.clone(),
+            analysis,
+        });
+    }
+    println!(
+        "Cost analysis for {} (prices only; no provider calls)",
+        t.slug
+    );
+    print!("{analysis}");
+    Ok(())
+}

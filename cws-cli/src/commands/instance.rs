@@ -1,0 +1,118 @@
+//! `cws instance list|status|stop|terminate`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use cws_resolver::service::Consent;
+use cws_resolver::{CloudProviderExt, Instance, InstanceFilter};
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::cli::InstanceCommand;
+use crate::context::Ctx;
+use crate::error::Reported;
+use crate::output::{self, Table, provider_line};
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    provider: cws_resolver::resolver::ProviderLabel,
+    instances: &'a [Instance],
+}
+
+#[derive(Serialize)]
+struct One<'a> {
+    provider: cws_resolver::resolver::ProviderLabel,
+    instance: &'a Instance,
+}
+
+pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
+    let env = ctx.env()?;
+    let p = env.provider.clone();
+    let info = p.info();
+    match cmd {
+        InstanceCommand::List { all_regions, all } => {
+            let regions: Vec<String> = if *all_regions {
+                cws_regions::all()
+                    .iter()
+                    .map(|r| r.code.to_string())
+                    .collect()
+            } else {
+                vec![ctx.region()?]
+            };
+            let filter = InstanceFilter {
+                tags: BTreeMap::from([("cws:managed".to_string(), "true".to_string())]),
+                include_terminated: *all,
+                ..InstanceFilter::default()
+            };
+            let results = join_all(regions.iter().map(|r| p.describe_instances(r, &filter))).await;
+            let mut instances = Vec::new();
+            for r in results {
+                instances.extend(r?);
+            }
+            if ctx.json {
+                return output::json(&Listing {
+                    provider: (&info).into(),
+                    instances: &instances,
+                });
+            }
+            println!("{}", provider_line(&info));
+            if instances.is_empty() {
+                println!("No workstations in {}.", regions.join(", "));
+                return Ok(());
+            }
+            let mut t = Table::new(["NAME", "ID", "STATE", "REGION", "TYPE", "AMI", "TEMPLATE"]);
+            for i in &instances {
+                t.row([
+                    i.name.clone(),
+                    i.id.clone(),
+                    i.state.to_string(),
+                    i.region.clone(),
+                    i.instance_type.clone(),
+                    i.ami_id.clone(),
+                    i.tags.get("cws:template").cloned().unwrap_or_default(),
+                ]);
+            }
+            t.print();
+            Ok(())
+        }
+        InstanceCommand::Status { name } => {
+            let i = p.require_instance(&ctx.region()?, name).await?;
+            show(ctx, &info, &i)
+        }
+        InstanceCommand::Stop { name } => {
+            let region = ctx.region()?;
+            let i = p.require_instance(&region, name).await?;
+            let i = p.stop_instance(&region, &i.id).await?;
+            show(ctx, &info, &i)
+        }
+        InstanceCommand::Terminate { name } => {
+            let region = ctx.region()?;
+            let i = p.require_instance(&region, name).await?;
+            let q = format!(
+                "Terminate {} ({}) in {}? Its disks are deleted and this cannot be undone.",
+                i.name, i.id, region
+            );
+            if !ctx.consent().confirm(&q) {
+                eprintln!("not terminated");
+                return Err(Reported(1).into());
+            }
+            let i = p.terminate_instance(&region, &i.id).await?;
+            show(ctx, &info, &i)
+        }
+    }
+}
+
+fn show(ctx: &Ctx, info: &cws_resolver::ProviderInfo, i: &Instance) -> Result<()> {
+    if ctx.json {
+        return output::json(&One {
+            provider: info.into(),
+            instance: i,
+        });
+    }
+    println!("{}", provider_line(info));
+    println!(
+        "{} ({}) in {}: {} — {} from {}",
+        i.name, i.id, i.region, i.state, i.instance_type, i.ami_id
+    );
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `cws launch`.
+
+use anyhow::Result;
+use cws_resolver::service::{self, LaunchRequest};
+
+use super::ami::{check_resolution, render_resolution};
+use super::{parse_arch, parse_hours};
+use crate::cli::LaunchArgs;
+use crate::context::Ctx;
+use crate::output::{self, provider_line};
+
+pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
+    let loaded = ctx.store.get(&args.template)?;
+    let region = ctx.region()?;
+    let env = ctx.env()?;
+    let req = LaunchRequest {
+        template: loaded.template.clone(),
+        name: args.name.clone(),
+        region,
+        architecture: parse_arch(args.resolve.arch.as_deref())?,
+        instance_type: args.instance_type.clone(),
+        dry_run: args.dry_run,
+        forced_tier: args.resolve.ami_strategy.clone(),
+        prefer_script: args.prefer_script,
+        session_hours: parse_hours(&args.hours)?,
+    };
+    let consent = ctx.consent();
+    let report = service::launch(&env, &req, &consent).await?;
+    if ctx.json {
+        output::json(&report)?;
+        return check_resolution(&report.resolution);
+    }
+    let info = env.provider.info();
+    println!("{}", provider_line(&info));
+    if args.show_ami_resolution || args.dry_run || ctx.debug || report.resolution.is_failed() {
+        print!("{}", render_resolution(&report.resolution));
+    }
+    if (args.show_costs || args.dry_run)
+        && let Some(c) = &report.costs
+    {
+        print!("{c}");
+    }
+    let r = &report.resolution;
+    if r.is_failed() {
+        return check_resolution(r);
+    }
+    if let Some(copy) = &report.copied_image {
+        println!(
+            "Copied {} from {} to {} as {copy} (tagged with its provenance; later launches here find it directly)",
+            r.ami_id.as_deref().unwrap_or("?"),
+            r.source_region.as_deref().unwrap_or("?"),
+            r.target_region
+        );
+    }
+    match &report.instance {
+        Some(i) => {
+            println!(
+                "Launched {} ({}) in {}: {} {} from {} via {}{}",
+                i.name,
+                i.id,
+                i.region,
+                i.instance_type,
+                i.architecture,
+                i.ami_id,
+                r.method,
+                if info.simulated { " [simulated]" } else { "" }
+            );
+            if let Some(secs) = r.estimated_launch_seconds {
+                println!(
+                    "Ready in ~{} (state: {})",
+                    cws_resolver::tier::human_seconds(secs),
+                    i.state
+                );
+            }
+        }
+        None => println!(
+            "Dry run: would launch {} in {} from {} via {} (nothing was copied or launched)",
+            args.name,
+            r.target_region,
+            r.ami_id.as_deref().unwrap_or("?"),
+            r.method
+        ),
+    }
+    Ok(())
+}

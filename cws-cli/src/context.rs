@@ -1,0 +1,207 @@
+//! Everything a command needs, resolved once from flags, environment and config file:
+//! home directory, region, provider, template store, fallback graph, prices, output mode.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use cws_resolver::service::Consent;
+use cws_resolver::{CloudProvider, ResolveEnv};
+use cws_template::{SearchPath, TemplateStore};
+
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::config::Config;
+use crate::error::UsageError;
+
+/// Resolved global settings.
+pub struct Ctx {
+    pub home: PathBuf,
+    pub regions: Vec<String>,
+    pub provider_name: String,
+    pub endpoint_url: Option<String>,
+    pub json: bool,
+    pub yes: bool,
+    pub debug: bool,
+    pub store: TemplateStore,
+    regions_file: Option<PathBuf>,
+    prices_file: Option<PathBuf>,
+}
+
+impl Ctx {
+    pub fn new(g: &GlobalArgs) -> Result<Ctx> {
+        let home = match &g.home {
+            Some(h) => h.clone(),
+            None => default_home()?,
+        };
+        let config = Config::load(&home)?;
+        let json = g.json || g.output == Some(OutputFormat::Json);
+
+        let mut regions = g.region.clone();
+        if regions.is_empty()
+            && let Ok(r) = std::env::var("AWS_REGION")
+            && !r.is_empty()
+        {
+            regions.push(r);
+        }
+        if regions.is_empty()
+            && let Some(r) = &config.region
+        {
+            regions.push(r.clone());
+        }
+        for r in &regions {
+            cws_regions::lookup(r).map_err(|e| UsageError(format!("--region: {e}")))?;
+        }
+
+        let provider_name = g
+            .provider
+            .clone()
+            .or(config.provider.clone())
+            .unwrap_or_else(|| "local".into());
+        if provider_name != "local" && provider_name != "aws" {
+            return Err(UsageError(format!(
+                "unknown provider `{provider_name}`; use `local` (simulated EC2) or `aws`"
+            ))
+            .into());
+        }
+        let endpoint_url = g.endpoint_url.clone().or(config.endpoint.clone());
+
+        let mut template_dirs = g.templates.clone();
+        if let Some(t) = &config.templates {
+            template_dirs.push(PathBuf::from(t));
+        }
+        let env_path = std::env::var("CWS_TEMPLATES_PATH").ok();
+        let store = TemplateStore::new(SearchPath::new(
+            &template_dirs,
+            env_path.as_deref(),
+            Some(&home),
+        ));
+
+        Ok(Ctx {
+            home,
+            regions,
+            provider_name,
+            endpoint_url,
+            json,
+            yes: g.yes,
+            debug: g.debug,
+            store,
+            regions_file: g.regions_file.clone(),
+            prices_file: g.prices_file.clone(),
+        })
+    }
+
+    /// The one region a command works in (the first `--region`, else us-east-1).
+    pub fn region(&self) -> Result<String> {
+        match self.regions.as_slice() {
+            [] => Ok("us-east-1".into()),
+            [one] => Ok(one.clone()),
+            many => Err(UsageError(format!(
+                "--region was given {} times ({}); this command works in one region",
+                many.len(),
+                many.join(", ")
+            ))
+            .into()),
+        }
+    }
+
+    /// The fallback graph: `--regions-file`, else `$CWS_HOME/regions.yaml`, else published.
+    pub fn fallbacks(&self) -> Result<cws_regions::FallbackGraph> {
+        let path = self
+            .regions_file
+            .clone()
+            .or_else(|| Some(self.home.join("regions.yaml")).filter(|p| p.exists()));
+        Ok(match path {
+            Some(p) => cws_regions::FallbackGraph::load(&p)?,
+            None => cws_regions::FallbackGraph::published(),
+        })
+    }
+
+    /// The price book: bundled, with `--prices-file` or `$CWS_HOME/prices.toml` over it.
+    pub fn prices(&self) -> Result<cws_cost::PriceBook> {
+        let path = self
+            .prices_file
+            .clone()
+            .or_else(|| Some(self.home.join("prices.toml")).filter(|p| p.exists()));
+        let book = cws_cost::PriceBook::bundled();
+        Ok(match path {
+            Some(p) => book.with_overrides_file(&p)?,
+            None => book,
+        })
+    }
+
+    /// The provider named by `--provider`.
+    pub fn provider(&self) -> Result<Arc<dyn CloudProvider>> {
+        match self.provider_name.as_str() {
+            "aws" => Err(cws_resolver::ProviderError::Unsupported {
+                provider: "aws".into(),
+                operation: "this build".into(),
+                reason: format!(
+                    "the AWS provider is not built yet{}; use `--provider local` (the simulated EC2) for now",
+                    self.endpoint_url
+                        .as_deref()
+                        .map(|e| format!(" (endpoint {e} was not contacted)"))
+                        .unwrap_or_default()
+                ),
+            }
+            .into()),
+            _ => {
+                let cloud = cws_resolver::local::LocalCloud::open(&self.home)
+                    .with_context(|| format!("opening the simulated cloud under {}", self.home.display()))?;
+                Ok(Arc::new(cloud))
+            }
+        }
+    }
+
+    /// Provider, fallback graph and prices together.
+    pub fn env(&self) -> Result<ResolveEnv> {
+        Ok(ResolveEnv {
+            provider: self.provider()?,
+            fallbacks: self.fallbacks()?,
+            prices: self.prices()?,
+        })
+    }
+
+    /// How commands ask before spending money or destroying things.
+    pub fn consent(&self) -> TerminalConsent {
+        TerminalConsent { yes: self.yes }
+    }
+}
+
+fn default_home() -> Result<PathBuf> {
+    directories::ProjectDirs::from("org", "cws", "cws")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            UsageError(
+                "cannot find a home directory for cws state; set CWS_HOME or pass --home DIR"
+                    .into(),
+            )
+            .into()
+        })
+}
+
+/// Asks on the terminal (stderr), defaulting to No. Without a terminal it answers No and says
+/// how to pass `--yes`, so nothing ever hangs waiting for input.
+pub struct TerminalConsent {
+    yes: bool,
+}
+
+impl Consent for TerminalConsent {
+    fn confirm(&self, question: &str) -> bool {
+        if self.yes {
+            eprintln!("{question} [y/N] yes (--yes)");
+            return true;
+        }
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            eprintln!("{question} [y/N] no (no terminal to ask on; pass --yes to agree)");
+            return false;
+        }
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return false;
+        }
+        matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+}

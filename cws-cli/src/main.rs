@@ -1,0 +1,78 @@
+//! `cws`: launch research workstations from templates with the fastest reliable image.
+//!
+//! A thin binary: parse, dispatch to the library crates, print, and map errors to the
+//! documented exit codes (0 ok, 1 runtime/provider error, 2 invalid input, 3 no resolution).
+
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod error;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+use crate::context::Ctx;
+use crate::error::{Reported, exit_code};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.global.debug);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = exit_code(&e);
+            if e.downcast_ref::<Reported>().is_none() {
+                eprintln!("error: {e}");
+                for cause in e.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(debug: bool) {
+    let filter = if debug { "debug" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CWS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = Cli::command();
+        clap_complete::generate(*shell, &mut cmd, "cws", &mut std::io::stdout());
+        return Ok(());
+    }
+    let ctx = Ctx::new(&cli.global)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match &cli.command {
+            Command::Launch(a) => commands::launch::run(&ctx, a).await,
+            Command::Ami(c) => commands::ami::run(&ctx, c).await,
+            Command::Instance(c) => commands::instance::run(&ctx, c).await,
+            Command::Templates(c) => commands::templates::run(&ctx, c),
+            Command::Regions(c) => commands::regions::run(&ctx, c),
+            Command::Config(c) => commands::config::run(&ctx, c),
+            Command::Completions { .. } => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,461 @@
+//! The built `cws` binary, run on a temporary `$CWS_HOME`, as a user would.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn cws(home: &Path) -> Command {
+    let mut c = Command::cargo_bin("cws").unwrap();
+    c.env("CWS_HOME", home)
+        .env_remove("CWS_REGION")
+        .env_remove("AWS_REGION")
+        .env_remove("CWS_PROVIDER")
+        .env_remove("CWS_TEMPLATES_PATH")
+        .env_remove("CWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE");
+    c
+}
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    cws(home).args(args).output().unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn templates_list_shows_the_bundled_templates_and_their_origin() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["templates", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for slug in [
+        "python-ml",
+        "r-research",
+        "bioinformatics",
+        "gis-research",
+        "python-research",
+    ] {
+        assert!(text.contains(slug), "{text}");
+    }
+    assert!(text.contains("bundled"));
+}
+
+#[test]
+fn a_misspelt_field_exits_2_with_line_and_suggestion() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "name: Bad\nslug: bad\nversion: 1.0.0\nbase: ubuntu-24.04\nami_config:\n  stratgy: ami_preferred\n",
+    )
+    .unwrap();
+    let out = run(
+        home.path(),
+        &["templates", "validate", file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad.yaml:6:"), "{err}");
+    assert!(err.contains("did you mean `strategy`"), "{err}");
+}
+
+#[test]
+fn fallbacks_for_ap_south_1_are_in_published_order() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["--json", "regions", "fallbacks", "ap-south-1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let codes: Vec<&str> = v["fallbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["ap-southeast-1", "ap-northeast-1", "us-east-1"]);
+
+    let out = run(home.path(), &["regions", "fallbacks", "ap-sout-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `ap-south-1`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ami_costs_reports_both_launch_kinds_storage_break_even_and_a_recommendation() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "--json",
+            "ami",
+            "costs",
+            "python-ml",
+            "--region",
+            "us-east-1",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert!(v["script"]["setup_cost"].as_f64().unwrap() > v["ami"]["setup_cost"].as_f64().unwrap());
+    assert!(v["storage"]["per_month"].as_f64().unwrap() > 0.0);
+    assert!(v.get("break_even_launches_per_month").is_some());
+    assert!(
+        !v["recommendation"]["reasons"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn launch_python_ml_resolves_by_direct_mapping_and_names_the_simulated_provider() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["--json", "launch", "python-ml", "my-research"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["dry_run"], false);
+    assert_eq!(v["resolution"]["method"], "direct_mapping");
+    assert_eq!(v["resolution"]["ami_id"], "ami-0c7d3e9a1b2f4a501");
+    assert_eq!(v["resolution"]["provider"]["simulated"], true);
+    assert_eq!(v["instance"]["name"], "my-research");
+    assert_eq!(v["instance"]["state"], "running");
+    assert_eq!(v["instance"]["ami_id"], "ami-0c7d3e9a1b2f4a501");
+    assert!(v["costs"].is_object());
+
+    // Table output names the provider and says it is simulated.
+    let out = run(home.path(), &["instance", "status", "my-research"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("simulated"));
+
+    // The same name again is an error naming the existing instance.
+    let out = run(home.path(), &["launch", "python-ml", "my-research"]);
+    assert_eq!(out.status.code(), Some(2));
+    let id = v["instance"]["id"].as_str().unwrap();
+    assert!(stderr(&out).contains(id), "{}", stderr(&out));
+}
+
+#[test]
+fn dry_run_with_preview_launches_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "launch",
+            "python-ml",
+            "preview",
+            "--dry-run",
+            "--show-ami-resolution",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Fallback chain"), "{text}");
+    assert!(text.contains("✅ direct_mapping"), "{text}");
+    let out = run(home.path(), &["--json", "instance", "list"]);
+    assert_eq!(json(&out)["instances"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn cross_region_copy_needs_consent_and_is_paid_once() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "--region",
+            "ap-south-1",
+            "--json",
+            "ami",
+            "resolve",
+            "python-ml",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["method"], "cross_region");
+    assert_eq!(v["source_region"], "ap-southeast-1");
+    assert_eq!(v["requires_copy"], true);
+    assert!(v["copy"]["estimated_seconds"].as_u64().unwrap() > 0);
+    assert!(v["copy"]["estimated_cost_usd"].as_f64().unwrap() > 0.0);
+
+    // No terminal, no --yes: the prompt is answered No (on stderr) and the launch falls
+    // through to script provisioning; stdout stays one JSON document.
+    let out = run(
+        home.path(),
+        &[
+            "--region",
+            "ap-south-1",
+            "--json",
+            "launch",
+            "python-ml",
+            "declined",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["resolution"]["method"], "script_fallback");
+    let declined = v["resolution"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tier"] == "cross_region")
+        .unwrap()
+        .clone();
+    assert_eq!(declined["outcome"], "declined");
+
+    // With --yes: copied, then launched from the copy.
+    let out = run(
+        home.path(),
+        &[
+            "--region",
+            "ap-south-1",
+            "--yes",
+            "--json",
+            "launch",
+            "python-ml",
+            "x",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let copy = v["copied_image"].as_str().unwrap().to_string();
+    assert_eq!(v["instance"]["ami_id"], copy.as_str());
+
+    // The next resolution in ap-south-1 finds the copy by dynamic search.
+    let out = run(
+        home.path(),
+        &[
+            "--region",
+            "ap-south-1",
+            "--json",
+            "ami",
+            "resolve",
+            "python-ml",
+        ],
+    );
+    let v = json(&out);
+    assert_eq!(v["method"], "dynamic_search");
+    assert_eq!(v["ami_id"], copy.as_str());
+}
+
+#[test]
+fn each_bundled_template_resolves_by_its_tier() {
+    let home = tempfile::tempdir().unwrap();
+    let method = |t: &str, region: &str| {
+        let out = run(
+            home.path(),
+            &["--json", "ami", "resolve", t, "--region", region],
+        );
+        assert!(out.status.success(), "{t}: {}", stderr(&out));
+        json(&out)
+    };
+    assert_eq!(
+        method("bioinformatics", "us-west-2")["method"],
+        "dynamic_search"
+    );
+    assert_eq!(method("gis-research", "us-east-1")["method"], "marketplace");
+    let pr = method("python-research", "us-east-1");
+    assert_eq!(pr["method"], "script_fallback");
+    assert!(
+        pr["ami_name"]
+            .as_str()
+            .unwrap()
+            .contains("ubuntu-noble-24.04")
+    );
+}
+
+#[test]
+fn ami_required_with_nothing_reachable_exits_3() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("my-templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("strict.yaml"),
+        "name: Strict\nslug: strict\nversion: 1.0.0\nbase: ubuntu-24.04\nami_config:\n  strategy: ami_required\n  ami_search:\n    owners: [self]\n    name_pattern: \"strict-*\"\n",
+    )
+    .unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "--templates",
+            dir.to_str().unwrap(),
+            "--json",
+            "ami",
+            "resolve",
+            "strict",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(json(&out)["method"], "failed");
+}
+
+#[test]
+fn ami_test_all_regions_covers_the_catalogue() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["--json", "ami", "test", "python-ml", "--all-regions"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let rows = v["regions"].as_array().unwrap();
+    assert_eq!(rows.len(), cws_regions::all().len());
+    let status = |r: &str| {
+        rows.iter().find(|x| x["region"] == r).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("us-east-1"), "available");
+    assert_eq!(status("ap-south-1"), "copy_required");
+}
+
+#[test]
+fn eight_concurrent_launches_all_survive() {
+    let home = tempfile::tempdir().unwrap();
+    // Seed once so the eight processes race on writes, not on first-use seeding only.
+    assert!(run(home.path(), &["templates", "list"]).status.success());
+    let bin = assert_cmd::cargo::cargo_bin("cws");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            std::process::Command::new(&bin)
+                .env("CWS_HOME", home.path())
+                .args(["--json", "launch", "python-research", &format!("box-{i}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = run(home.path(), &["--json", "instance", "list"]);
+    let names: std::collections::BTreeSet<String> = json(&out)["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+}
+
+#[test]
+fn instance_stop_and_terminate() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(
+        run(home.path(), &["launch", "python-research", "box"])
+            .status
+            .success()
+    );
+    let out = run(home.path(), &["--json", "instance", "stop", "box"]);
+    assert_eq!(json(&out)["instance"]["state"], "stopped");
+    // Terminate asks; without a terminal the answer is No.
+    let out = run(home.path(), &["instance", "terminate", "box"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--yes"));
+    let out = run(
+        home.path(),
+        &["--yes", "--json", "instance", "terminate", "box"],
+    );
+    assert_eq!(json(&out)["instance"]["state"], "terminated");
+    let out = run(home.path(), &["instance", "status", "box"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn aws_provider_is_a_clear_error_until_it_lands() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["--provider", "aws", "ami", "resolve", "python-ml"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not built yet"), "{}", stderr(&out));
+    let out = run(
+        home.path(),
+        &["--provider", "gcp", "ami", "resolve", "python-ml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn config_file_is_beaten_by_env_which_is_beaten_by_flag() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(
+        run(home.path(), &["config", "set", "region", "eu-west-1"])
+            .status
+            .success()
+    );
+    let region = |out: Output| json(&out)["region"].as_str().unwrap().to_string();
+    assert_eq!(
+        region(run(home.path(), &["--json", "ami", "resolve", "python-ml"])),
+        "eu-west-1"
+    );
+    let out = cws(home.path())
+        .env("CWS_REGION", "us-west-2")
+        .args(["--json", "ami", "resolve", "python-ml"])
+        .output()
+        .unwrap();
+    assert_eq!(region(out), "us-west-2");
+    let out = cws(home.path())
+        .env("CWS_REGION", "us-west-2")
+        .args([
+            "--region",
+            "ap-southeast-1",
+            "--json",
+            "ami",
+            "resolve",
+            "python-ml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(region(out), "ap-southeast-1");
+    let out = run(home.path(), &["config", "set", "region", "mars-1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn version_and_completions() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["--version"]);
+    assert!(stdout(&out).starts_with("cws "));
+    let out = run(home.path(), &["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("_cws"));
+}
+
+#[test]
+fn unknown_template_is_invalid_input_with_suggestions() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["ami", "resolve", "python-m"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("python-ml"), "{}", stderr(&out));
+}

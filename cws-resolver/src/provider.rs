@@ -1,0 +1,226 @@
+//! The [`CloudProvider`] trait: only what a backend must do.
+//!
+//! Shaped after `object_store::ObjectStore`: the trait holds the required operations, each a
+//! single backend round trip; conveniences built from them live on [`CloudProviderExt`], which
+//! every provider gets for free. `Arc<T>`, `Box<T>` and `&T` forward the trait so wrappers and
+//! trait objects compose.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{ProviderError, ProviderResult};
+use crate::model::{
+    CopyImageRequest, CreateImageRequest, Image, ImageQuery, Instance, InstanceFilter,
+    LaunchPermission, MarketplaceProduct, MarketplaceQuery, ProviderInfo, RunInstanceRequest,
+    Snapshot,
+};
+
+/// A cloud backend: EC2 or something that behaves like it.
+///
+/// Every method is one logical round trip to the backend (pagination aside), so wrappers can
+/// count, cache, delay or fail them uniformly.
+#[async_trait]
+pub trait CloudProvider: Send + Sync + std::fmt::Debug {
+    /// Who this provider is; every cws output names it.
+    fn info(&self) -> ProviderInfo;
+
+    /// Images by id in one region. Ids that do not exist are simply absent from the result
+    /// (deprecated images are returned: a pinned id is still found).
+    async fn describe_images_by_id(
+        &self,
+        region: &str,
+        ids: &[String],
+    ) -> ProviderResult<Vec<Image>>;
+
+    /// Images matching a query in one region. `query.owners` must not be empty.
+    async fn describe_images(&self, region: &str, query: &ImageQuery)
+    -> ProviderResult<Vec<Image>>;
+
+    /// Snapshots by id in one region.
+    async fn describe_snapshots(
+        &self,
+        region: &str,
+        ids: &[String],
+    ) -> ProviderResult<Vec<Snapshot>>;
+
+    /// The regions enabled for this account.
+    async fn describe_regions(&self) -> ProviderResult<Vec<String>>;
+
+    /// Copies an image into `request.target_region`; returns the new image (often `pending`).
+    async fn copy_image(&self, request: &CopyImageRequest) -> ProviderResult<Image>;
+
+    /// Creates an image from an instance; returns the new image (often `pending`).
+    async fn create_image(&self, request: &CreateImageRequest) -> ProviderResult<Image>;
+
+    /// Adds or removes tags on a resource (image, instance, snapshot). Used to tag copies with
+    /// provenance, because `CopyImage` does not carry tags on every backend.
+    async fn create_tags(
+        &self,
+        region: &str,
+        resource_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> ProviderResult<()>;
+
+    /// Grants (`add = true`) or revokes launch permission on an image.
+    async fn modify_launch_permission(
+        &self,
+        region: &str,
+        image_id: &str,
+        permission: &LaunchPermission,
+        add: bool,
+    ) -> ProviderResult<()>;
+
+    /// Lists who may launch an image.
+    async fn describe_launch_permissions(
+        &self,
+        region: &str,
+        image_id: &str,
+    ) -> ProviderResult<Vec<LaunchPermission>>;
+
+    /// Deregisters an image.
+    async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()>;
+
+    /// Launches one instance.
+    async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance>;
+
+    /// Lists instances in a region.
+    async fn describe_instances(
+        &self,
+        region: &str,
+        filter: &InstanceFilter,
+    ) -> ProviderResult<Vec<Instance>>;
+
+    /// Stops an instance; returns its new state.
+    async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance>;
+
+    /// Terminates an instance; returns its new state.
+    async fn terminate_instance(&self, region: &str, instance_id: &str)
+    -> ProviderResult<Instance>;
+
+    /// Finds Marketplace products matching a query (catalogue lookup, not images).
+    async fn find_marketplace_products(
+        &self,
+        query: &MarketplaceQuery,
+    ) -> ProviderResult<Vec<MarketplaceProduct>>;
+}
+
+macro_rules! forward_provider {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: CloudProvider + ?Sized> CloudProvider for $ty {
+            fn info(&self) -> ProviderInfo { (**self).info() }
+            async fn describe_images_by_id(&self, region: &str, ids: &[String]) -> ProviderResult<Vec<Image>> {
+                (**self).describe_images_by_id(region, ids).await
+            }
+            async fn describe_images(&self, region: &str, query: &ImageQuery) -> ProviderResult<Vec<Image>> {
+                (**self).describe_images(region, query).await
+            }
+            async fn describe_snapshots(&self, region: &str, ids: &[String]) -> ProviderResult<Vec<Snapshot>> {
+                (**self).describe_snapshots(region, ids).await
+            }
+            async fn describe_regions(&self) -> ProviderResult<Vec<String>> {
+                (**self).describe_regions().await
+            }
+            async fn copy_image(&self, request: &CopyImageRequest) -> ProviderResult<Image> {
+                (**self).copy_image(request).await
+            }
+            async fn create_image(&self, request: &CreateImageRequest) -> ProviderResult<Image> {
+                (**self).create_image(request).await
+            }
+            async fn create_tags(&self, region: &str, resource_id: &str, tags: &BTreeMap<String, String>) -> ProviderResult<()> {
+                (**self).create_tags(region, resource_id, tags).await
+            }
+            async fn modify_launch_permission(&self, region: &str, image_id: &str, permission: &LaunchPermission, add: bool) -> ProviderResult<()> {
+                (**self).modify_launch_permission(region, image_id, permission, add).await
+            }
+            async fn describe_launch_permissions(&self, region: &str, image_id: &str) -> ProviderResult<Vec<LaunchPermission>> {
+                (**self).describe_launch_permissions(region, image_id).await
+            }
+            async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
+                (**self).deregister_image(region, image_id).await
+            }
+            async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance> {
+                (**self).run_instance(request).await
+            }
+            async fn describe_instances(&self, region: &str, filter: &InstanceFilter) -> ProviderResult<Vec<Instance>> {
+                (**self).describe_instances(region, filter).await
+            }
+            async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+                (**self).stop_instance(region, instance_id).await
+            }
+            async fn terminate_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+                (**self).terminate_instance(region, instance_id).await
+            }
+            async fn find_marketplace_products(&self, query: &MarketplaceQuery) -> ProviderResult<Vec<MarketplaceProduct>> {
+                (**self).find_marketplace_products(query).await
+            }
+        }
+    )*};
+}
+
+forward_provider!(Arc<T>, Box<T>, &T);
+
+/// Conveniences every provider gets for free, built from [`CloudProvider`] calls.
+#[async_trait]
+pub trait CloudProviderExt: CloudProvider {
+    /// One image by id, or `None` when it does not exist.
+    async fn image(&self, region: &str, id: &str) -> ProviderResult<Option<Image>> {
+        let found = self
+            .describe_images_by_id(region, &[id.to_string()])
+            .await?;
+        Ok(found.into_iter().find(|i| i.id == id))
+    }
+
+    /// The size in GiB of an image's snapshots (its root volume size when snapshots are not
+    /// visible). This is what copy time and cost are computed from.
+    async fn image_size_gb(&self, image: &Image) -> ProviderResult<u32> {
+        if !image.snapshot_ids.is_empty() {
+            let snaps = self
+                .describe_snapshots(&image.region, &image.snapshot_ids)
+                .await?;
+            let total: u32 = snaps.iter().map(|s| s.size_gb).sum();
+            if total > 0 {
+                return Ok(total);
+            }
+        }
+        Ok(image.root_volume_gb.unwrap_or(8))
+    }
+
+    /// The live (not terminated) instance with this `Name` in a region, if any.
+    async fn instance_by_name(&self, region: &str, name: &str) -> ProviderResult<Option<Instance>> {
+        let filter = InstanceFilter {
+            tags: BTreeMap::from([("Name".to_string(), name.to_string())]),
+            ..InstanceFilter::default()
+        };
+        let found = self.describe_instances(region, &filter).await?;
+        Ok(found.into_iter().find(|i| i.state.is_live()))
+    }
+
+    /// Like [`instance_by_name`](Self::instance_by_name) but an error when absent.
+    async fn require_instance(&self, region: &str, name_or_id: &str) -> ProviderResult<Instance> {
+        if name_or_id.starts_with("i-") {
+            let filter = InstanceFilter {
+                ids: vec![name_or_id.to_string()],
+                ..InstanceFilter::default()
+            };
+            if let Some(i) = self
+                .describe_instances(region, &filter)
+                .await?
+                .into_iter()
+                .next()
+            {
+                return Ok(i);
+            }
+        }
+        self.instance_by_name(region, name_or_id)
+            .await?
+            .ok_or_else(|| ProviderError::NotFound {
+                what: format!("instance `{name_or_id}`"),
+                region: region.to_string(),
+            })
+    }
+}
+
+impl<T: CloudProvider + ?Sized> CloudProviderExt for T {}

@@ -1,0 +1,660 @@
+//! The [`Resolver`]: an ordered list of tiers, probed concurrently, highest priority wins.
+//!
+//! Latency is what matters: a resolution is bound by provider round trips, not CPU. Every
+//! tier's read-only probe is put in flight at once; the resolver commits as soon as the
+//! highest-priority tier that can still win has answered, and cancels the rest. A direct hit
+//! therefore costs one round trip however many tiers follow it. [`Resolver::sequential`] walks
+//! the same tiers one at a time, the way other tools do, for comparison.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cws_cost::{Money, PriceBook};
+use cws_regions::FallbackGraph;
+use cws_template::{AmiStrategy, Architecture, FallbackStrategy, Template};
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::{Serialize, Serializer};
+
+use crate::error::ProviderError;
+use crate::model::ProviderInfo;
+use crate::provider::CloudProvider;
+use crate::tier::{self, Candidate, Probe, ResolveContext, Tier};
+
+/// How an image was (or was not) obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// The template's mapped id for the region.
+    DirectMapping,
+    /// A search by trusted owner, name pattern, architecture and tags.
+    DynamicSearch,
+    /// An AWS Marketplace product.
+    Marketplace,
+    /// A copy from a fallback region.
+    CrossRegion,
+    /// A base OS image plus the provisioning script.
+    ScriptFallback,
+    /// No tier could serve the launch.
+    Failed,
+    /// A tier supplied by an embedding tool.
+    Custom(String),
+}
+
+impl Method {
+    /// The report name, e.g. `direct_mapping`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::DirectMapping => "direct_mapping",
+            Method::DynamicSearch => "dynamic_search",
+            Method::Marketplace => "marketplace",
+            Method::CrossRegion => "cross_region",
+            Method::ScriptFallback => "script_fallback",
+            Method::Failed => "failed",
+            Method::Custom(s) => s,
+        }
+    }
+
+    /// The method for a tier name (built-in names map to their variant).
+    pub fn from_name(name: &str) -> Method {
+        match name {
+            "direct_mapping" => Method::DirectMapping,
+            "dynamic_search" => Method::DynamicSearch,
+            "marketplace" => Method::Marketplace,
+            "cross_region" => Method::CrossRegion,
+            "script_fallback" => Method::ScriptFallback,
+            "failed" => Method::Failed,
+            other => Method::Custom(other.to_string()),
+        }
+    }
+
+    /// Whether the launch uses a prepared image (not script provisioning, not failure).
+    pub fn is_ami(&self) -> bool {
+        !matches!(self, Method::ScriptFallback | Method::Failed)
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Method {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// What one tier concluded, as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The tier found a usable image.
+    Found,
+    /// The tier looked and found nothing.
+    NotFound,
+    /// The tier did not apply, or was not needed because a higher tier won first.
+    Skipped,
+    /// The tier's image needs a step the user declined (a cross-region copy).
+    Declined,
+    /// The provider failed while this tier probed.
+    Failed,
+}
+
+/// One tier's line in the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// Tier name.
+    pub tier: String,
+    /// What it concluded.
+    pub outcome: Outcome,
+    /// Why, in one line.
+    pub detail: String,
+    /// Wall time of the probe in milliseconds (0 when not run).
+    pub duration_ms: u64,
+    /// The image it found, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ami_id: Option<String>,
+    /// The provider error kind, for `failed` attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+}
+
+/// A cross-region copy the launch needs first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CopyPlan {
+    /// The image to copy.
+    pub source_ami_id: String,
+    /// Where it is.
+    pub source_region: String,
+    /// Its name (the copy keeps it).
+    pub source_name: String,
+    /// Snapshot size the estimate is based on.
+    pub snapshot_gb: u32,
+    /// Estimated copy time.
+    pub estimated_seconds: u64,
+    /// Estimated cost: transfer plus the first month of storage in the target region.
+    pub estimated_cost_usd: Money,
+}
+
+/// Who resolved: the provider, named in every report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderLabel {
+    /// `local` or `aws`.
+    pub name: String,
+    /// Whether the provider is a simulation.
+    pub simulated: bool,
+    /// Human description.
+    pub description: String,
+}
+
+impl From<&ProviderInfo> for ProviderLabel {
+    fn from(i: &ProviderInfo) -> Self {
+        ProviderLabel {
+            name: i.name.clone(),
+            simulated: i.simulated,
+            description: i.description.clone(),
+        }
+    }
+}
+
+/// The answer: which image, how, at what cost, and what every tier said. This is the JSON
+/// contract of `cws ami resolve` and `GET /api/v1/ami/resolve/{template}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resolution {
+    /// The provider that answered.
+    pub provider: ProviderLabel,
+    /// Template slug.
+    pub template: String,
+    /// Region asked for.
+    pub region: String,
+    /// The template's strategy.
+    pub strategy: AmiStrategy,
+    /// The tier forced with `--ami-strategy`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced_tier: Option<String>,
+    /// How the image was obtained.
+    pub method: Method,
+    /// The image to launch (the base image for script fallback).
+    pub ami_id: Option<String>,
+    /// Its name.
+    pub ami_name: Option<String>,
+    /// Where the image is now.
+    pub source_region: Option<String>,
+    /// Where the workstation will run.
+    pub target_region: String,
+    /// Architecture of the image.
+    pub architecture: Option<Architecture>,
+    /// Whether a cross-region copy must happen first.
+    pub requires_copy: bool,
+    /// The copy, if any.
+    pub copy: Option<CopyPlan>,
+    /// Seconds from launch to a usable workstation.
+    pub estimated_launch_seconds: Option<u64>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+    /// One entry per tier consulted, in priority order.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Resolution {
+    /// Whether nothing could serve the launch.
+    pub fn is_failed(&self) -> bool {
+        self.method == Method::Failed
+    }
+
+    /// Whether the failure is due to the provider (every tier that ran failed with a provider
+    /// error) rather than a real "nothing found". Callers exit 1 for the former, 3 for the latter.
+    pub fn failed_because_provider(&self) -> bool {
+        self.is_failed() && self.attempts.iter().any(|a| a.outcome == Outcome::Failed)
+    }
+
+    /// The winning attempt's detail.
+    pub fn decision_detail(&self) -> Option<&str> {
+        self.attempts
+            .iter()
+            .find(|a| a.tier == self.method.as_str() && a.outcome == Outcome::Found)
+            .map(|a| a.detail.as_str())
+    }
+}
+
+/// What a resolution runs against: a provider, the fallback graph and the prices.
+#[derive(Clone)]
+pub struct ResolveEnv {
+    /// The backend.
+    pub provider: Arc<dyn CloudProvider>,
+    /// Regional fallbacks.
+    pub fallbacks: FallbackGraph,
+    /// Prices.
+    pub prices: PriceBook,
+}
+
+impl std::fmt::Debug for ResolveEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolveEnv")
+            .field("provider", &self.provider.info().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResolveEnv {
+    /// An environment with the published fallback graph and the bundled price book.
+    pub fn new(provider: Arc<dyn CloudProvider>) -> Self {
+        ResolveEnv {
+            provider,
+            fallbacks: FallbackGraph::published(),
+            prices: PriceBook::bundled(),
+        }
+    }
+}
+
+/// What to resolve.
+#[derive(Debug, Clone)]
+pub struct ResolveRequest {
+    /// The template (inheritance merged).
+    pub template: Template,
+    /// Target region.
+    pub region: String,
+    /// A required architecture (`--arch`); `None` follows the template.
+    pub architecture: Option<Architecture>,
+    /// Tiers the user declined (tier name → why), reported as `declined` without probing.
+    pub declined: BTreeMap<String, String>,
+    /// "Now" for deprecation checks; `None` uses the clock.
+    pub now: Option<String>,
+}
+
+impl ResolveRequest {
+    /// A request for a template in a region, following the template's architecture.
+    pub fn new(template: Template, region: impl Into<String>) -> Self {
+        ResolveRequest {
+            template,
+            region: region.into(),
+            architecture: None,
+            declined: BTreeMap::new(),
+            now: None,
+        }
+    }
+
+    /// Acceptable architectures, preferred first: `--arch` alone when given; else the
+    /// template's preferred architecture, then the others its search allows.
+    pub fn architectures(&self) -> Vec<Architecture> {
+        if let Some(a) = self.architecture {
+            return vec![a];
+        }
+        let cfg = self.template.ami_config.as_ref();
+        let preferred = cfg.and_then(|c| c.preferred_architecture);
+        let allowed: Vec<Architecture> = cfg
+            .and_then(|c| c.ami_search.as_ref())
+            .map(|s| s.architectures.clone())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        if let Some(p) = preferred {
+            out.push(p);
+        }
+        for a in allowed {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        if out.is_empty() {
+            out.push(Architecture::X86_64);
+        }
+        out
+    }
+}
+
+/// How the resolver runs the probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// All at once; commit as soon as the winner is certain; cancel the rest.
+    Concurrent,
+    /// All at once, and wait for every one (so the report says what every tier would do).
+    Exhaustive,
+    /// One after another, stopping at the first success.
+    Sequential,
+}
+
+/// An ordered list of tiers and how to run them.
+#[derive(Clone)]
+pub struct Resolver {
+    tiers: Vec<Arc<dyn Tier>>,
+    mode: Mode,
+    forced: Option<String>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("tiers", &self.tier_names())
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl Resolver {
+    /// A resolver over exactly these tiers, in priority order.
+    pub fn new(tiers: Vec<Arc<dyn Tier>>) -> Self {
+        Resolver {
+            tiers,
+            mode: Mode::Concurrent,
+            forced: None,
+        }
+    }
+
+    /// The standard tier chain for a strategy (DESIGN §5):
+    ///
+    /// | strategy | chain |
+    /// |---|---|
+    /// | ami_preferred | direct, dynamic, marketplace, cross_region, script |
+    /// | ami_required | direct, dynamic, marketplace, cross_region |
+    /// | ami_fallback | script, then direct, dynamic, marketplace, cross_region |
+    ///
+    /// `fallback_strategy` trims the end: `script_provisioning` keeps the script tier,
+    /// `cross_region` ends after cross_region (no script), `error` ends after the in-region
+    /// AMI tiers (no copy, no script).
+    pub fn for_strategy(strategy: AmiStrategy, fallback: FallbackStrategy) -> Self {
+        let ami: Vec<&str> = match fallback {
+            FallbackStrategy::Error => vec!["direct_mapping", "dynamic_search", "marketplace"],
+            _ => vec![
+                "direct_mapping",
+                "dynamic_search",
+                "marketplace",
+                "cross_region",
+            ],
+        };
+        let names: Vec<&str> = match strategy {
+            AmiStrategy::AmiRequired => ami,
+            AmiStrategy::AmiFallback => std::iter::once("script_fallback").chain(ami).collect(),
+            _ => {
+                let mut v = ami;
+                if fallback == FallbackStrategy::ScriptProvisioning {
+                    v.push("script_fallback");
+                }
+                v
+            }
+        };
+        Resolver::new(names.into_iter().filter_map(tier::builtin).collect())
+    }
+
+    /// The chain a template asks for. A template without `ami_config` is a script template:
+    /// script provisioning only.
+    pub fn for_template(template: &Template) -> Self {
+        match &template.ami_config {
+            Some(cfg) => Resolver::for_strategy(cfg.strategy, cfg.effective_fallback()),
+            None => Resolver::new(vec![Arc::new(tier::ScriptFallback)]),
+        }
+    }
+
+    /// A resolver with a single forced tier (`--ami-strategy`). Unknown names are an error
+    /// listing the valid ones.
+    pub fn forced(name: &str) -> Result<Self, String> {
+        let t = tier::builtin(name).ok_or_else(|| {
+            format!(
+                "unknown tier `{name}`; use one of: {}",
+                tier::BUILTIN_TIERS.join(", ")
+            )
+        })?;
+        let mut r = Resolver::new(vec![t]);
+        r.forced = Some(name.to_string());
+        Ok(r)
+    }
+
+    /// Walks the tiers one at a time (what Packer-style lookups do); for comparison.
+    pub fn sequential(mut self) -> Self {
+        self.mode = Mode::Sequential;
+        self
+    }
+
+    /// Waits for every tier, so the report says what each would do (used by
+    /// `--prefer-script`, which needs to know whether an AMI exists).
+    pub fn exhaustive(mut self) -> Self {
+        self.mode = Mode::Exhaustive;
+        self
+    }
+
+    /// Moves the script tier to the front, keeping the rest in order (`--prefer-script`).
+    pub fn script_first(mut self) -> Self {
+        if let Some(pos) = self.tiers.iter().position(|t| !t.provides_ami()) {
+            let t = self.tiers.remove(pos);
+            self.tiers.insert(0, t);
+        } else {
+            self.tiers.insert(0, Arc::new(tier::ScriptFallback));
+        }
+        self
+    }
+
+    /// The tiers, in priority order.
+    pub fn tiers(&self) -> &[Arc<dyn Tier>] {
+        &self.tiers
+    }
+
+    /// The tier names, in priority order.
+    pub fn tier_names(&self) -> Vec<String> {
+        self.tiers.iter().map(|t| t.name().to_string()).collect()
+    }
+
+    /// Inserts a tier right after the tier named `after` (at the end when absent).
+    pub fn insert_after(mut self, after: &str, tier: Arc<dyn Tier>) -> Self {
+        let pos = self
+            .tiers
+            .iter()
+            .position(|t| t.name() == after)
+            .map(|p| p + 1)
+            .unwrap_or(self.tiers.len());
+        self.tiers.insert(pos, tier);
+        self
+    }
+
+    /// Removes the tier with this name.
+    pub fn without(mut self, name: &str) -> Self {
+        self.tiers.retain(|t| t.name() != name);
+        self
+    }
+
+    /// Resolves a template in a region.
+    pub async fn resolve(&self, env: &ResolveEnv, req: &ResolveRequest) -> Resolution {
+        let now = req.now.clone().unwrap_or_else(|| {
+            chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        });
+        let ctx = ResolveContext {
+            template: &req.template,
+            region: &req.region,
+            architectures: req.architectures(),
+            provider: env.provider.as_ref(),
+            fallbacks: &env.fallbacks,
+            prices: &env.prices,
+            now,
+        };
+        let n = self.tiers.len();
+        let mut results: Vec<Option<(TierResult, u64)>> = vec![None; n];
+        for (i, t) in self.tiers.iter().enumerate() {
+            if let Some(why) = req.declined.get(t.name()) {
+                results[i] = Some((TierResult::Declined(why.clone()), 0));
+            }
+        }
+
+        match self.mode {
+            Mode::Sequential => {
+                for (slot, t) in results.iter_mut().zip(&self.tiers) {
+                    if slot.is_some() {
+                        continue;
+                    }
+                    let r = run_probe(t.as_ref(), &ctx).await;
+                    let won = matches!(r.0, TierResult::Found(_));
+                    *slot = Some(r);
+                    if won {
+                        break;
+                    }
+                }
+            }
+            Mode::Concurrent | Mode::Exhaustive => {
+                let mut pending: FuturesUnordered<_> = (0..n)
+                    .filter(|i| results[*i].is_none())
+                    .map(|i| {
+                        let t = self.tiers[i].clone();
+                        let ctx = &ctx;
+                        async move { (i, run_probe(t.as_ref(), ctx).await) }
+                    })
+                    .collect();
+                while let Some((i, r)) = pending.next().await {
+                    results[i] = Some(r);
+                    if self.mode == Mode::Concurrent && decided(&results) {
+                        break;
+                    }
+                }
+                // Dropping `pending` cancels probes that can no longer win.
+            }
+        }
+
+        self.report(env, req, results)
+    }
+
+    fn report(
+        &self,
+        env: &ResolveEnv,
+        req: &ResolveRequest,
+        results: Vec<Option<(TierResult, u64)>>,
+    ) -> Resolution {
+        let winner = results
+            .iter()
+            .position(|r| matches!(r, Some((TierResult::Found(_), _))));
+        let winner_name = winner.map(|w| self.tiers[w].name().to_string());
+        let mut attempts = Vec::with_capacity(results.len());
+        let mut warnings = Vec::new();
+        for (i, r) in results.iter().enumerate() {
+            let name = self.tiers[i].name().to_string();
+            let attempt = match r {
+                None => Attempt {
+                    tier: name,
+                    outcome: Outcome::Skipped,
+                    detail: match &winner_name {
+                        Some(w) => format!("not needed: {w} answered first"),
+                        None => "not run".into(),
+                    },
+                    duration_ms: 0,
+                    ami_id: None,
+                    error_kind: None,
+                },
+                Some((res, ms)) => {
+                    let (outcome, detail, ami_id, error_kind) = match res {
+                        TierResult::Found(c) => (
+                            Outcome::Found,
+                            c.detail.clone(),
+                            Some(c.ami_id.clone()),
+                            None,
+                        ),
+                        TierResult::NotFound(d) => (Outcome::NotFound, d.clone(), None, None),
+                        TierResult::Skipped(d) => (Outcome::Skipped, d.clone(), None, None),
+                        TierResult::Declined(d) => (Outcome::Declined, d.clone(), None, None),
+                        TierResult::Failed(kind, d) => {
+                            (Outcome::Failed, d.clone(), None, Some(kind.clone()))
+                        }
+                    };
+                    Attempt {
+                        tier: name,
+                        outcome,
+                        detail,
+                        duration_ms: *ms,
+                        ami_id,
+                        error_kind,
+                    }
+                }
+            };
+            attempts.push(attempt);
+        }
+        let info = env.provider.info();
+        let strategy = req.template.strategy();
+        let mut res = Resolution {
+            provider: ProviderLabel::from(&info),
+            template: req.template.slug.clone(),
+            region: req.region.clone(),
+            strategy,
+            forced_tier: self.forced.clone(),
+            method: Method::Failed,
+            ami_id: None,
+            ami_name: None,
+            source_region: None,
+            target_region: req.region.clone(),
+            architecture: None,
+            requires_copy: false,
+            copy: None,
+            estimated_launch_seconds: None,
+            warnings: Vec::new(),
+            attempts,
+        };
+        if let Some(w) = winner
+            && let Some((TierResult::Found(c), _)) = &results[w]
+        {
+            let c: &Candidate = c;
+            warnings.extend(c.warnings.iter().cloned());
+            res.method = self.tiers[w].method();
+            res.ami_id = Some(c.ami_id.clone());
+            res.ami_name = Some(c.ami_name.clone());
+            res.source_region = Some(c.source_region.clone());
+            res.architecture = Some(c.architecture);
+            res.requires_copy = c.copy.is_some();
+            res.copy = c.copy.clone();
+            res.estimated_launch_seconds = Some(c.estimated_launch_seconds);
+            // An AMI found by a lower tier than script (e.g. --prefer-script) is worth a word.
+            if !self.tiers[w].provides_ami()
+                && let Some((j, alt)) = results.iter().enumerate().find_map(|(j, r)| match r {
+                    Some((TierResult::Found(a), _)) if j != w && self.tiers[j].provides_ami() => {
+                        Some((j, a))
+                    }
+                    _ => None,
+                })
+            {
+                warnings.push(format!(
+                    "an image is available via {}: {} launches in ~{} instead of ~{}",
+                    self.tiers[j].name(),
+                    alt.ami_id,
+                    tier::human_seconds(alt.estimated_launch_seconds),
+                    tier::human_seconds(c.estimated_launch_seconds)
+                ));
+            }
+        }
+        res.warnings = warnings;
+        res
+    }
+}
+
+/// A probe's result in a form that can be cloned into the report.
+#[derive(Debug, Clone)]
+enum TierResult {
+    Found(Box<Candidate>),
+    NotFound(String),
+    Skipped(String),
+    Declined(String),
+    Failed(String, String),
+}
+
+async fn run_probe(t: &dyn Tier, ctx: &ResolveContext<'_>) -> (TierResult, u64) {
+    let start = Instant::now();
+    let r = t.probe(ctx).await;
+    let ms = start.elapsed().as_millis() as u64;
+    let r = match r {
+        Ok(Probe::Found(c)) => TierResult::Found(Box::new(c)),
+        Ok(Probe::NotFound(d)) => TierResult::NotFound(d),
+        Ok(Probe::Skipped(d)) => TierResult::Skipped(d),
+        Err(e) => TierResult::Failed(e.kind().to_string(), failure_detail(&e)),
+    };
+    (r, ms)
+}
+
+fn failure_detail(e: &ProviderError) -> String {
+    format!("provider error: {e}")
+}
+
+/// Whether the winner is certain: every tier before the first success has answered.
+fn decided(results: &[Option<(TierResult, u64)>]) -> bool {
+    for r in results {
+        match r {
+            None => return false,
+            Some((TierResult::Found(_), _)) => return true,
+            Some(_) => {}
+        }
+    }
+    true
+}

@@ -1,0 +1,672 @@
+//! Services over a provider: launch, test across regions, list a template's images.
+//!
+//! These hold the logic the CLI and the REST API share, so both give the same answers and the
+//! same JSON. Side effects (copies, launches) happen only after a resolution has decided, and
+//! a cross-region copy only with [`Consent`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cws_cost::{CostAnalysis, CostInput};
+use cws_template::{Architecture, Template};
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::error::{ProviderError, ProviderResult};
+use crate::model::{CopyImageRequest, Image, ImageQuery, ImageState, Instance, RunInstanceRequest};
+use crate::provider::CloudProviderExt;
+use crate::resolver::{CopyPlan, Method, Resolution, ResolveEnv, ResolveRequest, Resolver};
+use crate::tier::{self, MARKETPLACE_OWNER_ALIAS, human_seconds, tags};
+
+/// Asks the user before cws spends money or time on their behalf.
+pub trait Consent: Send + Sync {
+    /// Asks a yes/no question; `false` unless the user clearly said yes.
+    fn confirm(&self, question: &str) -> bool;
+}
+
+/// Consent that always says yes (`--yes`).
+#[derive(Debug, Clone, Copy)]
+pub struct AssumeYes;
+
+impl Consent for AssumeYes {
+    fn confirm(&self, _question: &str) -> bool {
+        true
+    }
+}
+
+/// Consent that always says no (no terminal, no `--yes`).
+#[derive(Debug, Clone, Copy)]
+pub struct AssumeNo;
+
+impl Consent for AssumeNo {
+    fn confirm(&self, _question: &str) -> bool {
+        false
+    }
+}
+
+/// What to launch.
+#[derive(Debug, Clone)]
+pub struct LaunchRequest {
+    /// The template (inheritance merged).
+    pub template: Template,
+    /// The instance's `Name`.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Required architecture (`--arch`).
+    pub architecture: Option<Architecture>,
+    /// Instance type override (`--instance-type`).
+    pub instance_type: Option<String>,
+    /// Resolve and report only; no copy, no launch.
+    pub dry_run: bool,
+    /// A single forced tier (`--ami-strategy`).
+    pub forced_tier: Option<String>,
+    /// Prefer script provisioning; ask when an image is available (`--prefer-script`).
+    pub prefer_script: bool,
+    /// Session length for the cost comparison.
+    pub session_hours: cws_cost::Hours,
+}
+
+/// The launched instance, as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LaunchedInstance {
+    /// Instance id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: String,
+    /// Region.
+    pub region: String,
+    /// Image launched.
+    pub ami_id: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Architecture.
+    pub architecture: Architecture,
+}
+
+impl From<&Instance> for LaunchedInstance {
+    fn from(i: &Instance) -> Self {
+        LaunchedInstance {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            state: i.state.to_string(),
+            region: i.region.clone(),
+            ami_id: i.ami_id.clone(),
+            instance_type: i.instance_type.clone(),
+            architecture: i.architecture,
+        }
+    }
+}
+
+/// The result of `cws launch`: the JSON contract `{dry_run, resolution, instance, costs}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaunchReport {
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// How the image was chosen.
+    pub resolution: Resolution,
+    /// The image copied into the region first, if a copy was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copied_image: Option<String>,
+    /// The instance launched (null on dry runs and failures).
+    pub instance: Option<LaunchedInstance>,
+    /// AMI vs script cost comparison for this launch.
+    pub costs: Option<CostAnalysis>,
+}
+
+/// Errors a launch can end with besides "nothing resolved" (which is a report, not an error).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The provider failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The request is invalid (unknown tier, unknown instance type, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A copy did not become available in time.
+    #[error(
+        "copy {image} in {region} did not become available within {waited_s} s; check it with `cws ami list` and launch again"
+    )]
+    CopyTimeout {
+        /// The copy's id.
+        image: String,
+        /// Its region.
+        region: String,
+        /// How long cws waited.
+        waited_s: u64,
+    },
+}
+
+/// The instance type for an architecture: the explicit choice, else the template's, else a
+/// small general-purpose default (Graviton for arm64).
+pub fn instance_type_for(
+    template: &Template,
+    arch: Architecture,
+    explicit: Option<&str>,
+) -> String {
+    if let Some(t) = explicit {
+        return t.to_string();
+    }
+    if let Some(t) = template.instance_type_for(arch) {
+        return t.to_string();
+    }
+    match arch {
+        Architecture::Arm64 => "t4g.medium".into(),
+        Architecture::X86_64 => "t3.medium".into(),
+    }
+}
+
+/// The resolver a launch or resolve request asks for.
+pub fn resolver_for(
+    template: &Template,
+    forced_tier: Option<&str>,
+    prefer_script: bool,
+) -> Result<Resolver, String> {
+    let r = match forced_tier {
+        Some(t) => Resolver::forced(t)?,
+        None => Resolver::for_template(template),
+    };
+    Ok(if prefer_script {
+        r.script_first().exhaustive()
+    } else {
+        r
+    })
+}
+
+/// The question asked before a cross-region copy.
+pub fn copy_question(plan: &CopyPlan, target_region: &str) -> String {
+    format!(
+        "Cross-region copy required ({} + {}): copy {} ({} GiB) from {} to {}. Continue?",
+        human_seconds(plan.estimated_seconds),
+        plan.estimated_cost_usd,
+        plan.source_ami_id,
+        plan.snapshot_gb,
+        plan.source_region,
+        target_region
+    )
+}
+
+/// Cost comparison for a template launched as `instance_type` in `region`.
+pub fn launch_costs(
+    env: &ResolveEnv,
+    template: &Template,
+    region: &str,
+    instance_type: &str,
+    session_hours: cws_cost::Hours,
+    snapshot_gb: Option<u32>,
+) -> Result<CostAnalysis, cws_cost::CostError> {
+    let input = CostInput {
+        instance_type: instance_type.to_string(),
+        region: region.to_string(),
+        session_hours,
+        script_setup_seconds: tier::setup_seconds(template),
+        ami_boot_seconds: cws_cost::AMI_BOOT_SECONDS,
+        snapshot_gb: snapshot_gb
+            .or(template.instance_defaults.root_volume_gb)
+            .unwrap_or(30),
+        launches_per_month: 20,
+    };
+    cws_cost::analyze(&env.prices, &input)
+}
+
+/// Resolves, asks consent where needed, copies if agreed, and launches.
+pub async fn launch(
+    env: &ResolveEnv,
+    req: &LaunchRequest,
+    consent: &dyn Consent,
+) -> Result<LaunchReport, LaunchError> {
+    let provider = env.provider.as_ref();
+    if !req.dry_run
+        && let Some(existing) = provider.instance_by_name(&req.region, &req.name).await?
+    {
+        return Err(ProviderError::Conflict {
+            message: format!(
+                "an instance named `{}` already exists in {}: {} ({}); pick another name or `cws instance terminate {}`",
+                req.name, req.region, existing.id, existing.state, req.name
+            ),
+        }
+        .into());
+    }
+    let resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)
+        .map_err(LaunchError::Invalid)?;
+    let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
+    rreq.architecture = req.architecture;
+    let mut resolution = resolver.resolve(env, &rreq).await;
+
+    // --prefer-script: the script won, but an image exists. Ask which to use.
+    if req.prefer_script
+        && resolution.method == Method::ScriptFallback
+        && let Some(alt) = resolution
+            .attempts
+            .iter()
+            .find(|a| a.outcome == crate::resolver::Outcome::Found && a.tier != "script_fallback")
+    {
+        let question = format!(
+            "An image is available ({} via {}) and launches faster than script provisioning. Use the image instead?",
+            alt.ami_id.as_deref().unwrap_or("?"),
+            alt.tier
+        );
+        if !req.dry_run && consent.confirm(&question) {
+            rreq.declined.insert(
+                "script_fallback".into(),
+                "user chose the available image over --prefer-script".into(),
+            );
+            resolution = resolver.resolve(env, &rreq).await;
+        }
+    }
+
+    // A copy needs consent. Declining moves on to the next tier the strategy allows.
+    if resolution.requires_copy
+        && !req.dry_run
+        && let Some(plan) = resolution.copy.clone()
+        && !consent.confirm(&copy_question(&plan, &req.region))
+    {
+        rreq.declined.insert(
+            "cross_region".into(),
+            format!(
+                "copy of {} from {} declined ({} + {})",
+                plan.source_ami_id,
+                plan.source_region,
+                human_seconds(plan.estimated_seconds),
+                plan.estimated_cost_usd
+            ),
+        );
+        resolution = resolver.resolve(env, &rreq).await;
+    }
+
+    let arch = resolution
+        .architecture
+        .or(req.architecture)
+        .unwrap_or(Architecture::X86_64);
+    let instance_type = instance_type_for(&req.template, arch, req.instance_type.as_deref());
+    let costs = launch_costs(
+        env,
+        &req.template,
+        &req.region,
+        &instance_type,
+        req.session_hours,
+        resolution.copy.as_ref().map(|c| c.snapshot_gb),
+    )
+    .map_err(|e| LaunchError::Invalid(e.to_string()))?;
+
+    let mut report = LaunchReport {
+        dry_run: req.dry_run,
+        resolution,
+        copied_image: None,
+        instance: None,
+        costs: Some(costs),
+    };
+    if req.dry_run || report.resolution.is_failed() {
+        return Ok(report);
+    }
+
+    let Some(mut ami_id) = report.resolution.ami_id.clone() else {
+        return Ok(report);
+    };
+    if let Some(plan) = report.resolution.copy.clone() {
+        let copy = copy_for_template(env, &req.template, &plan, &req.region).await?;
+        ami_id = copy.id.clone();
+        report.copied_image = Some(copy.id);
+    }
+
+    let mut instance_tags = BTreeMap::from([
+        (tags::TEMPLATE.to_string(), req.template.slug.clone()),
+        (
+            tags::TEMPLATE_VERSION.to_string(),
+            req.template.version.to_string(),
+        ),
+        ("cws:managed".to_string(), "true".to_string()),
+        (
+            "cws:method".to_string(),
+            report.resolution.method.to_string(),
+        ),
+    ]);
+    for (k, v) in &req.template.tags {
+        instance_tags.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let run = RunInstanceRequest {
+        region: req.region.clone(),
+        name: req.name.clone(),
+        ami_id,
+        instance_type,
+        architecture: arch,
+        user_data: (report.resolution.method == Method::ScriptFallback)
+            .then(|| req.template.provisioning_script()),
+        root_volume_gb: req.template.instance_defaults.root_volume_gb,
+        tags: instance_tags,
+    };
+    let instance = provider.run_instance(&run).await?;
+    report.instance = Some(LaunchedInstance::from(&instance));
+    Ok(report)
+}
+
+/// Copies a template's image into `target_region`, tags the copy with its provenance (some
+/// backends drop tags on copy) and waits until it is available.
+pub async fn copy_for_template(
+    env: &ResolveEnv,
+    template: &Template,
+    plan: &CopyPlan,
+    target_region: &str,
+) -> Result<Image, LaunchError> {
+    let provider = env.provider.as_ref();
+    let source = provider
+        .image(&plan.source_region, &plan.source_ami_id)
+        .await?
+        .ok_or_else(|| ProviderError::NotFound {
+            what: format!("image {}", plan.source_ami_id),
+            region: plan.source_region.clone(),
+        })?;
+    let tags = tier::provenance_tags(&source, &template.slug, &template.version.to_string());
+    let request = CopyImageRequest {
+        source_region: plan.source_region.clone(),
+        source_image_id: plan.source_ami_id.clone(),
+        target_region: target_region.to_string(),
+        name: source.name.clone(),
+        description: Some(format!(
+            "cws copy of {} from {} for template {}",
+            source.id, source.region, template.slug
+        )),
+        tags: tags.clone(),
+    };
+    let copy = provider.copy_image(&request).await?;
+    provider.create_tags(target_region, &copy.id, &tags).await?;
+    wait_for_image(env, target_region, &copy.id, Duration::from_secs(30 * 60)).await
+}
+
+/// Polls until an image is available; fails at once on `failed`/`invalid`.
+pub async fn wait_for_image(
+    env: &ResolveEnv,
+    region: &str,
+    image_id: &str,
+    limit: Duration,
+) -> Result<Image, LaunchError> {
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        if let Some(img) = env.provider.image(region, image_id).await? {
+            match img.state {
+                ImageState::Available => return Ok(img),
+                ImageState::Failed | ImageState::Invalid | ImageState::Deregistered => {
+                    return Err(ProviderError::generic(
+                        env.provider.info().name,
+                        format!("image {image_id} in {region} is {}", img.state),
+                    )
+                    .into());
+                }
+                _ => {}
+            }
+        }
+        if start.elapsed() >= limit {
+            return Err(LaunchError::CopyTimeout {
+                image: image_id.into(),
+                region: region.into(),
+                waited_s: start.elapsed().as_secs(),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(15));
+    }
+}
+
+/// A region's status in `cws ami test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionStatus {
+    /// An image is in the region.
+    Available,
+    /// An image is in a fallback region and can be copied.
+    CopyRequired,
+    /// No image; script provisioning on a base image.
+    ScriptFallback,
+    /// Nothing can serve the template there.
+    Unavailable,
+    /// The provider failed for this region.
+    Error,
+}
+
+/// One row of `cws ami test`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionTest {
+    /// Region.
+    pub region: String,
+    /// Status.
+    pub status: RegionStatus,
+    /// How it resolved.
+    pub method: Method,
+    /// Image (base image for script fallback).
+    pub ami_id: Option<String>,
+    /// Where the image is.
+    pub source_region: Option<String>,
+    /// Copy estimate when a copy is required.
+    pub copy: Option<CopyPlan>,
+    /// Seconds to a usable workstation.
+    pub estimated_launch_seconds: Option<u64>,
+    /// Why, from the deciding tier (or the provider error).
+    pub detail: String,
+}
+
+/// Resolves a template in many regions at once: one round of concurrent calls, not one per
+/// region.
+pub async fn test_regions(
+    env: &ResolveEnv,
+    template: &Template,
+    regions: &[String],
+    architecture: Option<Architecture>,
+) -> Vec<RegionTest> {
+    let resolver = Resolver::for_template(template);
+    let runs = regions.iter().map(|region| {
+        let resolver = &resolver;
+        async move {
+            let mut req = ResolveRequest::new(template.clone(), region.clone());
+            req.architecture = architecture;
+            let r = resolver.resolve(env, &req).await;
+            let status = match &r.method {
+                Method::Failed if r.failed_because_provider() => RegionStatus::Error,
+                Method::Failed => RegionStatus::Unavailable,
+                Method::CrossRegion => RegionStatus::CopyRequired,
+                Method::ScriptFallback => RegionStatus::ScriptFallback,
+                _ => RegionStatus::Available,
+            };
+            let detail = r.decision_detail().map(str::to_string).unwrap_or_else(|| {
+                r.attempts
+                    .iter()
+                    .filter(|a| a.outcome != crate::resolver::Outcome::Skipped)
+                    .map(|a| format!("{}: {}", a.tier, a.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            RegionTest {
+                region: region.clone(),
+                status,
+                method: r.method.clone(),
+                ami_id: r.ami_id.clone(),
+                source_region: r.source_region.clone(),
+                copy: r.copy.clone(),
+                estimated_launch_seconds: r.estimated_launch_seconds,
+                detail,
+            }
+        }
+    });
+    join_all(runs).await
+}
+
+/// Where a listed image comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageSource {
+    /// Published by the cws project.
+    Official,
+    /// Published by another account.
+    Community,
+    /// Owned by this account (made or copied by the user).
+    Private,
+    /// An AWS Marketplace product.
+    Marketplace,
+}
+
+/// One row of `cws ami list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedImage {
+    /// Image id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Template version the image carries (tag), if known.
+    pub version: Option<String>,
+    /// Region.
+    pub region: String,
+    /// Where it comes from.
+    pub source: ImageSource,
+    /// Architecture.
+    pub architecture: Architecture,
+    /// Creation date.
+    pub creation_date: String,
+    /// State.
+    pub state: ImageState,
+    /// Whether it is deprecated now.
+    pub deprecated: bool,
+}
+
+/// A region the listing could not read.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionError {
+    /// Region.
+    pub region: String,
+    /// What failed.
+    pub error: String,
+}
+
+/// The result of `cws ami list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageListing {
+    /// Template slug.
+    pub template: String,
+    /// Images, sorted by region, then newest first.
+    pub images: Vec<ListedImage>,
+    /// Regions that could not be read.
+    pub errors: Vec<RegionError>,
+}
+
+/// Lists the images that serve a template in the given regions: mapped ids, search matches
+/// (including the user's copies) and Marketplace images.
+pub async fn list_template_images(
+    env: &ResolveEnv,
+    template: &Template,
+    regions: &[String],
+) -> ImageListing {
+    let account = env.provider.info().account_id;
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let per_region = regions.iter().map(|region| {
+        let account = account.clone();
+        let now = now.clone();
+        async move {
+            let r = list_region(env, template, region).await;
+            (region.clone(), r.map(|imgs| (imgs, account, now)))
+        }
+    });
+    let mut images = Vec::new();
+    let mut errors = Vec::new();
+    for (region, r) in join_all(per_region).await {
+        match r {
+            Ok((imgs, account, now)) => {
+                for img in imgs {
+                    let source = if img.owner_id == account {
+                        ImageSource::Private
+                    } else if !img.product_codes.is_empty() {
+                        ImageSource::Marketplace
+                    } else if img.owner_id == cws_template::CWS_PUBLISHER_ACCOUNT {
+                        ImageSource::Official
+                    } else {
+                        ImageSource::Community
+                    };
+                    images.push(ListedImage {
+                        deprecated: img.is_deprecated_at(&now),
+                        version: img.tags.get(tags::TEMPLATE_VERSION).cloned(),
+                        id: img.id,
+                        name: img.name,
+                        region: img.region,
+                        source,
+                        architecture: img.architecture,
+                        creation_date: img.creation_date,
+                        state: img.state,
+                    });
+                }
+            }
+            Err(e) => errors.push(RegionError {
+                region,
+                error: e.to_string(),
+            }),
+        }
+    }
+    images.sort_by(|a, b| {
+        a.region
+            .cmp(&b.region)
+            .then_with(|| b.creation_date.cmp(&a.creation_date))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    ImageListing {
+        template: template.slug.clone(),
+        images,
+        errors,
+    }
+}
+
+async fn list_region(
+    env: &ResolveEnv,
+    template: &Template,
+    region: &str,
+) -> ProviderResult<Vec<Image>> {
+    let p = env.provider.as_ref();
+    let mut queries: Vec<ImageQuery> = Vec::new();
+    let mut mapped: Vec<String> = Vec::new();
+    if let Some(cfg) = &template.ami_config {
+        if let Some(id) = cfg.ami_mappings.get(region) {
+            mapped.push(id.clone());
+        }
+        if let Some(s) = &cfg.ami_search {
+            let mut q = ImageQuery::owned_by(s.owners.iter().cloned())
+                .architectures(s.architectures.iter().copied())
+                .include_deprecated(true);
+            q.name_pattern = s.name_pattern.clone();
+            q.tags = s.required_tags.clone();
+            queries.push(q);
+        }
+        if let Some(mp) = &cfg.marketplace
+            && let Some(code) = &mp.product_code
+        {
+            queries
+                .push(ImageQuery::owned_by([MARKETPLACE_OWNER_ALIAS]).product_code(code.clone()));
+        }
+    }
+    // The user's own images for the template, with or without an ami_config (`ami create`).
+    queries.push(
+        ImageQuery::owned_by(["self"])
+            .tag(tags::TEMPLATE, template.slug.clone())
+            .include_deprecated(true),
+    );
+    let by_id = async {
+        if mapped.is_empty() {
+            Ok(Vec::new())
+        } else {
+            p.describe_images_by_id(region, &mapped).await
+        }
+    };
+    let (by_id, searched) = futures::join!(
+        by_id,
+        join_all(queries.iter().map(|q| p.describe_images(region, q)))
+    );
+    let mut out: Vec<Image> = by_id?;
+    for r in searched {
+        for img in r? {
+            if !out.iter().any(|o| o.id == img.id) {
+                out.push(img);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,713 @@
+//! Resolution tiers: each a strategy object that probes one way of getting an image.
+//!
+//! A [`Tier`] is read-only: it looks, it never copies or launches. That is what lets the
+//! [`Resolver`](crate::Resolver) run every tier's probe at once and commit to the
+//! highest-priority success. Tiers are trait objects, so an embedding tool can list, reorder,
+//! replace or add its own (e.g. an institution's image catalogue) without touching this crate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cws_cost::{PackageCounts, PriceBook};
+use cws_regions::FallbackGraph;
+use cws_template::{Architecture, Template};
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::error::{ProviderError, ProviderResult};
+use crate::model::{Image, ImageQuery, MarketplaceQuery};
+use crate::provider::CloudProvider;
+use crate::resolver::{CopyPlan, Method};
+
+/// Owner id of AWS Marketplace images (what the `aws-marketplace` alias resolves to).
+pub const MARKETPLACE_OWNER_ALIAS: &str = "aws-marketplace";
+
+/// Tag keys cws writes on images it makes, so later resolutions can find them.
+pub mod tags {
+    /// The template slug an image serves.
+    pub const TEMPLATE: &str = "cws:template";
+    /// The template version an image was built from.
+    pub const TEMPLATE_VERSION: &str = "cws:template-version";
+    /// The image a copy was made from.
+    pub const SOURCE_AMI: &str = "cws:source-ami";
+    /// The region a copy was made from.
+    pub const SOURCE_REGION: &str = "cws:source-region";
+    /// Who made the resource.
+    pub const CREATED_BY: &str = "cws:created-by";
+}
+
+/// Everything a tier may look at while probing. Borrowed: probing allocates little.
+pub struct ResolveContext<'a> {
+    /// The template (inheritance already merged).
+    pub template: &'a Template,
+    /// The region to launch in.
+    pub region: &'a str,
+    /// Acceptable architectures, preferred first (never empty).
+    pub architectures: Vec<Architecture>,
+    /// The backend.
+    pub provider: &'a dyn CloudProvider,
+    /// The regional fallback graph.
+    pub fallbacks: &'a FallbackGraph,
+    /// Prices for copy and setup estimates.
+    pub prices: &'a PriceBook,
+    /// "Now", RFC 3339, for deprecation checks (fixed in tests).
+    pub now: String,
+}
+
+impl std::fmt::Debug for ResolveContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolveContext")
+            .field("template", &self.template.slug)
+            .field("region", &self.region)
+            .field("architectures", &self.architectures)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An image a tier found, with what it would take to launch it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The image to launch (for script fallback, the base OS image).
+    pub ami_id: String,
+    /// The image's name.
+    pub ami_name: String,
+    /// Owner of the image.
+    pub owner_id: String,
+    /// Where the image is now.
+    pub source_region: String,
+    /// Architecture of the image.
+    pub architecture: Architecture,
+    /// A copy that must happen first (cross-region only).
+    pub copy: Option<CopyPlan>,
+    /// Seconds from launch to a usable workstation.
+    pub estimated_launch_seconds: u64,
+    /// Things the user should know (deprecated image, ...).
+    pub warnings: Vec<String>,
+    /// One line on why this image.
+    pub detail: String,
+}
+
+/// What one tier's probe concluded.
+// One probe per tier per resolution: boxing the candidate would only make custom tiers
+// harder to write.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// This tier can serve the launch.
+    Found(Candidate),
+    /// This tier looked and found nothing usable; the string says what it looked for.
+    NotFound(String),
+    /// This tier does not apply to the template (e.g. no `ami_search`).
+    Skipped(String),
+}
+
+/// One way of getting an image. Implementations must be read-only.
+#[async_trait]
+pub trait Tier: Send + Sync + std::fmt::Debug {
+    /// The tier's name in reports, e.g. `direct_mapping`.
+    fn name(&self) -> &str;
+
+    /// The method a success of this tier is reported as.
+    fn method(&self) -> Method {
+        Method::from_name(self.name())
+    }
+
+    /// Whether a success provides a prepared image (false for script provisioning).
+    fn provides_ami(&self) -> bool {
+        true
+    }
+
+    /// Looks for an image. Provider errors are returned as errors; the resolver records them
+    /// as a `failed` attempt and moves on.
+    async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe>;
+}
+
+// Tiers are used as `Arc<dyn Tier>`: keep the trait object-safe (checked at compile time).
+const _: Option<&dyn Tier> = None;
+
+/// Picks the best image deterministically: available only; within the accepted
+/// architectures; non-deprecated first; preferred architecture first; newest creation date;
+/// then name; then id. Returns the image and whether it is deprecated.
+///
+/// The answer does not depend on the order the provider returned the images in.
+pub fn select_image<'a>(
+    images: &'a [Image],
+    architectures: &[Architecture],
+    now: &str,
+) -> Option<(&'a Image, bool)> {
+    images
+        .iter()
+        .filter(|i| i.state == crate::model::ImageState::Available)
+        .filter_map(|i| {
+            let arch_rank = architectures.iter().position(|a| *a == i.architecture)?;
+            Some((i, arch_rank, i.is_deprecated_at(now)))
+        })
+        .min_by(|(a, ar, ad), (b, br, bd)| {
+            ad.cmp(bd)
+                .then(ar.cmp(br))
+                .then_with(|| creation_key(&b.creation_date).cmp(&creation_key(&a.creation_date)))
+                .then_with(|| b.name.cmp(&a.name))
+                .then_with(|| a.id.cmp(&b.id))
+        })
+        .map(|(i, _, d)| (i, d))
+}
+
+/// A sortable form of an EC2 creation date (RFC 3339; unparsable dates sort oldest).
+fn creation_key(date: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(date)
+        .map(|d| d.timestamp_millis())
+        .unwrap_or(i64::MIN)
+}
+
+fn found(ctx: &ResolveContext<'_>, image: &Image, deprecated: bool, detail: String) -> Probe {
+    let mut warnings = Vec::new();
+    if deprecated {
+        warnings.push(format!(
+            "{} ({}) is deprecated since {}; no newer non-deprecated image matched",
+            image.id,
+            image.name,
+            image
+                .deprecation_time
+                .as_deref()
+                .unwrap_or("an unknown date")
+        ));
+    }
+    Probe::Found(Candidate {
+        ami_id: image.id.clone(),
+        ami_name: image.name.clone(),
+        owner_id: image.owner_id.clone(),
+        source_region: ctx.region.to_string(),
+        architecture: image.architecture,
+        copy: None,
+        estimated_launch_seconds: cws_cost::AMI_BOOT_SECONDS,
+        warnings,
+        detail,
+    })
+}
+
+fn arch_list(archs: &[Architecture]) -> String {
+    archs
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Looks up a template's image in one region: its mapped id there (verified), then its
+/// searches. Shared by [`DirectMapping`], [`DynamicSearch`] and [`CrossRegion`].
+async fn mapped_image(
+    ctx: &ResolveContext<'_>,
+    region: &str,
+) -> ProviderResult<Result<(Image, bool), String>> {
+    let Some(cfg) = &ctx.template.ami_config else {
+        return Ok(Err("template has no ami_config".into()));
+    };
+    let Some(id) = cfg.ami_mappings.get(region) else {
+        return Ok(Err(format!("no ami_mappings entry for {region}")));
+    };
+    let images = ctx
+        .provider
+        .describe_images_by_id(region, std::slice::from_ref(id))
+        .await?;
+    let Some(image) = images.into_iter().find(|i| &i.id == id) else {
+        return Ok(Err(format!("mapped {id} does not exist in {region}")));
+    };
+    if image.state != crate::model::ImageState::Available {
+        return Ok(Err(format!(
+            "mapped {id} in {region} is {}, not available",
+            image.state
+        )));
+    }
+    if !ctx.architectures.contains(&image.architecture) {
+        return Ok(Err(format!(
+            "mapped {id} in {region} is {}, but {} is required",
+            image.architecture,
+            arch_list(&ctx.architectures)
+        )));
+    }
+    let deprecated = image.is_deprecated_at(&ctx.now);
+    Ok(Ok((image, deprecated)))
+}
+
+/// The queries that find a template's own images in a region: its `ami_search`, and the
+/// provenance search for copies cws made (owner `self`, tagged `cws:template`), so a region
+/// pays for a copy only once even when the template's search does not trust `self`.
+fn search_queries(ctx: &ResolveContext<'_>) -> Vec<ImageQuery> {
+    let Some(cfg) = &ctx.template.ami_config else {
+        return Vec::new();
+    };
+    let mut queries = Vec::new();
+    let mut self_covered = false;
+    if let Some(search) = &cfg.ami_search {
+        let archs: Vec<Architecture> = if search.architectures.is_empty() {
+            ctx.architectures.clone()
+        } else {
+            ctx.architectures
+                .iter()
+                .copied()
+                .filter(|a| search.architectures.contains(a))
+                .collect()
+        };
+        let mut q = ImageQuery::owned_by(search.owners.iter().cloned())
+            .architectures(archs)
+            .include_deprecated(search.include_deprecated);
+        q.name_pattern = search.name_pattern.clone();
+        q.tags = search.required_tags.clone();
+        self_covered = search.owners.iter().any(|o| o == "self")
+            && search
+                .required_tags
+                .iter()
+                .all(|(k, v)| k == tags::TEMPLATE && v == &ctx.template.slug);
+        queries.push(q);
+    }
+    if !self_covered && cfg.has_ami_source() {
+        queries.push(
+            ImageQuery::owned_by(["self"])
+                .architectures(ctx.architectures.iter().copied())
+                .tag(tags::TEMPLATE, ctx.template.slug.clone()),
+        );
+    }
+    queries
+}
+
+/// Runs the template's searches in one region concurrently and selects the best image.
+async fn searched_image(
+    ctx: &ResolveContext<'_>,
+    region: &str,
+) -> ProviderResult<Result<(Image, bool), String>> {
+    let queries = search_queries(ctx);
+    if queries.is_empty() {
+        return Ok(Err("template has no ami_search".into()));
+    }
+    let results = join_all(
+        queries
+            .iter()
+            .map(|q| ctx.provider.describe_images(region, q)),
+    )
+    .await;
+    let mut images: Vec<Image> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for r in results {
+        for img in r? {
+            if seen.insert(img.id.clone()) {
+                images.push(img);
+            }
+        }
+    }
+    let describe = describe_search(ctx);
+    match select_image(&images, &ctx.architectures, &ctx.now) {
+        Some((img, dep)) => Ok(Ok((img.clone(), dep))),
+        None => Ok(Err(format!(
+            "no available {} image matching {describe} in {region}",
+            arch_list(&ctx.architectures)
+        ))),
+    }
+}
+
+fn describe_search(ctx: &ResolveContext<'_>) -> String {
+    match ctx
+        .template
+        .ami_config
+        .as_ref()
+        .and_then(|c| c.ami_search.as_ref())
+    {
+        Some(s) => format!(
+            "`{}` owned by {}",
+            s.name_pattern.as_deref().unwrap_or("*"),
+            s.owners.join(",")
+        ),
+        None => format!("{}={} owned by self", tags::TEMPLATE, ctx.template.slug),
+    }
+}
+
+/// Tier 1: the template's `ami_mappings` entry for the region, verified to exist, be
+/// available and match the architecture.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DirectMapping;
+
+#[async_trait]
+impl Tier for DirectMapping {
+    fn name(&self) -> &str {
+        "direct_mapping"
+    }
+
+    async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
+        let has_mapping = ctx
+            .template
+            .ami_config
+            .as_ref()
+            .is_some_and(|c| !c.ami_mappings.is_empty());
+        if !has_mapping {
+            return Ok(Probe::Skipped("template has no ami_mappings".into()));
+        }
+        Ok(match mapped_image(ctx, ctx.region).await? {
+            Ok((img, dep)) => found(
+                ctx,
+                &img,
+                dep,
+                format!("{} mapped for {} and available", img.id, ctx.region),
+            ),
+            Err(why) => Probe::NotFound(why),
+        })
+    }
+}
+
+/// Tier 2: the template's `ami_search` (trusted owners, name pattern, architecture, tags) in
+/// the region, plus copies cws made earlier (provenance tags).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DynamicSearch;
+
+#[async_trait]
+impl Tier for DynamicSearch {
+    fn name(&self) -> &str {
+        "dynamic_search"
+    }
+
+    async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
+        if search_queries(ctx).is_empty() {
+            return Ok(Probe::Skipped("template has no ami_search".into()));
+        }
+        Ok(match searched_image(ctx, ctx.region).await? {
+            Ok((img, dep)) => {
+                let how = match img.tags.get(tags::SOURCE_AMI) {
+                    Some(src) => format!(
+                        "a copy of {src} from {}",
+                        img.tags
+                            .get(tags::SOURCE_REGION)
+                            .map(String::as_str)
+                            .unwrap_or("another region")
+                    ),
+                    None => format!("owner {}", img.owner_id),
+                };
+                found(
+                    ctx,
+                    &img,
+                    dep,
+                    format!(
+                        "{} ({}) newest match of {}; {how}",
+                        img.id,
+                        img.name,
+                        describe_search(ctx)
+                    ),
+                )
+            }
+            Err(why) => Probe::NotFound(why),
+        })
+    }
+}
+
+/// Tier 3: an AWS Marketplace product's image in the region.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Marketplace;
+
+#[async_trait]
+impl Tier for Marketplace {
+    fn name(&self) -> &str {
+        "marketplace"
+    }
+
+    async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
+        let Some(mp) = ctx
+            .template
+            .ami_config
+            .as_ref()
+            .and_then(|c| c.marketplace.as_ref())
+        else {
+            return Ok(Probe::Skipped("template has no marketplace product".into()));
+        };
+        // With a product code the image search needs no catalogue round trip first.
+        let (codes, product_note) = match &mp.product_code {
+            Some(code) => (vec![code.clone()], format!("product code {code}")),
+            None => {
+                let query = MarketplaceQuery {
+                    product_code: None,
+                    product_id: mp.product_id.clone(),
+                    title: mp.title.clone(),
+                };
+                let products = ctx.provider.find_marketplace_products(&query).await?;
+                if products.is_empty() {
+                    return Ok(Probe::NotFound(format!(
+                        "no Marketplace product matches {}",
+                        mp.product_id
+                            .as_deref()
+                            .or(mp.title.as_deref())
+                            .unwrap_or("the template's marketplace entry")
+                    )));
+                }
+                let note = products
+                    .iter()
+                    .map(|p| format!("{} ({})", p.title, p.product_id))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (products.into_iter().map(|p| p.product_code).collect(), note)
+            }
+        };
+        let mut query = ImageQuery::owned_by([MARKETPLACE_OWNER_ALIAS])
+            .architectures(ctx.architectures.iter().copied());
+        query.product_codes = codes;
+        let images = ctx.provider.describe_images(ctx.region, &query).await?;
+        Ok(match select_image(&images, &ctx.architectures, &ctx.now) {
+            Some((img, dep)) => {
+                let mut probe = found(
+                    ctx,
+                    img,
+                    dep,
+                    format!("{} from Marketplace {product_note}", img.id),
+                );
+                if let Probe::Found(c) = &mut probe {
+                    c.warnings.push(format!(
+                        "Marketplace image: the account must be subscribed to {product_note} (software charges may apply)"
+                    ));
+                }
+                probe
+            }
+            None => Probe::NotFound(format!(
+                "no {} Marketplace image for {product_note} in {}",
+                arch_list(&ctx.architectures),
+                ctx.region
+            )),
+        })
+    }
+}
+
+/// Tier 4: the template's image in a fallback region (in the graph's order), with a plan to
+/// copy it here. All fallback regions are probed at once; the first in order that has the
+/// image wins.
+#[derive(Debug, Clone, Copy)]
+pub struct CrossRegion {
+    /// How many fallback regions to consider (direct fallbacks first, then transitively).
+    pub max_regions: usize,
+}
+
+impl Default for CrossRegion {
+    fn default() -> Self {
+        CrossRegion { max_regions: 3 }
+    }
+}
+
+#[async_trait]
+impl Tier for CrossRegion {
+    fn name(&self) -> &str {
+        "cross_region"
+    }
+
+    async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
+        let Some(cfg) = &ctx.template.ami_config else {
+            return Ok(Probe::Skipped("template has no ami_config".into()));
+        };
+        if cfg.ami_mappings.is_empty() && search_queries(ctx).is_empty() {
+            return Ok(Probe::Skipped(
+                "template has no mapping or search to look for in other regions".into(),
+            ));
+        }
+        let regions = ctx
+            .fallbacks
+            .walk(ctx.region, self.max_regions)
+            .map_err(|e| ProviderError::InvalidInput {
+                message: e.to_string(),
+            })?;
+        if regions.is_empty() {
+            return Ok(Probe::NotFound(format!(
+                "{} has no fallback regions",
+                ctx.region
+            )));
+        }
+        let lookups = regions.iter().map(|r| async move {
+            let (mapped, searched) = futures::join!(mapped_image(ctx, r), searched_image(ctx, r));
+            (r, mapped, searched)
+        });
+        let results = join_all(lookups).await;
+        let mut misses = Vec::new();
+        let mut errors: Vec<ProviderError> = Vec::new();
+        for (region, mapped, searched) in results {
+            let hit = match (mapped, searched) {
+                (Ok(Ok(m)), _) => Some(m),
+                (_, Ok(Ok(s))) => Some(s),
+                (m, s) => {
+                    for e in [m.err(), s.err()].into_iter().flatten() {
+                        errors.push(e);
+                    }
+                    None
+                }
+            };
+            let Some((image, deprecated)) = hit else {
+                misses.push(*region);
+                continue;
+            };
+            if !errors.is_empty() {
+                // An earlier region in the fallback order could not be checked: choosing a
+                // later one would not be the answer the graph asks for.
+                return Err(errors.remove(0));
+            }
+            let size = image.root_volume_gb.unwrap_or(8);
+            let estimate = cws_cost::copy_estimate(ctx.prices, region, ctx.region, size);
+            let plan = CopyPlan {
+                source_ami_id: image.id.clone(),
+                source_region: region.to_string(),
+                source_name: image.name.clone(),
+                snapshot_gb: size,
+                estimated_seconds: estimate.estimated_seconds,
+                estimated_cost_usd: estimate.total_cost,
+            };
+            let mut warnings = Vec::new();
+            if deprecated {
+                warnings.push(format!("source image {} is deprecated", image.id));
+            }
+            let checked = if misses.is_empty() {
+                String::new()
+            } else {
+                format!(" (not in {})", misses.join(", "))
+            };
+            return Ok(Probe::Found(Candidate {
+                ami_id: image.id.clone(),
+                ami_name: image.name.clone(),
+                owner_id: image.owner_id.clone(),
+                source_region: region.to_string(),
+                architecture: image.architecture,
+                estimated_launch_seconds: estimate.estimated_seconds + cws_cost::AMI_BOOT_SECONDS,
+                detail: format!(
+                    "{} in {region}{checked}; copy {} GiB to {}: ~{} + {}",
+                    image.id,
+                    size,
+                    ctx.region,
+                    human_seconds(estimate.estimated_seconds),
+                    estimate.total_cost
+                ),
+                copy: Some(plan),
+                warnings,
+            }));
+        }
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+        Ok(Probe::NotFound(format!(
+            "not in fallback regions {}",
+            regions.join(", ")
+        )))
+    }
+}
+
+/// Tier 5: provision on a base OS image with the template's script. Finds the template's
+/// `base` the way its publisher publishes it, newest available first.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScriptFallback;
+
+/// How a base OS is published: owner account and EC2 name pattern (arch-agnostic).
+pub fn base_image_query(base: &str) -> Option<ImageQuery> {
+    let (owner, pattern) = match base {
+        "ubuntu-24.04" => (
+            "099720109477",
+            "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-*-server-*",
+        ),
+        "ubuntu-22.04" => (
+            "099720109477",
+            "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-*-server-*",
+        ),
+        "al2023" => ("137112412989", "al2023-ami-2023.*-kernel-*"),
+        "debian-12" => ("136693071363", "debian-12-*"),
+        _ => return None,
+    };
+    Some(ImageQuery::owned_by([owner]).name(pattern))
+}
+
+#[async_trait]
+impl Tier for ScriptFallback {
+    fn name(&self) -> &str {
+        "script_fallback"
+    }
+
+    fn provides_ami(&self) -> bool {
+        false
+    }
+
+    async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
+        let base = ctx.template.base.as_str();
+        let Some(query) = base_image_query(base) else {
+            return Ok(Probe::NotFound(format!(
+                "no known publisher for base `{base}`"
+            )));
+        };
+        let query = query.architectures(ctx.architectures.iter().copied());
+        let images = ctx.provider.describe_images(ctx.region, &query).await?;
+        let Some((img, deprecated)) = select_image(&images, &ctx.architectures, &ctx.now) else {
+            return Ok(Probe::NotFound(format!(
+                "no {} {base} base image in {}",
+                arch_list(&ctx.architectures),
+                ctx.region
+            )));
+        };
+        let setup = setup_seconds(ctx.template);
+        let mut probe = found(
+            ctx,
+            img,
+            deprecated,
+            format!(
+                "{base} base image {} ({}); provisioning script ~{}",
+                img.id,
+                img.name,
+                human_seconds(setup)
+            ),
+        );
+        if let Probe::Found(c) = &mut probe {
+            c.estimated_launch_seconds = setup;
+        }
+        Ok(probe)
+    }
+}
+
+/// Estimated seconds to provision a template by script (boot included).
+pub fn setup_seconds(template: &Template) -> u64 {
+    let (system, conda, pip, spack) = template.package_counts();
+    cws_cost::script_setup_seconds(&PackageCounts {
+        system,
+        conda,
+        pip,
+        spack,
+        custom_script: template.post_install.is_some() || template.user_data.is_some(),
+    })
+}
+
+/// "45 s", "2 min", "1 h 5 min": durations the way a person says them.
+pub fn human_seconds(s: u64) -> String {
+    if s < 90 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min", (s + 30) / 60)
+    } else {
+        format!("{} h {} min", s / 3600, (s % 3600 + 30) / 60)
+    }
+}
+
+/// The built-in tier for a method name, if there is one.
+pub fn builtin(name: &str) -> Option<Arc<dyn Tier>> {
+    Some(match name {
+        "direct_mapping" => Arc::new(DirectMapping),
+        "dynamic_search" => Arc::new(DynamicSearch),
+        "marketplace" => Arc::new(Marketplace),
+        "cross_region" => Arc::new(CrossRegion::default()),
+        "script_fallback" => Arc::new(ScriptFallback),
+        _ => return None,
+    })
+}
+
+/// The names of the built-in tiers, in default priority order.
+pub const BUILTIN_TIERS: [&str; 5] = [
+    "direct_mapping",
+    "dynamic_search",
+    "marketplace",
+    "cross_region",
+    "script_fallback",
+];
+
+/// Tags that mark an image as a copy of `source` made by cws for `template`.
+pub fn provenance_tags(source: &Image, template: &str, version: &str) -> BTreeMap<String, String> {
+    let mut t = source.tags.clone();
+    t.insert(tags::TEMPLATE.into(), template.into());
+    t.entry(tags::TEMPLATE_VERSION.into())
+        .or_insert_with(|| version.into());
+    t.insert(tags::SOURCE_AMI.into(), source.id.clone());
+    t.insert(tags::SOURCE_REGION.into(), source.region.clone());
+    t.insert(tags::CREATED_BY.into(), "cws".into());
+    t
+}

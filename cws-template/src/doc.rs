@@ -1,0 +1,325 @@
+//! From text to a validated [`Template`]: the parsing pipeline and the
+//! inheritance merge.
+//!
+//! 1. The YAML parser reads the text into a generic value (syntax errors
+//!    carry the parser's own line and column). `<<` merge keys are applied.
+//! 2. [`Locator`] indexes where every key and value is written.
+//! 3. `version` is checked as semver, then [`crate::structure`] checks the
+//!    document against the JSON Schema (unknown fields, kinds, enums).
+//! 4. For a chain child → parent → ..., the documents are merged
+//!    ([`merge`]), converted to a [`Template`], and checked by
+//!    [`crate::validate`]. Any problem is placed in the first file of the
+//!    chain that writes the offending key.
+
+use serde_norway::{Mapping, Value};
+
+use crate::TemplateError;
+use crate::issue::{Issue, Source, locate};
+use crate::locate::{Locator, Pos, Seg};
+use crate::model::Template;
+use crate::structure::found;
+
+/// One parsed, structurally valid template document (not yet merged).
+#[derive(Debug, Clone)]
+pub(crate) struct Doc {
+    /// The label used in error messages (a path, or `bundled/<file>`).
+    pub label: String,
+    pub value: Mapping,
+    pub locator: Locator,
+}
+
+/// Removes serde_norway's " at line L column C" decorations (we report the
+/// position ourselves, in `file:line:col` form).
+fn strip_positions(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + " at line ".len()..];
+        let digits = tail.chars().take_while(char::is_ascii_digit).count();
+        let after = &tail[digits..];
+        if digits > 0
+            && let Some(col) = after.strip_prefix(" column ")
+        {
+            let col_digits = col.chars().take_while(char::is_ascii_digit).count();
+            if col_digits > 0 {
+                rest = &col[col_digits..];
+                continue;
+            }
+        }
+        out.push_str(" at line ");
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Doc {
+    /// Parses and structurally checks one document. `label` names it in
+    /// errors.
+    pub(crate) fn parse(text: &str, label: &str) -> Result<Doc, TemplateError> {
+        let invalid = |line: usize, column: usize, message: String, hint: Option<String>| {
+            TemplateError::Invalid {
+                file: label.to_string(),
+                line,
+                column,
+                message,
+                hint,
+            }
+        };
+        let mut value: Value = match serde_norway::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let (mut line, mut column) =
+                    e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                if e.to_string().contains("duplicate entry")
+                    && let Some(p) = Locator::new(text).duplicate_after(Pos { line, column })
+                {
+                    (line, column) = (p.line, p.column);
+                }
+                let has_tab = text
+                    .lines()
+                    .nth(line.saturating_sub(1))
+                    .is_some_and(|l| l.trim_start_matches(' ').starts_with('\t'));
+                let raw = e.to_string();
+                let hint = if has_tab {
+                    Some("YAML indentation must use spaces, not tabs".to_string())
+                } else if raw.contains("mapping values are not allowed") {
+                    Some(
+                        "check this line's indentation, or quote a value that contains `: `".into(),
+                    )
+                } else if raw.contains("did not find expected key")
+                    || raw.contains("did not find expected '-'")
+                {
+                    Some("check the indentation of this line and the lines above it".into())
+                } else if raw.contains("duplicate entry") {
+                    Some("each field may appear only once; remove or merge the repeated one".into())
+                } else {
+                    None
+                };
+                return Err(invalid(
+                    line,
+                    column,
+                    format!("invalid YAML: {}", strip_positions(&raw)),
+                    hint,
+                ));
+            }
+        };
+        if let Err(e) = value.apply_merge() {
+            return Err(invalid(
+                1,
+                1,
+                format!(
+                    "invalid YAML merge key (`<<`): {}",
+                    strip_positions(&e.to_string())
+                ),
+                None,
+            ));
+        }
+        let value = match value {
+            Value::Mapping(m) => m,
+            Value::Null => {
+                return Err(invalid(
+                    1,
+                    1,
+                    "the template is empty".to_string(),
+                    Some("a template needs at least `name`, `slug`, `version` and `base`".into()),
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    1,
+                    1,
+                    format!(
+                        "a template must be a mapping of fields, found {}",
+                        found(&other)
+                    ),
+                    Some("start with `name: ...` on the first line".into()),
+                ));
+            }
+        };
+        let doc = Doc {
+            label: label.to_string(),
+            value,
+            locator: Locator::new(text),
+        };
+        let sources = [doc.source()];
+        check_version(&doc.value).map_err(|i| locate(i, &sources))?;
+        crate::structure::check(&Value::Mapping(doc.value.clone()))
+            .map_err(|i| locate(i, &sources))?;
+        Ok(doc)
+    }
+
+    fn source(&self) -> Source<'_> {
+        (self.label.as_str(), &self.locator)
+    }
+
+    fn str_field(&self, key: &str) -> Option<&str> {
+        self.value.get(key).and_then(Value::as_str)
+    }
+
+    /// The document's own `slug` (always present after [`Doc::parse`]).
+    pub(crate) fn slug(&self) -> &str {
+        self.str_field("slug").unwrap_or_default()
+    }
+
+    /// The document's own `name`.
+    pub(crate) fn name(&self) -> &str {
+        self.str_field("name").unwrap_or_default()
+    }
+
+    /// The parent slug, if the document inherits.
+    pub(crate) fn inherits(&self) -> Option<&str> {
+        self.str_field("inherits")
+    }
+
+    /// An error placed in this document.
+    pub(crate) fn error(&self, issue: Issue) -> TemplateError {
+        locate(issue, &[self.source()])
+    }
+}
+
+/// `version` must parse as semver. Checked before the schema walk so a
+/// YAML number (`version: 1.0`) gets a semver message, not a type message.
+fn check_version(map: &Mapping) -> Result<(), Issue> {
+    let at = [Seg::Key("version".to_string())];
+    let hint = "use semantic versioning, MAJOR.MINOR.PATCH, e.g. `version: 1.0.0`";
+    match map.get("version") {
+        Some(Value::String(s)) => semver::Version::parse(s.trim()).map(|_| ()).map_err(|e| {
+            Issue::value(
+                &at,
+                format!("invalid `version` `{}`: {e}", crate::structure::clip(s)),
+            )
+            .hint(hint)
+        }),
+        Some(Value::Number(n)) => Err(Issue::value(
+            &at,
+            format!("invalid `version` `{n}`: a semantic version has three parts"),
+        )
+        .hint(hint)),
+        _ => Ok(()),
+    }
+}
+
+/// Merges `child` over `parent`, the inheritance rule:
+///
+/// * a mapping in both is merged key by key, recursively (so `tags`,
+///   `packages`, `instance_defaults`, `ami_config` and the maps inside it
+///   combine);
+/// * anything else in the child (a scalar, a list) replaces the parent's —
+///   lists are replaced whole, never concatenated;
+/// * an explicit `null` in the child removes the inherited value (e.g.
+///   `ami_config: null` makes a script template of an AMI template); nulls
+///   left after merging are dropped by [`finish`] so fields take their
+///   defaults.
+pub(crate) fn merge(parent: &mut Mapping, child: &Mapping) {
+    for (key, value) in child {
+        match (parent.get_mut(key), value) {
+            (_, Value::Null) => {
+                parent.remove(key);
+            }
+            (Some(Value::Mapping(p)), Value::Mapping(c)) => merge(p, c),
+            _ => {
+                parent.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Removes `key: null` entries (optional fields explicitly left unset) at
+/// every level, so they take their defaults.
+fn strip_nulls(map: &mut Mapping) {
+    map.retain(|_, v| !v.is_null());
+    for (_, v) in map.iter_mut() {
+        if let Value::Mapping(m) = v {
+            strip_nulls(m);
+        }
+    }
+}
+
+/// Builds the template of `chain` (the child first, then its ancestors):
+/// merge, convert, validate.
+pub(crate) fn finish(chain: &[&Doc]) -> Result<Template, TemplateError> {
+    let sources: Vec<Source<'_>> = chain.iter().map(|d| d.source()).collect();
+    let Some((root, descendants)) = chain.split_last() else {
+        return Err(TemplateError::Invalid {
+            file: "<template>".into(),
+            line: 1,
+            column: 1,
+            message: "no template document".into(),
+            hint: None,
+        });
+    };
+    let mut merged = root.value.clone();
+    for doc in descendants.iter().rev() {
+        merge(&mut merged, &doc.value);
+    }
+    let child = chain[0];
+    for field in ["version", "base"] {
+        if merged.contains_key(field) {
+            continue;
+        }
+        let issue = match (child.inherits(), chain.len()) {
+            (Some(parent), 1) => Issue::key(
+                &[],
+                format!("missing field `{field}`: it would come from `{parent}`, but inheritance is not resolved here"),
+            )
+            .hint("load the file through a `TemplateStore` (as `cws templates validate FILE` does), which resolves `inherits`"),
+            _ => Issue::key(
+                &[],
+                format!("missing required field `{field}` (set neither here nor in a parent template)"),
+            ),
+        };
+        return Err(locate(issue, &sources));
+    }
+    strip_nulls(&mut merged);
+    let merged = Value::Mapping(merged);
+    if chain.len() > 1 {
+        crate::structure::check(&merged).map_err(|i| locate(i, &sources))?;
+    }
+    let template: Template = serde_norway::from_value(merged).map_err(|e| {
+        locate(
+            Issue::key(
+                &[],
+                format!("invalid template: {}", strip_positions(&e.to_string())),
+            ),
+            &sources,
+        )
+    })?;
+    crate::validate::check(&template).map_err(|i| locate(i, &sources))?;
+    Ok(template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_positions() {
+        assert_eq!(
+            strip_positions(
+                "did not find expected key at line 3 column 1, while parsing a block mapping at line 1 column 1"
+            ),
+            "did not find expected key, while parsing a block mapping"
+        );
+        assert_eq!(strip_positions("at line x"), "at line x");
+        assert_eq!(strip_positions("foo at line 2"), "foo at line 2");
+    }
+
+    #[test]
+    fn merge_rule() {
+        let parent: Mapping = serde_norway::from_str(
+            "a: 1\ntags: {x: '1', y: '2'}\nlist: [1, 2]\nami_config: {strategy: ami_required}\n",
+        )
+        .expect("yaml");
+        let child: Mapping =
+            serde_norway::from_str("tags: {y: '3'}\nlist: [9]\nami_config: null\nb: 2\n")
+                .expect("yaml");
+        let mut merged = parent.clone();
+        merge(&mut merged, &child);
+        let want: Mapping =
+            serde_norway::from_str("a: 1\ntags: {x: '1', y: '3'}\nlist: [9]\nb: 2\n")
+                .expect("yaml");
+        assert_eq!(merged, want);
+    }
+}

@@ -1,0 +1,162 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that can go wrong loading, validating or finding a template.
+///
+/// Every variant's message says what to do next; `Invalid` always points at
+/// a file, line and column so editors and terminals can jump to it.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// A template file is malformed or breaks a rule of the format.
+    #[error("{file}:{line}:{column}: {message}{}", HelpLine(hint.as_deref()))]
+    Invalid {
+        /// The file (or bundled-template label) the problem is in.
+        file: String,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// 1-based column of the offending key or value.
+        column: usize,
+        /// What is wrong.
+        message: String,
+        /// How to fix it, when there is something useful to say.
+        hint: Option<String>,
+    },
+    /// No template with that slug or name exists on the search path.
+    #[error(
+        "template `{name}` not found{}\n  searched: {}\n  help: run `cws templates list` to see every template, or add a directory with `--templates DIR`",
+        DidYouMean(suggestions),
+        searched.join(", ")
+    )]
+    NotFound {
+        /// The slug or name that was asked for.
+        name: String,
+        /// Close slugs, best first (may be empty).
+        suggestions: Vec<String>,
+        /// Where the store looked, in order (e.g. `--templates /x`, `bundled`).
+        searched: Vec<String>,
+    },
+    /// Templates inherit from each other in a loop (fix: remove `inherits`
+    /// from one of the templates named).
+    #[error("template inheritance cycle: {}", cycle.join(" -> "))]
+    InheritanceCycle {
+        /// The slugs in the loop, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A file or directory could not be read.
+    #[error("cannot read {}: {source}\n  help: check that the path exists and is readable", path.display())]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value given outside a template (e.g. on the command line) is not
+    /// one of the allowed spellings.
+    #[error("unknown {what} `{value}`{}; expected one of: {}", DidYouMean(suggestion.as_slice()), allowed.join(", "))]
+    UnknownValue {
+        /// What kind of value it was (e.g. `architecture`).
+        what: String,
+        /// The value given.
+        value: String,
+        /// Every accepted spelling.
+        allowed: Vec<String>,
+        /// The closest accepted spelling, if any is close.
+        suggestion: Option<String>,
+    },
+}
+
+impl TemplateError {
+    /// Builds [`TemplateError::UnknownValue`] with a did-you-mean suggestion.
+    pub(crate) fn unknown_value(what: &str, value: &str, allowed: &[&str]) -> Self {
+        TemplateError::UnknownValue {
+            what: what.to_string(),
+            value: value.to_string(),
+            allowed: allowed.iter().map(|s| s.to_string()).collect(),
+            suggestion: crate::suggest::did_you_mean(value, allowed.iter().copied())
+                .map(str::to_string),
+        }
+    }
+
+    /// For `Invalid`: the (file, line, column) it points at.
+    pub fn location(&self) -> Option<(&str, usize, usize)> {
+        match self {
+            TemplateError::Invalid {
+                file, line, column, ..
+            } => Some((file.as_str(), *line, *column)),
+            _ => None,
+        }
+    }
+}
+
+struct HelpLine<'a>(Option<&'a str>);
+
+impl fmt::Display for HelpLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(h) => write!(f, "\n  help: {h}"),
+            None => Ok(()),
+        }
+    }
+}
+
+struct DidYouMean<'a>(&'a [String]);
+
+impl fmt::Display for DidYouMean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [] => Ok(()),
+            [one] => write!(f, "; did you mean `{one}`?"),
+            many => {
+                let quoted: Vec<String> = many.iter().map(|s| format!("`{s}`")).collect();
+                write!(f, "; did you mean one of {}?", quoted.join(", "))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_display_has_location_and_help() {
+        let e = TemplateError::Invalid {
+            file: "my.yaml".into(),
+            line: 4,
+            column: 3,
+            message: "unknown field `stratgy` in `ami_config`; did you mean `strategy`?".into(),
+            hint: Some("valid fields here: `strategy`".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "my.yaml:4:3: unknown field `stratgy` in `ami_config`; did you mean `strategy`?\n  help: valid fields here: `strategy`"
+        );
+        assert_eq!(e.location(), Some(("my.yaml", 4, 3)));
+    }
+
+    #[test]
+    fn cycle_and_not_found_display() {
+        let e = TemplateError::InheritanceCycle {
+            cycle: vec!["a".into(), "b".into(), "a".into()],
+        };
+        assert!(
+            e.to_string()
+                .starts_with("template inheritance cycle: a -> b -> a")
+        );
+        let e = TemplateError::NotFound {
+            name: "pyton-ml".into(),
+            suggestions: vec!["python-ml".into()],
+            searched: vec!["--templates /x".into(), "bundled".into()],
+        };
+        let s = e.to_string();
+        assert!(
+            s.starts_with("template `pyton-ml` not found; did you mean `python-ml`?"),
+            "{s}"
+        );
+        assert!(s.contains("searched: --templates /x, bundled"), "{s}");
+    }
+}

@@ -1,0 +1,309 @@
+//! Every kind of bad template fails with a message that names the field
+//! and points at the right file, line and column.
+
+use cws_template::{TemplateError, parse_str};
+
+const HEAD: &str = "name: Demo\nslug: demo\nversion: 1.0.0\nbase: ubuntu-24.04\n";
+
+/// Parses `text` as `my.yaml` and returns (line, column, full message).
+fn fail(text: &str) -> (usize, usize, String) {
+    match parse_str(text, "my.yaml") {
+        Ok(t) => panic!("expected an error, parsed {t:?}"),
+        Err(e) => {
+            let shown = e.to_string();
+            let (file, line, column) = e
+                .location()
+                .unwrap_or_else(|| panic!("no location: {shown}"));
+            assert_eq!(file, "my.yaml");
+            assert!(
+                shown.starts_with(&format!("my.yaml:{line}:{column}: ")),
+                "{shown}"
+            );
+            (line, column, shown)
+        }
+    }
+}
+
+#[test]
+fn misspelt_strategy_points_at_the_key() {
+    let text = "name: Demo\nslug: demo\nami_config:\n  stratgy: ami_preferred\nversion: 1.0.0\nbase: ubuntu-24.04\n";
+    let (line, col, msg) = fail(text);
+    assert_eq!((line, col), (4, 3));
+    assert!(
+        msg.starts_with(
+            "my.yaml:4:3: unknown field `stratgy` in `ami_config`; did you mean `strategy`?"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("\n  help: valid fields here: `strategy`, `ami_mappings`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_top_level_and_nested_fields() {
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}instance_defaults:\n  type: m6i.large\n  root_volume: 50\n"
+    ));
+    assert_eq!((line, col), (7, 3));
+    assert!(
+        msg.contains(
+            "unknown field `root_volume` in `instance_defaults`; did you mean `root_volume_gb`?"
+        ),
+        "{msg}"
+    );
+    let (line, col, msg) = fail(&format!("{HEAD}pacakges:\n  system: [git]\n"));
+    assert_eq!((line, col), (5, 1));
+    assert!(
+        msg.contains("unknown field `pacakges`; did you mean `packages`?"),
+        "{msg}"
+    );
+    // In a flow mapping too.
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}ami_config: {{strategy: ami_preferred, ami_mapping: {{}}}}\n"
+    ));
+    assert_eq!((line, col), (5, 39));
+    assert!(msg.contains("did you mean `ami_mappings`?"), "{msg}");
+}
+
+#[test]
+fn bad_ami_id_points_at_the_value() {
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  ami_mappings:\n    us-east-1: ami-12345\n"
+    ));
+    assert_eq!((line, col), (7, 16));
+    assert!(
+        msg.contains("invalid AMI id `ami-12345` for `ami_config.ami_mappings.us-east-1`"),
+        "{msg}"
+    );
+    assert!(msg.contains("8 or 17 lowercase hex digits"), "{msg}");
+    // Upper-case hex and the wrong length are both rejected.
+    fail(&format!(
+        "{HEAD}ami_config:\n  ami_mappings: {{us-east-1: ami-0123456789ABCDEF0}}\n"
+    ));
+    fail(&format!(
+        "{HEAD}ami_config:\n  ami_mappings: {{us-east-1: ami-0123456789abcdef}}\n"
+    ));
+}
+
+#[test]
+fn unknown_region_suggests_one() {
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  ami_mappings:\n    us-east-1: ami-12345678\n    us-eest-1: ami-12345678\n"
+    ));
+    assert_eq!((line, col), (8, 5));
+    assert!(
+        msg.contains(
+            "unknown region `us-eest-1` in `ami_config.ami_mappings`; did you mean `us-east-1`?"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_strategy_lists_allowed_values() {
+    let (line, col, msg) = fail(&format!("{HEAD}ami_config:\n  strategy: always\n"));
+    assert_eq!((line, col), (6, 13));
+    assert!(
+        msg.contains("unknown value `always` for `ami_config.strategy`; expected one of `ami_preferred`, `ami_required`, `ami_fallback`"),
+        "{msg}"
+    );
+    let (_, _, msg) = fail(&format!("{HEAD}ami_config:\n  fallback_strategy: script\n"));
+    assert!(
+        msg.contains("`script_provisioning`, `cross_region`, `error`"),
+        "{msg}"
+    );
+    let (_, _, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  preferred_architecture: amd64\n"
+    ));
+    assert!(msg.contains("`x86_64`, `arm64`"), "{msg}");
+}
+
+#[test]
+fn ami_required_without_a_source() {
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  strategy: ami_required\n  fallback_strategy: error\n"
+    ));
+    assert_eq!((line, col), (6, 13));
+    assert!(msg.contains("`ami_required` needs an AMI source"), "{msg}");
+    // Any one source is enough.
+    let ok = format!(
+        "{HEAD}ami_config:\n  strategy: ami_required\n  marketplace: {{product_id: prod-abc}}\n"
+    );
+    parse_str(&ok, "ok.yaml").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn bad_semver_names_the_field() {
+    for (v, col) in [("1.0", 10), ("\"1.0\"", 10), ("one", 10), ("1.0.0.0", 10)] {
+        let text = format!("name: Demo\nslug: demo\nversion: {v}\nbase: al2023\n");
+        let (line, c, msg) = fail(&text);
+        assert_eq!((line, c), (3, col), "{v}: {msg}");
+        assert!(msg.contains("invalid `version`"), "{msg}");
+        assert!(msg.contains("MAJOR.MINOR.PATCH"), "{msg}");
+    }
+}
+
+#[test]
+fn empty_or_missing_owners_are_refused() {
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  ami_search:\n    owners: []\n    name_pattern: x-*\n"
+    ));
+    assert_eq!((line, col), (7, 13));
+    assert!(
+        msg.contains("`ami_config.ami_search.owners` is empty"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("trusted owners are required; use `self` for your own account"),
+        "{msg}"
+    );
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  ami_search:\n    name_pattern: x-*\n"
+    ));
+    assert_eq!((line, col), (6, 3));
+    assert!(
+        msg.contains("missing required field `owners` in `ami_config.ami_search`"),
+        "{msg}"
+    );
+    assert!(msg.contains("trusted owners are required"), "{msg}");
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  ami_search:\n    owners: [self, '*']\n"
+    ));
+    assert_eq!((line, col), (7, 20));
+    assert!(msg.contains("invalid owner `*`"), "{msg}");
+}
+
+#[test]
+fn unknown_base_lists_known_ones() {
+    let (line, col, msg) = fail("name: Demo\nslug: demo\nversion: 1.0.0\nbase: ubuntu-20.04\n");
+    assert_eq!((line, col), (4, 7));
+    assert!(msg.contains("unknown value `ubuntu-20.04` for `base`; expected one of `ubuntu-22.04`, `ubuntu-24.04`, `al2023`, `debian-12`"), "{msg}");
+}
+
+#[test]
+fn slug_rules() {
+    let (line, col, msg) = fail("name: Demo\nslug: My Demo\nversion: 1.0.0\nbase: al2023\n");
+    assert_eq!((line, col), (2, 7));
+    assert!(msg.contains("invalid `slug` `My Demo`"), "{msg}");
+    assert!(msg.contains("e.g. `my-demo`"), "{msg}");
+}
+
+#[test]
+fn missing_required_fields() {
+    let (line, col, msg) = fail("name: Demo\nversion: 1.0.0\nbase: al2023\n");
+    assert_eq!((line, col), (1, 1));
+    assert!(msg.contains("missing required field `slug`"), "{msg}");
+    // A child template's parent fields are not resolved by parse_str.
+    let (_, _, msg) = fail("name: Child\nslug: child\ninherits: python-ml\n");
+    assert!(
+        msg.contains("missing field `version`: it would come from `python-ml`"),
+        "{msg}"
+    );
+    assert!(msg.contains("TemplateStore"), "{msg}");
+}
+
+#[test]
+fn wrong_kinds_of_value() {
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}instance_defaults:\n  root_volume_gb: lots\n"
+    ));
+    assert_eq!((line, col), (6, 19));
+    assert!(
+        msg.contains("`instance_defaults.root_volume_gb` must be a whole number, found `lots`"),
+        "{msg}"
+    );
+    let (line, col, msg) = fail(&format!(
+        "{HEAD}instance_defaults:\n  ports:\n    - 22\n    - 70000\n"
+    ));
+    assert_eq!((line, col), (8, 7));
+    assert!(
+        msg.contains("`instance_defaults.ports[1]` must be between 1 and 65535, found 70000"),
+        "{msg}"
+    );
+    let (line, col, msg) = fail(&format!("{HEAD}tags:\n  year: 2024\n"));
+    assert_eq!((line, col), (6, 9));
+    assert!(msg.contains("quote it"), "{msg}");
+    let (_, _, msg) = fail(&format!("{HEAD}packages:\n  system: git curl\n"));
+    assert!(msg.contains("`packages.system` must be a list"), "{msg}");
+}
+
+#[test]
+fn rule_violations_in_packages_tags_and_instance_types() {
+    let (line, col, msg) = fail(&format!("{HEAD}packages:\n  system: [git, 'curl wget']\n"));
+    assert_eq!((line, col), (6, 17));
+    assert!(msg.contains("list each package separately"), "{msg}");
+    let (_, _, msg) = fail(&format!(
+        "{HEAD}packages:\n  pip: ['--index-url=http://evil']\n"
+    ));
+    assert!(msg.contains("starts with `-`"), "{msg}");
+    let (line, col, msg) = fail(&format!("{HEAD}tags:\n  aws:owner: me\n"));
+    assert_eq!((line, col), (6, 3));
+    assert!(msg.contains("reserved `aws:` prefix"), "{msg}");
+    let (_, _, msg) = fail(&format!("{HEAD}instance_defaults:\n  type: large\n"));
+    assert!(msg.contains("invalid instance type `large`"), "{msg}");
+    let (_, _, msg) = fail(&format!("{HEAD}ami_config:\n  marketplace: {{}}\n"));
+    assert!(
+        msg.contains("needs at least one of `product_code`, `product_id` or `title`"),
+        "{msg}"
+    );
+    let (_, _, msg) = fail(&format!(
+        "{HEAD}ami_config:\n  ami_search: {{owners: [self], architectures: [x86_64]}}\n  preferred_architecture: arm64\n"
+    ));
+    assert!(msg.contains("does not include it"), "{msg}");
+    let (_, _, msg) = fail(&format!("{HEAD}package_manager: ami\n"));
+    assert!(msg.contains("no `ami_config`"), "{msg}");
+}
+
+#[test]
+fn yaml_syntax_errors_have_positions() {
+    let (line, _, msg) = fail("name: Demo\nslug: [demo\nversion: 1.0.0\n");
+    assert!(line >= 2, "{msg}");
+    assert!(msg.contains("invalid YAML"), "{msg}");
+    assert!(
+        !msg.contains(" at line "),
+        "positions are not repeated: {msg}"
+    );
+    let (line, col, msg) = fail("name: Demo\nslug: demo\nslug: again\n");
+    assert_eq!((line, col), (3, 1), "{msg}");
+    assert!(msg.contains("duplicate"), "{msg}");
+    let (line, col, msg) = fail("name: Demo\ntags:\n  a: '1'\n  b: '2'\n  a: '3'\n");
+    assert_eq!((line, col), (5, 3), "{msg}");
+    let (_, _, msg) = fail("name: Demo\n\tslug: demo\n");
+    assert!(msg.contains("spaces, not tabs"), "{msg}");
+}
+
+#[test]
+fn not_a_mapping_or_empty() {
+    let (line, col, msg) = fail("");
+    assert_eq!((line, col), (1, 1));
+    assert!(msg.contains("the template is empty"), "{msg}");
+    let (_, _, msg) = fail("- name: Demo\n");
+    assert!(msg.contains("must be a mapping"), "{msg}");
+    let (_, _, msg) = fail("just text");
+    assert!(msg.contains("must be a mapping"), "{msg}");
+}
+
+#[test]
+fn io_errors_name_the_path() {
+    let err = cws_template::load_file(std::path::Path::new("/definitely/not/here.yaml"))
+        .expect_err("missing file");
+    assert!(matches!(err, TemplateError::Io { .. }));
+    assert!(err.to_string().contains("/definitely/not/here.yaml"));
+}
+
+#[test]
+fn load_file_names_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "name: X\nslug: x\nversion: 1.0.0\nbase: al2023\ncolour: red\n",
+    )
+    .expect("write");
+    let err = cws_template::load_file(&path).expect_err("invalid");
+    let (file, line, col) = err.location().expect("location");
+    assert_eq!(file, path.display().to_string());
+    assert_eq!((line, col), (5, 1));
+}
