@@ -19,6 +19,7 @@ use crate::context::Ctx;
 use crate::error::{Reported, exit_code};
 
 fn main() -> ExitCode {
+    reset_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -40,6 +41,15 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code)
         }
+    }
+}
+
+/// `cws ... | head` must end quietly like other Unix tools, not panic on a closed pipe.
+fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -186,6 +186,9 @@ pub fn analyze(book: &PriceBook, input: &CostInput) -> Result<CostAnalysis, Cost
         input.snapshot_gb
     );
     match break_even {
+        _ if input.snapshot_gb == 0 => {
+            reasons.push("no storage cost to you: the image is stored by its publisher".to_string())
+        }
         Some(n) => reasons.push(format!("{storage_words} breaks even at {n} launches/month")),
         None => reasons.push(format!("{storage_words} never breaks even")),
     }
@@ -282,11 +285,18 @@ impl fmt::Display for CostAnalysis {
                 self.storage.per_launch, self.storage.launches_per_month
             )
         };
-        writeln!(
-            f,
-            "AMI storage: {} GB, {}/month ({per_launch})",
-            self.storage.snapshot_gb, self.storage.per_month
-        )?;
+        if self.storage.snapshot_gb == 0 {
+            writeln!(
+                f,
+                "AMI storage: none for you (stored by the image's publisher)"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "AMI storage: {} GB, {}/month ({per_launch})",
+                self.storage.snapshot_gb, self.storage.per_month
+            )?;
+        }
         match self.break_even_launches_per_month {
             Some(n) => writeln!(f, "Break-even: {n} launches/month")?,
             None => writeln!(f, "Break-even: never")?,

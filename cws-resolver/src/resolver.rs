@@ -179,6 +179,8 @@ pub struct Resolution {
     pub ami_id: Option<String>,
     /// Its name.
     pub ami_name: Option<String>,
+    /// The account that owns the image (who pays its storage).
+    pub ami_owner: Option<String>,
     /// Where the image is now.
     pub source_region: Option<String>,
     /// Where the workstation will run.
@@ -575,6 +577,7 @@ impl Resolver {
             method: Method::Failed,
             ami_id: None,
             ami_name: None,
+            ami_owner: None,
             source_region: None,
             target_region: req.region.clone(),
             architecture: None,
@@ -592,6 +595,7 @@ impl Resolver {
             res.method = self.tiers[w].method();
             res.ami_id = Some(c.ami_id.clone());
             res.ami_name = Some(c.ami_name.clone());
+            res.ami_owner = Some(c.owner_id.clone());
             res.source_region = Some(c.source_region.clone());
             res.architecture = Some(c.architecture);
             res.requires_copy = c.copy.is_some();

@@ -282,13 +282,21 @@ pub async fn launch(
         .or(req.architecture)
         .unwrap_or(Architecture::X86_64);
     let instance_type = instance_type_for(&req.template, arch, req.instance_type.as_deref());
+    // Storage is the user's cost only for images the user owns: a copy they make, or their
+    // own images. Official, Marketplace and community images are stored by their publisher.
+    let account = provider.info().account_id;
+    let storage_gb = match (&resolution.copy, &resolution.ami_owner) {
+        (Some(c), _) => Some(c.snapshot_gb),
+        (None, Some(owner)) if *owner == account => None,
+        _ => Some(0),
+    };
     let costs = launch_costs(
         env,
         &req.template,
         &req.region,
         &instance_type,
         req.session_hours,
-        resolution.copy.as_ref().map(|c| c.snapshot_gb),
+        storage_gb,
     )
     .map_err(|e| LaunchError::Invalid(e.to_string()))?;
 

@@ -1,6 +1,7 @@
 //! `cws launch`.
 
 use anyhow::Result;
+use cws_resolver::Outcome;
 use cws_resolver::service::{self, LaunchRequest};
 
 use super::ami::{check_resolution, render_resolution};
@@ -41,8 +42,24 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         print!("{c}");
     }
     let r = &report.resolution;
+    for a in r.attempts.iter().filter(|a| a.outcome == Outcome::Declined) {
+        println!("Declined {}: {}", a.tier, a.detail);
+    }
     if r.is_failed() {
         return check_resolution(r);
+    }
+    println!(
+        "Image: {} via {}{}",
+        r.ami_id.as_deref().unwrap_or("?"),
+        r.method,
+        r.decision_detail()
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default()
+    );
+    if !(args.show_ami_resolution || args.dry_run || ctx.debug) {
+        for w in &r.warnings {
+            println!("⚠ {w}");
+        }
     }
     if let Some(copy) = &report.copied_image {
         println!(
