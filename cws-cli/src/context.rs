@@ -105,15 +105,32 @@ impl Ctx {
         }
     }
 
+    /// The regions a multi-region command covers: the whole catalogue with `--all-regions`,
+    /// else every `--region` given, else us-east-1.
+    pub fn target_regions(&self, all_regions: bool) -> Vec<String> {
+        if all_regions {
+            cws_regions::all()
+                .iter()
+                .map(|r| r.code.to_string())
+                .collect()
+        } else if self.regions.is_empty() {
+            vec!["us-east-1".into()]
+        } else {
+            self.regions.clone()
+        }
+    }
+
     /// The fallback graph: `--regions-file`, else `$CWS_HOME/regions.yaml`, else published.
     pub fn fallbacks(&self) -> Result<cws_regions::FallbackGraph> {
         let path = self
             .regions_file
             .clone()
-            .or_else(|| Some(self.home.join("regions.yaml")).filter(|p| p.exists()));
-        Ok(match path {
-            Some(p) => cws_regions::FallbackGraph::load(&p)?,
-            None => cws_regions::FallbackGraph::published(),
+            .unwrap_or_else(|| self.home.join(cws_regions::OVERRIDE_FILE_NAME));
+        // An explicit --regions-file must exist; the implicit one in $CWS_HOME is optional.
+        Ok(if self.regions_file.is_some() {
+            cws_regions::FallbackGraph::load(&path)?
+        } else {
+            cws_regions::FallbackGraph::load_optional(&path)?
         })
     }
 

@@ -459,3 +459,84 @@ fn unknown_template_is_invalid_input_with_suggestions() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("python-ml"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_fallback_graph_can_be_overridden_from_home_or_a_flag() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("regions.yaml"),
+        "fallbacks:\n  ap-south-1: [us-east-1]\n",
+    )
+    .unwrap();
+    let out = run(
+        home.path(),
+        &["--json", "regions", "fallbacks", "ap-south-1"],
+    );
+    let v = json(&out);
+    assert_eq!(v["source"], "override");
+    assert_eq!(v["fallbacks"][0]["code"], "us-east-1");
+    // The override steers cross-region resolution too.
+    let out = run(
+        home.path(),
+        &[
+            "--region",
+            "ap-south-1",
+            "--json",
+            "ami",
+            "resolve",
+            "python-ml",
+        ],
+    );
+    assert_eq!(json(&out)["source_region"], "us-east-1");
+
+    let bad = home.path().join("bad-regions.yaml");
+    std::fs::write(&bad, "fallbacks:\n  us-east-1: [us-east-1]\n").unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "--regions-file",
+            bad.to_str().unwrap(),
+            "regions",
+            "fallbacks",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad-regions.yaml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn templates_path_env_and_home_templates_are_searched_before_bundled() {
+    let home = tempfile::tempdir().unwrap();
+    let env_dir = home.path().join("env-templates");
+    std::fs::create_dir_all(&env_dir).unwrap();
+    std::fs::write(
+        env_dir.join("python-ml.yaml"),
+        "name: Lab Python ML\nslug: python-ml\ninherits: python-ml\ndescription: our lab's variant\n",
+    )
+    .unwrap();
+    let out = cws(home.path())
+        .env("CWS_TEMPLATES_PATH", &env_dir)
+        .args(["--json", "templates", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = json(&out);
+    let ml: Vec<&Value> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["slug"] == "python-ml")
+        .collect();
+    assert!(ml.iter().any(|e| e["name"] == "Lab Python ML"), "{ml:?}");
+    let out = cws(home.path())
+        .env("CWS_TEMPLATES_PATH", &env_dir)
+        .args(["--json", "ami", "resolve", "python-ml"])
+        .output()
+        .unwrap();
+    // The lab variant inherits the mappings, so it still resolves directly.
+    assert_eq!(json(&out)["method"], "direct_mapping");
+}

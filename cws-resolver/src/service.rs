@@ -637,12 +637,7 @@ async fn list_region(
             mapped.push(id.clone());
         }
         if let Some(s) = &cfg.ami_search {
-            let mut q = ImageQuery::owned_by(s.owners.iter().cloned())
-                .architectures(s.architectures.iter().copied())
-                .include_deprecated(true);
-            q.name_pattern = s.name_pattern.clone();
-            q.tags = s.required_tags.clone();
-            queries.push(q);
+            queries.push(tier::search_query(s).include_deprecated(true));
         }
         if let Some(mp) = &cfg.marketplace
             && let Some(code) = &mp.product_code

@@ -249,11 +249,7 @@ fn search_queries(ctx: &ResolveContext<'_>) -> Vec<ImageQuery> {
                 .filter(|a| search.architectures.contains(a))
                 .collect()
         };
-        let mut q = ImageQuery::owned_by(search.owners.iter().cloned())
-            .architectures(archs)
-            .include_deprecated(search.include_deprecated);
-        q.name_pattern = search.name_pattern.clone();
-        q.tags = search.required_tags.clone();
+        let q = search_query(search).architectures(archs);
         self_covered = search.owners.iter().any(|o| o == "self")
             && search
                 .required_tags
@@ -269,6 +265,16 @@ fn search_queries(ctx: &ResolveContext<'_>) -> Vec<ImageQuery> {
         );
     }
     queries
+}
+
+/// The `DescribeImages` query for a template's `ami_search` (all its architectures).
+pub fn search_query(search: &cws_template::AmiSearch) -> ImageQuery {
+    let mut q = ImageQuery::owned_by(search.owners.iter().cloned())
+        .architectures(search.architectures.iter().copied())
+        .include_deprecated(search.include_deprecated);
+    q.name_pattern = search.name_pattern.clone();
+    q.tags = search.required_tags.clone();
+    q
 }
 
 /// Runs the template's searches in one region concurrently and selects the best image.

@@ -191,16 +191,7 @@ struct TestReport {
 
 async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> Result<()> {
     let loaded = ctx.store.get(name)?;
-    let regions: Vec<String> = if all_regions {
-        cws_regions::all()
-            .iter()
-            .map(|r| r.code.to_string())
-            .collect()
-    } else if ctx.regions.is_empty() {
-        vec!["us-east-1".into()]
-    } else {
-        ctx.regions.clone()
-    };
+    let regions = ctx.target_regions(all_regions);
     let env = ctx.env()?;
     let arch = parse_arch(arch)?;
     let rows = service::test_regions(&env, &loaded.template, &regions, arch).await;
@@ -262,16 +253,7 @@ struct ListReport {
 
 async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
     let loaded = ctx.store.get(name)?;
-    let regions: Vec<String> = if all_regions {
-        cws_regions::all()
-            .iter()
-            .map(|r| r.code.to_string())
-            .collect()
-    } else if ctx.regions.is_empty() {
-        vec!["us-east-1".into()]
-    } else {
-        ctx.regions.clone()
-    };
+    let regions = ctx.target_regions(all_regions);
     let env = ctx.env()?;
     let listing = service::list_template_images(&env, &loaded.template, &regions).await;
     let info = env.provider.info();
