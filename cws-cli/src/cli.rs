@@ -189,6 +189,111 @@ pub enum AmiCommand {
         #[arg(long, value_name = "GIB")]
         snapshot_gb: Option<u32>,
     },
+    /// Make an image from a running workstation, tagged for its template.
+    Create(AmiCreateArgs),
+    /// Make an image and copy it to several regions (re-run to finish what failed).
+    CreateMulti(AmiCreateMultiArgs),
+    /// Copy an image to another region (asks first, showing time and cost).
+    Copy(AmiCopyArgs),
+    /// Let other accounts, an organization or everyone launch an image.
+    Share(AmiShareArgs),
+    /// An image's details and who it is shared with.
+    Info {
+        /// Image id.
+        ami: String,
+    },
+    /// Deregister an image (asks first; `--yes` to skip).
+    Deregister {
+        /// Image id.
+        ami: String,
+        /// Also delete the image's snapshots.
+        #[arg(long)]
+        delete_snapshots: bool,
+    },
+    /// Images still being made or copied when their command stopped waiting.
+    Status,
+}
+
+/// `cws ami create`.
+#[derive(Debug, Args)]
+pub struct AmiCreateArgs {
+    /// Template the image serves (slug or name).
+    pub template: String,
+    /// Workstation to image (name or instance id), in --region.
+    pub instance: String,
+    /// Image name.
+    #[arg(long)]
+    pub name: String,
+    /// Image description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Let everyone launch the image.
+    #[arg(long)]
+    pub public: bool,
+    /// Wait for the instance to be running instead of failing.
+    #[arg(long)]
+    pub wait_for_running: bool,
+    /// Do not reboot the instance before imaging (faster, less consistent).
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// Extra tag KEY=VALUE (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", action = clap::ArgAction::Append)]
+    pub tags: Vec<String>,
+    /// Total time to wait, e.g. 30m, 90s, 1h (default 30m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+/// `cws ami create-multi`.
+#[derive(Debug, Args)]
+pub struct AmiCreateMultiArgs {
+    /// What to image and how.
+    #[command(flatten)]
+    pub create: AmiCreateArgs,
+    /// Regions that should hold the image, comma-separated (the instance's may be among them).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        value_name = "REGION,..."
+    )]
+    pub regions: Vec<String>,
+}
+
+/// `cws ami copy`.
+#[derive(Debug, Args)]
+pub struct AmiCopyArgs {
+    /// Image id.
+    pub ami: String,
+    /// Region to copy into.
+    #[arg(long, value_name = "REGION")]
+    pub to: String,
+    /// Region the image is in (default: --region).
+    #[arg(long, value_name = "REGION")]
+    pub from: Option<String>,
+    /// Total time to wait, e.g. 30m, 90s, 1h (default 30m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+/// `cws ami share`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["accounts", "org_arn", "public"])))]
+pub struct AmiShareArgs {
+    /// Image id.
+    pub ami: String,
+    /// AWS account id to share with (repeatable).
+    #[arg(long = "account", value_name = "ID", action = clap::ArgAction::Append)]
+    pub accounts: Vec<String>,
+    /// AWS Organizations ARN to share with.
+    #[arg(long, value_name = "ARN")]
+    pub org_arn: Option<String>,
+    /// Share with everyone.
+    #[arg(long)]
+    pub public: bool,
+    /// Take the permission away instead.
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 /// `cws instance ...`.

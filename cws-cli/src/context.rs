@@ -20,6 +20,7 @@ pub struct Ctx {
     pub regions: Vec<String>,
     pub provider_name: String,
     pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
     pub json: bool,
     pub yes: bool,
     pub debug: bool,
@@ -82,6 +83,7 @@ impl Ctx {
             regions,
             provider_name,
             endpoint_url,
+            profile: g.profile.clone().or(config.profile.clone()),
             json,
             yes: g.yes,
             debug: g.debug,
@@ -148,32 +150,36 @@ impl Ctx {
     }
 
     /// The provider named by `--provider`.
-    pub fn provider(&self) -> Result<Arc<dyn CloudProvider>> {
+    pub async fn provider(&self) -> Result<Arc<dyn CloudProvider>> {
         match self.provider_name.as_str() {
-            "aws" => Err(cws_resolver::ProviderError::Unsupported {
-                provider: "aws".into(),
-                operation: "this build".into(),
-                reason: format!(
-                    "the AWS provider is not built yet{}; use `--provider local` (the simulated EC2) for now",
-                    self.endpoint_url
-                        .as_deref()
-                        .map(|e| format!(" (endpoint {e} was not contacted)"))
-                        .unwrap_or_default()
-                ),
+            "aws" => {
+                use cws_resolver::aws::{
+                    AwsConfig, AwsProvider, DEFAULT_MAX_ATTEMPTS, DEFAULT_OPERATION_TIMEOUT,
+                };
+                let provider = AwsProvider::new(AwsConfig {
+                    profile: self.profile.clone(),
+                    endpoint_url: self.endpoint_url.clone(),
+                    max_attempts: DEFAULT_MAX_ATTEMPTS,
+                    operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+                    default_region: self.region().unwrap_or_else(|_| "us-east-1".into()),
+                })
+                .await?;
+                Ok(Arc::new(provider))
             }
-            .into()),
             _ => {
-                let cloud = cws_resolver::local::LocalCloud::open(&self.home)
-                    .with_context(|| format!("opening the simulated cloud under {}", self.home.display()))?;
+                let cloud =
+                    cws_resolver::local::LocalCloud::open(&self.home).with_context(|| {
+                        format!("opening the simulated cloud under {}", self.home.display())
+                    })?;
                 Ok(Arc::new(cloud))
             }
         }
     }
 
     /// Provider, fallback graph and prices together.
-    pub fn env(&self) -> Result<ResolveEnv> {
+    pub async fn env(&self) -> Result<ResolveEnv> {
         Ok(ResolveEnv {
-            provider: self.provider()?,
+            provider: self.provider().await?,
             fallbacks: self.fallbacks()?,
             prices: self.prices()?,
         })

@@ -10,6 +10,11 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct NoResolution(pub String);
 
+/// The provider failed (already described in the report): exit 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProviderFailed(pub String);
+
 /// A failure already reported on stdout (e.g. JSON with errors): exit with this code quietly.
 #[derive(Debug, thiserror::Error)]
 #[error("exit {0}")]
@@ -30,6 +35,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<NoResolution>() {
             return 3;
+        }
+        if cause.is::<ProviderFailed>() {
+            return 1;
         }
         if let Some(p) = cause.downcast_ref::<cws_resolver::ProviderError>() {
             return provider_code(p);

@@ -54,7 +54,12 @@ fn reset_sigpipe() {
 }
 
 fn init_logging(debug: bool) {
-    let filter = if debug { "debug" } else { "warn" };
+    // Users see cws's own warnings; the AWS SDK's chatter only with --debug (or CWS_LOG).
+    let filter = if debug {
+        "debug,hyper=info,h2=info,rustls=info"
+    } else {
+        "error,cws_resolver=warn,cws=warn"
+    };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

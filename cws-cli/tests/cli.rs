@@ -391,19 +391,14 @@ fn instance_stop_and_terminate() {
 }
 
 #[test]
-fn aws_provider_is_a_clear_error_until_it_lands() {
+fn an_unknown_provider_is_invalid_input() {
     let home = tempfile::tempdir().unwrap();
-    let out = run(
-        home.path(),
-        &["--provider", "aws", "ami", "resolve", "python-ml"],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not built yet"), "{}", stderr(&out));
     let out = run(
         home.path(),
         &["--provider", "gcp", "ami", "resolve", "python-ml"],
     );
     assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`local`"), "{}", stderr(&out));
 }
 
 #[test]

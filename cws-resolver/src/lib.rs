@@ -16,6 +16,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod error;
+pub mod lifecycle;
 pub mod local;
 pub mod model;
 pub mod provider;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{parse_arch, parse_hours};
 use crate::cli::{AmiCommand, ResolveOpts};
 use crate::context::Ctx;
-use crate::error::{NoResolution, Reported, UsageError};
+use crate::error::{NoResolution, ProviderFailed, Reported, UsageError};
 use crate::output::{self, Table, provider_line};
 
 pub async fn run(ctx: &Ctx, cmd: &AmiCommand) -> Result<()> {
@@ -43,6 +43,16 @@ pub async fn run(ctx: &Ctx, cmd: &AmiCommand) -> Result<()> {
             *launches_per_month,
             *snapshot_gb,
         ),
+        AmiCommand::Create(a) => super::lifecycle::create(ctx, a).await,
+        AmiCommand::CreateMulti(a) => super::lifecycle::create_multi(ctx, a).await,
+        AmiCommand::Copy(a) => super::lifecycle::copy(ctx, a).await,
+        AmiCommand::Share(a) => super::lifecycle::share(ctx, a).await,
+        AmiCommand::Info { ami } => super::lifecycle::info(ctx, ami).await,
+        AmiCommand::Deregister {
+            ami,
+            delete_snapshots,
+        } => super::lifecycle::deregister(ctx, ami, *delete_snapshots).await,
+        AmiCommand::Status => super::lifecycle::status(ctx).await,
     }
 }
 
@@ -52,7 +62,17 @@ pub fn check_resolution(r: &Resolution) -> Result<()> {
         return Ok(());
     }
     if r.failed_because_provider() {
-        Err(Reported(1).into())
+        let why = r
+            .attempts
+            .iter()
+            .find(|a| a.outcome == Outcome::Failed)
+            .map(|a| a.detail.as_str())
+            .unwrap_or("the provider failed");
+        Err(ProviderFailed(format!(
+            "could not resolve `{}` in {}: {why}",
+            r.template, r.region
+        ))
+        .into())
     } else {
         Err(NoResolution(format!(
             "no image and no fallback can serve `{}` in {} under strategy {}",
@@ -65,7 +85,7 @@ pub fn check_resolution(r: &Resolution) -> Result<()> {
 async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
     let loaded = ctx.store.get(name)?;
     let region = ctx.region()?;
-    let env = ctx.env()?;
+    let env = ctx.env().await?;
     let resolver = service::resolver_for(&loaded.template, opts.ami_strategy.as_deref(), false)
         .map_err(UsageError)?;
     let mut req = ResolveRequest::new(loaded.template.clone(), region);
@@ -75,13 +95,6 @@ async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
         output::json(&r)?;
     } else {
         print!("{}", render_resolution(&r));
-    }
-    if r.is_failed() && !ctx.json {
-        eprintln!(
-            "error: no image and no fallback can serve `{}` in {} (strategy {})",
-            r.template, r.region, r.strategy
-        );
-        return Err(Reported(if r.failed_because_provider() { 1 } else { 3 }).into());
     }
     check_resolution(&r)
 }
@@ -192,7 +205,7 @@ struct TestReport {
 async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> Result<()> {
     let loaded = ctx.store.get(name)?;
     let regions = ctx.target_regions(all_regions);
-    let env = ctx.env()?;
+    let env = ctx.env().await?;
     let arch = parse_arch(arch)?;
     let rows = service::test_regions(&env, &loaded.template, &regions, arch).await;
     let info = env.provider.info();
@@ -254,7 +267,7 @@ struct ListReport {
 async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
     let loaded = ctx.store.get(name)?;
     let regions = ctx.target_regions(all_regions);
-    let env = ctx.env()?;
+    let env = ctx.env().await?;
     let listing = service::list_template_images(&env, &loaded.template, &regions).await;
     let info = env.provider.info();
     let failed = !listing.errors.is_empty();

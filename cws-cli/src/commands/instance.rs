@@ -26,7 +26,7 @@ struct One<'a> {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
-    let env = ctx.env()?;
+    let env = ctx.env().await?;
     let p = env.provider.clone();
     let info = p.info();
     match cmd {

@@ -13,7 +13,7 @@ use crate::output::{self, provider_line};
 pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
     let loaded = ctx.store.get(&args.template)?;
     let region = ctx.region()?;
-    let env = ctx.env()?;
+    let env = ctx.env().await?;
     let req = LaunchRequest {
         template: loaded.template.clone(),
         name: args.name.clone(),

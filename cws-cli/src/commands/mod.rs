@@ -4,6 +4,7 @@ pub mod ami;
 pub mod config;
 pub mod instance;
 pub mod launch;
+pub mod lifecycle;
 pub mod regions;
 pub mod templates;
 

@@ -1,0 +1,665 @@
+//! `cws ami create|create-multi|copy|share|info|deregister|status`: thin commands over
+//! `cws_resolver::lifecycle`.
+//!
+//! Each command parses its flags, calls one service, and prints the report: one JSON document
+//! on stdout under `--json`, otherwise a provider line and readable text. Waits show a spinner
+//! per region on stderr when stderr is a terminal (never under `--json`), and race Ctrl-C:
+//! interrupting stops waiting, while the images in flight stay recorded in
+//! `$CWS_HOME/pending-images.json` for `cws ami status`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Result;
+use cws_resolver::LaunchPermission;
+use cws_resolver::lifecycle::{
+    self, CopyRequest, CreateMultiRequest, CreateRequest, DeregisterRequest, LifecycleError,
+    NoProgress, PendingImages, Progress, ProgressEvent, ShareRequest, WaitOptions,
+    describe_permission,
+};
+use cws_resolver::tier::human_seconds;
+use cws_template::Template;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{AmiCopyArgs, AmiCreateArgs, AmiCreateMultiArgs, AmiShareArgs};
+use crate::context::Ctx;
+use crate::error::{Reported, UsageError};
+use crate::output::{self, Table, provider_line};
+
+/// Maps a service error onto the error types `error::exit_code` knows: provider errors keep
+/// their own code, the user's mistakes exit 2, everything else 1.
+fn lifted(e: LifecycleError) -> anyhow::Error {
+    match e {
+        LifecycleError::Provider(p) => p.into(),
+        e if e.is_invalid_input() => UsageError(e.to_string()).into(),
+        e => e.into(),
+    }
+}
+
+/// Parses `--timeout`: a number with an optional unit `s`, `m` or `h` (seconds by default).
+pub fn parse_timeout(s: Option<&str>) -> Result<WaitOptions> {
+    let Some(s) = s else {
+        return Ok(WaitOptions::default());
+    };
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale = match unit.trim() {
+        "s" | "sec" | "secs" => 1,
+        "m" | "min" | "mins" => 60,
+        "h" | "hour" | "hours" => 3600,
+        _ => 0,
+    };
+    match num.parse::<u64>() {
+        Ok(n) if scale > 0 => Ok(WaitOptions::with_timeout(Duration::from_secs(
+            n.saturating_mul(scale),
+        ))),
+        _ => Err(UsageError(format!(
+            "--timeout: `{s}` is not a duration; use e.g. 90s, 30m or 1h"
+        ))
+        .into()),
+    }
+}
+
+/// Parses repeated `--tag KEY=VALUE`.
+pub fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for t in tags {
+        match t.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                out.insert(k.trim().to_string(), v.to_string());
+            }
+            _ => {
+                return Err(UsageError(format!(
+                    "--tag: `{t}` is not KEY=VALUE (e.g. --tag project=genomics)"
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Spinners on stderr, one per region.
+struct Spinners {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Spinners {
+    fn new() -> Spinners {
+        Spinners {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bar(&self, region: &str) -> ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        bars.entry(region.to_string())
+            .or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                // The template is a literal that the tests exercise; fall back to the default
+                // style rather than fail a wait over a display detail.
+                if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix:16} {msg}") {
+                    bar.set_style(style);
+                }
+                bar.set_prefix(region.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+}
+
+impl Progress for Spinners {
+    fn event(&self, event: &ProgressEvent) {
+        let bar = self.bar(event.region());
+        match event {
+            ProgressEvent::WaitingForInstance {
+                instance_id,
+                state,
+                elapsed_s,
+                ..
+            } => bar.set_message(format!(
+                "waiting for {instance_id} to run ({state}, {})",
+                human_seconds(*elapsed_s)
+            )),
+            ProgressEvent::Started {
+                image_id, action, ..
+            } => bar.set_message(format!(
+                "{} {image_id}",
+                if action == "copy" {
+                    "copying to"
+                } else {
+                    "creating"
+                }
+            )),
+            ProgressEvent::Waiting {
+                image_id,
+                state,
+                elapsed_s,
+                ..
+            } => bar.set_message(format!(
+                "{image_id} {state} ({})",
+                human_seconds(*elapsed_s)
+            )),
+            ProgressEvent::Available { image_id, .. } => {
+                bar.finish_with_message(format!("✓ {image_id} available"));
+            }
+            ProgressEvent::Skipped { image_id, .. } => {
+                bar.finish_with_message(format!("✓ {image_id} already there"));
+            }
+            ProgressEvent::Failed { error, .. } => {
+                bar.abandon_with_message(format!("✗ {error}"));
+            }
+        }
+    }
+}
+
+/// Spinners only for people: stderr must be a terminal and the output not JSON.
+fn progress(ctx: &Ctx) -> Box<dyn Progress> {
+    if !ctx.json && std::io::stderr().is_terminal() {
+        Box::new(Spinners::new())
+    } else {
+        Box::new(NoProgress)
+    }
+}
+
+/// Runs a service future, stopping at Ctrl-C. Dropping the future loses nothing: the
+/// services record images in flight before they wait on them.
+async fn interruptible<T>(fut: impl Future<Output = T>, pending: &PendingImages) -> Result<T> {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handler could be installed: never fire, let the work finish.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = fut => Ok(r),
+        () = ctrl_c => {
+            match pending.list() {
+                Ok(images) if !images.is_empty() => eprintln!(
+                    "\ninterrupted: stopped waiting. Nothing is lost: {} image(s) in flight are \
+                     recorded in {}; `cws ami status` shows them and how to finish or clean up",
+                    images.len(),
+                    pending.path().display()
+                ),
+                Ok(_) => eprintln!(
+                    "\ninterrupted: stopped waiting before any image was requested; nothing to clean up"
+                ),
+                Err(e) => eprintln!("\ninterrupted: stopped waiting ({e})"),
+            }
+            Err(Reported(130).into())
+        }
+    }
+}
+
+fn create_request(ctx: &Ctx, template: Template, a: &AmiCreateArgs) -> Result<CreateRequest> {
+    Ok(CreateRequest {
+        template,
+        instance: a.instance.clone(),
+        region: ctx.region()?,
+        name: a.name.clone(),
+        description: a.description.clone(),
+        public: a.public,
+        wait_for_running: a.wait_for_running,
+        no_reboot: a.no_reboot,
+        tags: parse_tags(&a.tags)?,
+        wait: parse_timeout(a.timeout.as_deref())?,
+    })
+}
+
+fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// The `ami_config` block as YAML, ready to paste into a template.
+fn ami_config_yaml(cfg: &cws_template::AmiConfig) -> String {
+    let doc = BTreeMap::from([("ami_config", cfg)]);
+    serde_norway::to_string(&doc).unwrap_or_default()
+}
+
+fn print_ami_config_hint(t: &Template, cfg: &cws_template::AmiConfig) {
+    if t.ami_config.is_none() {
+        println!(
+            "\n{} has no ami_config, so it still provisions by script. To launch it from this image, add to the template:\n",
+            t.slug
+        );
+    } else {
+        println!(
+            "\nTo pin this image in {}, its ami_config becomes:\n",
+            t.slug
+        );
+    }
+    print!("{}", ami_config_yaml(cfg));
+}
+
+fn simulated(info: &cws_resolver::ProviderInfo) -> &'static str {
+    if info.simulated { " [simulated]" } else { "" }
+}
+
+pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
+    let loaded = ctx.store.get(&a.template)?;
+    let req = create_request(ctx, loaded.template.clone(), a)?;
+    let env = ctx.env().await?;
+    let pending = PendingImages::open(&ctx.home);
+    let progress = progress(ctx);
+    let report = interruptible(
+        lifecycle::create(&env, &req, Some(&pending), progress.as_ref()),
+        &pending,
+    )
+    .await?
+    .map_err(lifted)?;
+    warn_all(&report.warnings);
+    if ctx.json {
+        return output::json(&report);
+    }
+    let info = env.provider.info();
+    let i = &report.image;
+    println!("{}", provider_line(&info));
+    println!(
+        "{} {} (`{}`) in {} from {} for {} {}: {}{}{}",
+        if i.reused { "Found" } else { "Created" },
+        i.ami_id,
+        i.name,
+        i.region,
+        i.instance_id,
+        i.template,
+        i.template_version,
+        i.state,
+        if i.public { ", public" } else { "" },
+        simulated(&info)
+    );
+    println!(
+        "`cws ami list --template {} --region {}` lists it.",
+        i.template, i.region
+    );
+    print_ami_config_hint(&loaded.template, &report.ami_config);
+    Ok(())
+}
+
+pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
+    let loaded = ctx.store.get(&a.create.template)?;
+    let req = CreateMultiRequest {
+        create: create_request(ctx, loaded.template.clone(), &a.create)?,
+        regions: a.regions.clone(),
+        concurrency: lifecycle::COPY_CONCURRENCY,
+    };
+    let env = ctx.env().await?;
+    let pending = PendingImages::open(&ctx.home);
+    let progress = progress(ctx);
+    let report = interruptible(
+        lifecycle::create_multi(&env, &req, Some(&pending), progress.as_ref()),
+        &pending,
+    )
+    .await?
+    .map_err(lifted)?;
+    warn_all(&report.warnings);
+    if ctx.json {
+        output::json(&report)?;
+    } else {
+        let info = env.provider.info();
+        println!("{}", provider_line(&info));
+        println!(
+            "{} `{}` for {} from {}{}",
+            if report.complete {
+                "Image in every region:"
+            } else {
+                "Image in some regions:"
+            },
+            report.name,
+            report.template,
+            report.master.instance_id,
+            simulated(&info)
+        );
+        let mut t = Table::new(["REGION", "OUTCOME", "AMI", "STATE", "ERROR"]);
+        for r in &report.regions {
+            t.row([
+                r.region.clone(),
+                serde_json::to_value(r.outcome)?
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                r.ami_id.clone().unwrap_or_else(|| "-".into()),
+                r.state.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                r.error.clone().unwrap_or_default(),
+            ]);
+        }
+        t.print();
+        if report.complete {
+            print_ami_config_hint(&loaded.template, &report.ami_config);
+        }
+        for r in report.failed() {
+            eprintln!(
+                "error: {}: {}",
+                r.region,
+                r.error.as_deref().unwrap_or("failed")
+            );
+        }
+        if let Some(f) = &report.finish {
+            eprintln!("run `{f}` again to finish only the failed regions");
+        }
+    }
+    if report.complete {
+        Ok(())
+    } else {
+        Err(Reported(1).into())
+    }
+}
+
+pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
+    let from = match &a.from {
+        Some(f) => {
+            cws_regions::lookup(f).map_err(|e| UsageError(format!("--from: {e}")))?;
+            f.clone()
+        }
+        None => ctx.region()?,
+    };
+    cws_regions::lookup(&a.to).map_err(|e| UsageError(format!("--to: {e}")))?;
+    let req = CopyRequest {
+        image_id: a.ami.clone(),
+        source_region: from,
+        target_region: a.to.clone(),
+        wait: parse_timeout(a.timeout.as_deref())?,
+    };
+    let env = ctx.env().await?;
+    let pending = PendingImages::open(&ctx.home);
+    let progress = progress(ctx);
+    let consent = ctx.consent();
+    let report = interruptible(
+        lifecycle::copy_to_region(&env, &req, &consent, Some(&pending), progress.as_ref()),
+        &pending,
+    )
+    .await?
+    .map_err(lifted)?;
+    if ctx.json {
+        return output::json(&report);
+    }
+    let info = env.provider.info();
+    println!("{}", provider_line(&info));
+    if report.reused {
+        println!(
+            "{} already holds a copy of {}: {} ({}); nothing was copied{}",
+            report.region,
+            report.source_ami,
+            report.ami_id,
+            report.state,
+            simulated(&info)
+        );
+    } else {
+        println!(
+            "Copied {} from {} to {} as {} ({}; estimated ~{} + {}, tagged with its provenance){}",
+            report.source_ami,
+            report.source_region,
+            report.region,
+            report.ami_id,
+            report.state,
+            human_seconds(report.estimate.estimated_seconds),
+            report.estimate.estimated_cost_usd,
+            simulated(&info)
+        );
+    }
+    Ok(())
+}
+
+pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
+    let mut permissions: Vec<LaunchPermission> = a
+        .accounts
+        .iter()
+        .map(|id| LaunchPermission::Account(id.trim().to_string()))
+        .collect();
+    if let Some(arn) = &a.org_arn {
+        permissions.push(LaunchPermission::Organization(arn.trim().to_string()));
+    }
+    if a.public {
+        permissions.push(LaunchPermission::Public);
+    }
+    let req = ShareRequest {
+        image_id: a.ami.clone(),
+        region: ctx.region()?,
+        permissions,
+        revoke: a.revoke,
+    };
+    let env = ctx.env().await?;
+    let report = lifecycle::share(&env, &req).await.map_err(lifted)?;
+    if ctx.json {
+        return output::json(&report);
+    }
+    let info = env.provider.info();
+    println!("{}", provider_line(&info));
+    println!(
+        "{} launch permission on {} in {} {}: {}{}",
+        if a.revoke { "Revoked" } else { "Granted" },
+        report.ami_id,
+        report.region,
+        if a.revoke { "from" } else { "to" },
+        report
+            .changed
+            .iter()
+            .map(describe_permission)
+            .collect::<Vec<_>>()
+            .join(", "),
+        simulated(&info)
+    );
+    println!(
+        "Shared with now: {}",
+        shared_with(&report.launch_permissions)
+    );
+    println!("Snapshots: {}", report.snapshots.detail);
+    Ok(())
+}
+
+fn shared_with(perms: &[LaunchPermission]) -> String {
+    if perms.is_empty() {
+        "nobody else (private)".into()
+    } else {
+        perms
+            .iter()
+            .map(describe_permission)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub async fn info(ctx: &Ctx, ami: &str) -> Result<()> {
+    let region = ctx.region()?;
+    let env = ctx.env().await?;
+    let report = lifecycle::image_info(&env, &region, ami)
+        .await
+        .map_err(lifted)?;
+    if ctx.json {
+        return output::json(&report);
+    }
+    let info = env.provider.info();
+    println!("{}", provider_line(&info));
+    let i = &report.image;
+    let mut t = Table::new(["FIELD", "VALUE"]);
+    t.row(["id", i.id.as_str()]);
+    t.row(["name", i.name.as_str()]);
+    t.row(["region", i.region.as_str()]);
+    t.row(["state", i.state.as_str()]);
+    t.row(["owner", i.owner_id.as_str()]);
+    t.row(["architecture", i.architecture.as_str()]);
+    t.row(["created", i.creation_date.as_str()]);
+    if let Some(d) = &i.deprecation_time {
+        t.row(["deprecated from", d.as_str()]);
+    }
+    if let Some(d) = &i.description {
+        t.row(["description", d.as_str()]);
+    }
+    t.row([
+        "size".to_string(),
+        format!(
+            "{} GiB ({}/month storage)",
+            report.size_gb, report.monthly_storage_cost
+        ),
+    ]);
+    t.row([
+        "snapshots".to_string(),
+        if i.snapshot_ids.is_empty() {
+            "-".to_string()
+        } else {
+            i.snapshot_ids.join(", ")
+        },
+    ]);
+    t.row([
+        "shared with".to_string(),
+        match (&report.shared_with, &report.shared_with_error) {
+            (Some(p), _) => shared_with(p),
+            (None, Some(e)) => format!("unknown ({e})"),
+            (None, None) => "unknown".into(),
+        },
+    ]);
+    for (k, v) in &i.tags {
+        t.row([format!("tag {k}"), v.clone()]);
+    }
+    t.print();
+    Ok(())
+}
+
+pub async fn deregister(ctx: &Ctx, ami: &str, delete_snapshots: bool) -> Result<()> {
+    let req = DeregisterRequest {
+        image_id: ami.to_string(),
+        region: ctx.region()?,
+        delete_snapshots,
+    };
+    let env = ctx.env().await?;
+    let pending = PendingImages::open(&ctx.home);
+    let consent = ctx.consent();
+    let report = lifecycle::deregister(&env, &req, &consent, Some(&pending))
+        .await
+        .map_err(lifted)?;
+    if ctx.json {
+        return output::json(&report);
+    }
+    let info = env.provider.info();
+    println!("{}", provider_line(&info));
+    println!(
+        "Deregistered {} (`{}`) in {}{}",
+        report.ami_id,
+        report.name,
+        report.region,
+        simulated(&info)
+    );
+    if !report.snapshots.snapshot_ids.is_empty() {
+        println!(
+            "Snapshots {} ({}/month): {}",
+            report.snapshots.snapshot_ids.join(", "),
+            report.snapshots_monthly_cost,
+            report.snapshots.detail
+        );
+    }
+    Ok(())
+}
+
+pub async fn status(ctx: &Ctx) -> Result<()> {
+    let env = ctx.env().await?;
+    let pending = PendingImages::open(&ctx.home);
+    let report = lifecycle::pending_status(&env, &pending)
+        .await
+        .map_err(lifted)?;
+    if ctx.json {
+        return output::json(&report);
+    }
+    let info = env.provider.info();
+    println!("{}", provider_line(&info));
+    if report.images.is_empty() {
+        println!(
+            "No images in flight (nothing recorded in {}).",
+            report.file.display()
+        );
+        return Ok(());
+    }
+    let mut t = Table::new(["IMAGE", "REGION", "NAME", "COMMAND", "STATE", "RECORDED"]);
+    for s in &report.images {
+        t.row([
+            s.record.image_id.clone(),
+            s.record.region.clone(),
+            s.record.name.clone(),
+            s.record.operation.clone(),
+            s.state
+                .map(|st| st.to_string())
+                .unwrap_or_else(|| "gone".into()),
+            s.record.started_at.chars().take(19).collect(),
+        ]);
+    }
+    t.print();
+    for s in &report.images {
+        println!("{} ({}): {}", s.record.image_id, s.record.region, s.next);
+        if let Some(e) = &s.error {
+            eprintln!("error: {} ({}): {e}", s.record.image_id, s.record.region);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_take_units() {
+        assert_eq!(
+            parse_timeout(Some("90s")).unwrap().timeout,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_timeout(Some("30m")).unwrap().timeout,
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            parse_timeout(Some("2h")).unwrap().timeout,
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_timeout(Some("45")).unwrap().timeout,
+            Duration::from_secs(45)
+        );
+        assert_eq!(
+            parse_timeout(None).unwrap().timeout,
+            lifecycle::DEFAULT_TIMEOUT
+        );
+        assert!(parse_timeout(Some("soon")).is_err());
+        assert!(parse_timeout(Some("5d")).is_err());
+    }
+
+    #[test]
+    fn tags_are_key_value() {
+        let t = parse_tags(&["a=1".into(), "b=x=y".into(), "c=".into()]).unwrap();
+        assert_eq!(t["a"], "1");
+        assert_eq!(t["b"], "x=y");
+        assert_eq!(t["c"], "");
+        assert!(parse_tags(&["novalue".into()]).is_err());
+        assert!(parse_tags(&["=v".into()]).is_err());
+    }
+
+    #[test]
+    fn the_spinner_template_is_valid() {
+        assert!(ProgressStyle::with_template("{spinner} {prefix:16} {msg}").is_ok());
+    }
+
+    #[test]
+    fn ami_config_yaml_is_a_pasteable_block() {
+        let t = cws_template::TemplateStore::bundled_only()
+            .get("python-research")
+            .unwrap()
+            .template;
+        let cfg = lifecycle::suggested_ami_config(
+            &t,
+            &[("us-east-1".into(), "ami-0123456789abcdef0".into())],
+        );
+        let y = ami_config_yaml(&cfg);
+        assert!(y.starts_with("ami_config:\n"), "{y}");
+        assert!(y.contains("us-east-1: ami-0123456789abcdef0"), "{y}");
+        assert!(y.contains("cws:template: python-research"), "{y}");
+        assert!(y.contains("strategy: ami_preferred"), "{y}");
+    }
+}

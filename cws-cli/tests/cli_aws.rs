@@ -1,0 +1,300 @@
+//! The `cws` binary with `--provider aws` against moto's EC2 server on loopback: the same
+//! commands a user runs against AWS. Skipped (with a printed reason) when moto is not
+//! installed, except in CI, which always has it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use cws_resolver::aws::moto_harness::{MotoServer, ids};
+use cws_resolver::{
+    CloudProvider, CloudProviderExt, CreateImageRequest, InstanceFilter, RunInstanceRequest,
+};
+use cws_template::Architecture;
+use serde_json::Value;
+
+struct Aws {
+    moto: MotoServer,
+    home: tempfile::TempDir,
+}
+
+impl Aws {
+    fn start() -> Option<Aws> {
+        let moto = MotoServer::start_or_skip()?;
+        Some(Aws {
+            moto,
+            home: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn cws(&self) -> Command {
+        // Empty AWS config files: nothing from the developer's ~/.aws leaks into the tests.
+        for f in ["aws-config", "aws-credentials"] {
+            std::fs::write(self.home.path().join(f), "").unwrap();
+        }
+        let mut c = Command::cargo_bin("cws").unwrap();
+        c.env("CWS_HOME", self.home.path())
+            .env("CWS_PROVIDER", "aws")
+            .env("CWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.home.path().join("aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.home.path().join("aws-credentials"),
+            )
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .env_remove("CWS_REGION")
+            .env_remove("CWS_TEMPLATES_PATH");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cws().args(args).output().unwrap()
+    }
+
+    fn templates(&self) -> String {
+        let dir = self.home.path().join("templates");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.display().to_string()
+    }
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn ok(out: Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn write_template(dir: &Path, slug: &str, body: &str) {
+    std::fs::write(dir.join(format!("{slug}.yaml")), body).unwrap();
+}
+
+#[test]
+fn resolve_by_mapping_search_and_script_on_aws() {
+    let Some(aws) = Aws::start() else { return };
+    // The bundled python-ml maps us-east-1 to an image moto holds.
+    let v = ok(aws.run(&["--json", "ami", "resolve", "python-ml"]));
+    assert_eq!(v["method"], "direct_mapping");
+    assert_eq!(v["ami_id"], ids::PYTHON_ML_1_2_X86);
+    assert_eq!(v["provider"]["name"], "aws");
+    assert_eq!(v["provider"]["simulated"], false);
+
+    // A search template: the newest available image from the trusted owner, never the newer
+    // impostor from an untrusted account or the pending release candidate.
+    let dir = aws.templates();
+    write_template(
+        Path::new(&dir),
+        "ml-search",
+        "name: ML search\nslug: ml-search\nversion: 1.0.0\nbase: ubuntu-24.04\nami_config:\n  ami_search:\n    owners: [\"704381954421\"]\n    name_pattern: \"cws-python-ml-*\"\n    architectures: [x86_64]\n",
+    );
+    let v = ok(aws.run(&[
+        "--templates",
+        &dir,
+        "--json",
+        "ami",
+        "resolve",
+        "ml-search",
+        "--region",
+        "eu-west-3",
+    ]));
+    assert_eq!(v["method"], "dynamic_search");
+    assert_eq!(v["ami_id"], ids::PYTHON_ML_1_2_X86);
+
+    // A script template on the newest Canonical Ubuntu 24.04 image.
+    let v = ok(aws.run(&["--json", "ami", "resolve", "python-research"]));
+    assert_eq!(v["method"], "script_fallback");
+    assert_eq!(v["ami_id"], ids::NOBLE_AMD64_NEWEST);
+}
+
+#[test]
+fn cross_region_copy_launch_and_instance_lifecycle_on_aws() {
+    let Some(aws) = Aws::start() else { return };
+    let rt = rt();
+    let provider = rt.block_on(aws.moto.provider()).unwrap();
+
+    // An image that exists only in us-east-1: made from an instance there.
+    let image = rt.block_on(async {
+        let inst = provider
+            .run_instance(&RunInstanceRequest {
+                region: "us-east-1".into(),
+                name: "builder".into(),
+                ami_id: ids::NOBLE_AMD64_NEWEST.into(),
+                instance_type: "t3.medium".into(),
+                architecture: Architecture::X86_64,
+                user_data: None,
+                root_volume_gb: None,
+                tags: BTreeMap::new(),
+            })
+            .await
+            .unwrap();
+        provider
+            .create_image(&CreateImageRequest {
+                region: "us-east-1".into(),
+                instance_id: inst.id,
+                name: "lab-box-1.0.0".into(),
+                description: None,
+                no_reboot: true,
+                tags: BTreeMap::from([("cws:template".to_string(), "lab-box".to_string())]),
+            })
+            .await
+            .unwrap()
+    });
+    let dir = aws.templates();
+    write_template(
+        Path::new(&dir),
+        "lab-box",
+        "name: Lab box\nslug: lab-box\nversion: 1.0.0\nbase: ubuntu-24.04\ninstance_defaults:\n  type: t3.medium\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"lab-box-*\"\n    required_tags: {cws:template: lab-box}\n",
+    );
+
+    // us-east-2 falls back to us-east-1 first: a copy is planned.
+    let v = ok(aws.run(&[
+        "--templates",
+        &dir,
+        "--region",
+        "us-east-2",
+        "--json",
+        "ami",
+        "resolve",
+        "lab-box",
+    ]));
+    assert_eq!(v["method"], "cross_region", "{v:#}");
+    assert_eq!(v["source_region"], "us-east-1");
+    assert_eq!(v["ami_id"], image.id.as_str());
+
+    // Launch with --yes: copied, tagged, launched.
+    let v = ok(aws.run(&[
+        "--templates",
+        &dir,
+        "--region",
+        "us-east-2",
+        "--yes",
+        "--json",
+        "launch",
+        "lab-box",
+        "box",
+    ]));
+    let copy = v["copied_image"].as_str().unwrap().to_string();
+    let instance_id = v["instance"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["instance"]["ami_id"], copy.as_str());
+
+    // The instance is real in EC2, with its tags.
+    let found = rt
+        .block_on(provider.describe_instances(
+            "us-east-2",
+            &InstanceFilter {
+                ids: vec![instance_id.clone()],
+                ..InstanceFilter::default()
+            },
+        ))
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "box");
+    assert_eq!(
+        found[0].tags.get("cws:template").map(String::as_str),
+        Some("lab-box")
+    );
+    // The copy carries its provenance.
+    let copied = rt
+        .block_on(provider.image("us-east-2", &copy))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        copied.tags.get("cws:source-ami").map(String::as_str),
+        Some(image.id.as_str())
+    );
+
+    // The next resolution in us-east-2 finds the copy by search.
+    let v = ok(aws.run(&[
+        "--templates",
+        &dir,
+        "--region",
+        "us-east-2",
+        "--json",
+        "ami",
+        "resolve",
+        "lab-box",
+    ]));
+    assert_eq!(v["method"], "dynamic_search");
+    assert_eq!(v["ami_id"], copy.as_str());
+
+    // Stop and terminate through the CLI.
+    let v = ok(aws.run(&["--region", "us-east-2", "--json", "instance", "stop", "box"]));
+    assert_eq!(v["instance"]["state"], "stopped");
+    let v = ok(aws.run(&[
+        "--region",
+        "us-east-2",
+        "--yes",
+        "--json",
+        "instance",
+        "terminate",
+        "box",
+    ]));
+    assert_eq!(v["instance"]["state"], "terminated");
+}
+
+#[test]
+fn ami_test_across_regions_on_aws() {
+    let Some(aws) = Aws::start() else { return };
+    let v = ok(aws.run(&[
+        "--json",
+        "ami",
+        "test",
+        "python-ml",
+        "--region",
+        "us-east-1",
+        "--region",
+        "eu-west-1",
+        "--region",
+        "ap-south-1",
+        "--region",
+        "sa-east-1",
+    ]));
+    let rows = v["regions"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        // moto holds the seeded python-ml images in every region.
+        assert_eq!(r["status"], "available", "{r:#}");
+    }
+}
+
+#[test]
+fn an_unreachable_endpoint_is_a_clear_provider_error() {
+    let Some(aws) = Aws::start() else { return };
+    let out = aws
+        .cws()
+        .env("CWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .args(["ami", "resolve", "python-ml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+}

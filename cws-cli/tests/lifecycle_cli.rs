@@ -1,0 +1,519 @@
+//! `cws ami create|create-multi|copy|share|info|deregister|status`, run as a user would on a
+//! temporary `$CWS_HOME` with the simulated cloud.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn cws(home: &Path) -> Command {
+    let mut c = Command::cargo_bin("cws").unwrap();
+    c.env("CWS_HOME", home)
+        .env_remove("CWS_REGION")
+        .env_remove("AWS_REGION")
+        .env_remove("CWS_PROVIDER")
+        .env_remove("CWS_TEMPLATES_PATH")
+        .env_remove("CWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE");
+    c
+}
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    cws(home).args(args).output().unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn ok_json(home: &Path, args: &[&str]) -> Value {
+    let out = run(home, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({:?}):\n{}",
+        out.status.code(),
+        stderr(&out)
+    );
+    json(&out)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A launched `box` and an image of it, `My Setup`; returns the image id.
+fn box_and_image(home: &Path) -> String {
+    ok_json(home, &["--json", "launch", "python-research", "box"]);
+    let v = ok_json(
+        home,
+        &[
+            "--json",
+            "ami",
+            "create",
+            "python-research",
+            "box",
+            "--name",
+            "My Setup",
+        ],
+    );
+    v["ami_id"].as_str().unwrap().to_string()
+}
+
+const MY_PYTHON: &str = "name: My Python\nslug: my-python\nversion: 1.0.0\nbase: ubuntu-24.04\n\
+inherits: python-research\nami_config:\n  strategy: ami_preferred\n  ami_search:\n    \
+owners: [self]\n    required_tags: {\"cws:template\": python-research}\n";
+
+#[test]
+fn a_tuned_workstation_becomes_an_image_the_templates_find_in_three_regions() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let templates = h.join("my-templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(templates.join("my-python.yaml"), MY_PYTHON).unwrap();
+    let tdir = templates.to_str().unwrap();
+
+    // cws launch python-research box && cws ami create python-research box --name "My Setup"
+    let out = run(h, &["launch", "python-research", "box"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        h,
+        &[
+            "ami",
+            "create",
+            "python-research",
+            "box",
+            "--name",
+            "My Setup",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("Provider: local"), "{text}");
+    assert!(text.contains("Created ami-"), "{text}");
+    assert!(text.contains("[simulated]"), "{text}");
+    // python-research is a script template: the output says how to switch it to the image.
+    assert!(text.contains("python-research has no ami_config"), "{text}");
+    assert!(
+        text.contains("ami_config:\n  strategy: ami_preferred"),
+        "{text}"
+    );
+    assert!(text.contains("cws:template: python-research"), "{text}");
+    // No terminal: no spinners, nothing but warnings on stderr.
+    assert!(!stderr(&out).contains('✓'), "{}", stderr(&out));
+
+    // The same command again finds the image instead of failing on the name.
+    let again = ok_json(
+        h,
+        &[
+            "--json",
+            "ami",
+            "create",
+            "python-research",
+            "box",
+            "--name",
+            "My Setup",
+        ],
+    );
+    assert_eq!(again["reused"], true);
+    let ami = again["ami_id"].as_str().unwrap().to_string();
+    for key in ["region", "name", "state", "template"] {
+        assert!(again.get(key).is_some(), "{key} missing: {again}");
+    }
+    assert_eq!(again["region"], "us-east-1");
+    assert_eq!(again["name"], "My Setup");
+    assert_eq!(again["state"], "available");
+    assert_eq!(again["template"], "python-research");
+    assert_eq!(again["provider"]["simulated"], true);
+
+    // cws ami list --template python-research shows it as private.
+    let list = ok_json(
+        h,
+        &["--json", "ami", "list", "--template", "python-research"],
+    );
+    let row = list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == ami.as_str())
+        .unwrap_or_else(|| panic!("{ami} not listed: {list}"));
+    assert_eq!(row["source"], "private");
+
+    // my-python (inherits python-research, searches the account's python-research images)
+    // resolves to it by dynamic search.
+    let r = ok_json(
+        h,
+        &["--json", "--templates", tdir, "ami", "resolve", "my-python"],
+    );
+    assert_eq!(r["method"], "dynamic_search", "{r}");
+    assert_eq!(r["ami_id"], ami.as_str());
+
+    // create-multi to three regions: the master is found again, two copies are made.
+    let regions = ["us-east-1", "us-west-2", "eu-west-1"];
+    let multi = ok_json(
+        h,
+        &[
+            "--json",
+            "ami",
+            "create-multi",
+            "python-research",
+            "box",
+            "--regions",
+            &regions.join(","),
+            "--name",
+            "My Setup",
+        ],
+    );
+    assert_eq!(multi["complete"], true, "{multi}");
+    assert_eq!(multi["master"]["ami_id"], ami.as_str());
+    let outcomes: Vec<&str> = multi["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["source", "copied", "copied"]);
+
+    // cws ami test my-python --all-regions: the three are available, and every region whose
+    // fallbacks reach one of them needs a copy.
+    let test = ok_json(
+        h,
+        &[
+            "--json",
+            "--templates",
+            tdir,
+            "ami",
+            "test",
+            "my-python",
+            "--all-regions",
+        ],
+    );
+    let graph = cws_regions::FallbackGraph::published();
+    let held: BTreeSet<&str> = regions.into_iter().collect();
+    let mut neighbours = 0;
+    for row in test["regions"].as_array().unwrap() {
+        let region = row["region"].as_str().unwrap();
+        let status = row["status"].as_str().unwrap();
+        if held.contains(region) {
+            assert_eq!(status, "available", "{row}");
+        } else if graph
+            .walk(region, 3)
+            .unwrap()
+            .iter()
+            .any(|r| held.contains(r))
+        {
+            assert_eq!(status, "copy_required", "{row}");
+            neighbours += 1;
+        }
+    }
+    assert!(neighbours >= 3, "{test}");
+
+    // Nothing is left in flight.
+    let status = ok_json(h, &["--json", "ami", "status"]);
+    assert_eq!(status["images"].as_array().unwrap().len(), 0, "{status}");
+}
+
+#[test]
+fn create_refuses_an_instance_that_is_not_running() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok_json(h, &["--json", "launch", "python-research", "box"]);
+    let out = run(h, &["instance", "stop", "box"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        h,
+        &[
+            "ami",
+            "create",
+            "python-research",
+            "box",
+            "--name",
+            "Stopped",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--wait-for-running"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(
+        h,
+        &[
+            "ami",
+            "create",
+            "python-research",
+            "nobody",
+            "--name",
+            "Nobody",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+
+    for (flag, value) in [("--timeout", "soon"), ("--tag", "novalue")] {
+        let out = run(
+            h,
+            &[
+                "ami",
+                "create",
+                "python-research",
+                "box",
+                "--name",
+                "Bad Flag",
+                flag,
+                value,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
+
+    let out = run(
+        h,
+        &[
+            "ami",
+            "create-multi",
+            "python-research",
+            "box",
+            "--name",
+            "X Image",
+            "--regions",
+            "us-east-1,us-wst-2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("us-west-2"), "{}", stderr(&out));
+}
+
+#[test]
+fn copy_needs_consent_and_is_tagged_with_its_provenance() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ami = box_and_image(h);
+
+    let out = run(h, &["ami", "copy", &ami, "--to", "eu-west-1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Cross-region copy required"), "{err}");
+    assert!(err.contains('$'), "the cost is shown: {err}");
+    assert!(err.contains("pass --yes"), "{err}");
+    assert!(err.contains("not copied"), "{err}");
+    assert!(stdout(&out).is_empty());
+
+    let v = ok_json(
+        h,
+        &[
+            "--json",
+            "--yes",
+            "ami",
+            "copy",
+            &ami,
+            "--to",
+            "eu-west-1",
+            "--from",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(v["region"], "eu-west-1");
+    assert_eq!(v["source_ami"], ami.as_str());
+    assert_eq!(v["template"], "python-research");
+    assert_eq!(v["reused"], false);
+    assert!(v["estimate"]["estimated_seconds"].as_u64().unwrap() > 0);
+    let copy = v["ami_id"].as_str().unwrap().to_string();
+
+    let info = ok_json(
+        h,
+        &["--json", "--region", "eu-west-1", "ami", "info", &copy],
+    );
+    assert_eq!(info["image"]["tags"]["cws:source-ami"], ami.as_str());
+    assert_eq!(info["image"]["tags"]["cws:source-region"], "us-east-1");
+    assert_eq!(info["image"]["tags"]["cws:template"], "python-research");
+
+    // A second copy finds the first; nothing to agree to.
+    let again = ok_json(h, &["--json", "ami", "copy", &ami, "--to", "eu-west-1"]);
+    assert_eq!(again["reused"], true);
+    assert_eq!(again["ami_id"], copy.as_str());
+}
+
+#[test]
+fn share_grants_revokes_and_info_shows_who_may_launch() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ami = box_and_image(h);
+
+    let v = ok_json(
+        h,
+        &[
+            "--json",
+            "ami",
+            "share",
+            &ami,
+            "--account",
+            "111122223333",
+            "--account",
+            "444455556666",
+        ],
+    );
+    assert_eq!(v["action"], "granted");
+    assert_eq!(v["snapshots"]["done"], false);
+    let info = ok_json(h, &["--json", "ami", "info", &ami]);
+    let shared: Vec<&str> = info["shared_with"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(shared, ["111122223333", "444455556666"]);
+
+    let out = run(h, &["ami", "info", &ami]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("account 111122223333, account 444455556666"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(
+        h,
+        &[
+            "ami",
+            "share",
+            &ami,
+            "--account",
+            "111122223333",
+            "--revoke",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Revoked"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("modify-snapshot-attribute"),
+        "the snapshot part is explained: {}",
+        stdout(&out)
+    );
+    let info = ok_json(h, &["--json", "ami", "info", &ami]);
+    assert_eq!(info["shared_with"].as_array().unwrap().len(), 1, "{info}");
+
+    let v = ok_json(h, &["--json", "ami", "share", &ami, "--public"]);
+    assert_eq!(v["launch_permissions"][0]["kind"], "public", "{v}");
+
+    // Who to share with is required, and only one kind at a time.
+    let out = run(h, &["ami", "share", &ami]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        h,
+        &[
+            "ami",
+            "share",
+            &ami,
+            "--public",
+            "--account",
+            "111122223333",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(h, &["ami", "share", &ami, "--account", "12"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("12 digits"), "{}", stderr(&out));
+}
+
+#[test]
+fn deregister_asks_and_status_tracks_images_in_flight() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ami = box_and_image(h);
+
+    let out = run(h, &["ami", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("No images in flight"),
+        "{}",
+        stdout(&out)
+    );
+
+    // What an interrupted `ami create` leaves behind.
+    let record = serde_json::json!({
+        "version": 1,
+        "images": [{
+            "image_id": ami,
+            "region": "us-east-1",
+            "name": "My Setup",
+            "operation": "create",
+            "template": "python-research",
+            "started_at": "2026-01-01T00:00:00.000Z",
+            "finish": "cws ami create python-research box --name 'My Setup' --region us-east-1",
+            "cleanup": format!("cws ami deregister {ami} --region us-east-1"),
+        }]
+    });
+    std::fs::write(
+        h.join("pending-images.json"),
+        serde_json::to_vec_pretty(&record).unwrap(),
+    )
+    .unwrap();
+    let s = ok_json(h, &["--json", "ami", "status"]);
+    let row = &s["images"][0];
+    assert_eq!(row["image_id"], ami.as_str());
+    assert_eq!(row["state"], "available");
+    assert!(
+        row["next"]
+            .as_str()
+            .unwrap()
+            .contains("cws ami create python-research box"),
+        "{row}"
+    );
+    let out = run(h, &["ami", "status"]);
+    assert!(stdout(&out).contains(&ami), "{}", stdout(&out));
+    assert!(stdout(&out).contains("available"), "{}", stdout(&out));
+
+    // Without a terminal and without --yes the prompt is answered no.
+    let out = run(h, &["ami", "deregister", &ami]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+    ok_json(h, &["--json", "ami", "info", &ami]);
+
+    let v = ok_json(
+        h,
+        &[
+            "--json",
+            "--yes",
+            "ami",
+            "deregister",
+            &ami,
+            "--delete-snapshots",
+        ],
+    );
+    assert_eq!(v["ami_id"], ami.as_str());
+    assert_eq!(v["pending_record_removed"], true);
+    assert_eq!(v["snapshots"]["done"], false);
+    assert!(
+        v["snapshots"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("delete-snapshot"),
+        "{v}"
+    );
+    let out = run(h, &["ami", "info", &ami]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+    let s = ok_json(h, &["--json", "ami", "status"]);
+    assert_eq!(s["images"].as_array().unwrap().len(), 0, "{s}");
+
+    // A corrupt record is an error that says how to recover.
+    std::fs::write(h.join("pending-images.json"), "{oops").unwrap();
+    let out = run(h, &["ami", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("move it aside"), "{}", stderr(&out));
+}
