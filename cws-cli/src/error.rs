@@ -42,6 +42,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(p) = cause.downcast_ref::<cws_resolver::ProviderError>() {
             return provider_code(p);
         }
+        if let Some(l) = cause.downcast_ref::<cws_resolver::lifecycle::LifecycleError>() {
+            // The service knows which of its failures are the user's (an instance that is
+            // not running, a taken name, a provider refusing the input): those exit 2.
+            return if l.is_invalid_input() { 2 } else { 1 };
+        }
         if let Some(l) = cause.downcast_ref::<cws_resolver::service::LaunchError>() {
             return match l {
                 cws_resolver::service::LaunchError::Provider(p) => provider_code(p),
@@ -58,5 +63,54 @@ fn provider_code(p: &cws_resolver::ProviderError) -> u8 {
         cws_resolver::ProviderError::InvalidInput { .. }
         | cws_resolver::ProviderError::Conflict { .. } => 2,
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cws_resolver::ProviderError;
+    use cws_resolver::lifecycle::LifecycleError;
+
+    fn code(e: LifecycleError) -> u8 {
+        exit_code(&anyhow::Error::from(e))
+    }
+
+    #[test]
+    fn lifecycle_errors_exit_2_for_bad_input_and_1_otherwise() {
+        assert_eq!(code(LifecycleError::Invalid("no regions".into())), 2);
+        assert_eq!(
+            code(LifecycleError::InstanceNotRunning {
+                name: "box".into(),
+                id: "i-00000001".into(),
+                region: "us-east-1".into(),
+                state: cws_resolver::InstanceState::Stopped,
+            }),
+            2
+        );
+        assert_eq!(
+            code(LifecycleError::Provider(ProviderError::InvalidInput {
+                message: "bad id".into()
+            })),
+            2
+        );
+        assert_eq!(
+            code(LifecycleError::Provider(ProviderError::Conflict {
+                message: "name taken".into()
+            })),
+            2
+        );
+        assert_eq!(
+            code(LifecycleError::Provider(ProviderError::Unavailable {
+                endpoint: "http://127.0.0.1:1".into(),
+                message: "refused".into()
+            })),
+            1
+        );
+        assert_eq!(code(LifecycleError::Declined("not copied".into())), 1);
+        // Wrapped in context, the cause still decides.
+        let wrapped =
+            anyhow::Error::from(LifecycleError::Invalid("x".into())).context("ami create");
+        assert_eq!(exit_code(&wrapped), 2);
     }
 }

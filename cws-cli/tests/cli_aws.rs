@@ -298,3 +298,90 @@ fn an_unreachable_endpoint_is_a_clear_provider_error() {
     assert!(err.contains("connection refused"), "{err}");
     assert!(!err.contains("WARN"), "{err}");
 }
+
+#[test]
+fn an_image_of_a_launched_box_is_listed_as_private_on_aws() {
+    let Some(aws) = Aws::start() else { return };
+    // cws launch python-research box && cws ami create python-research box --name "My Setup"
+    let launched = ok(aws.run(&[
+        "--provider",
+        "aws",
+        "--json",
+        "launch",
+        "python-research",
+        "box",
+    ]));
+    let instance = launched["instance"]["id"].as_str().unwrap().to_string();
+    let out = aws.run(&[
+        "--provider",
+        "aws",
+        "ami",
+        "create",
+        "python-research",
+        "box",
+        "--name",
+        "My Setup",
+    ]);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Provider: aws"), "{text}");
+    assert!(text.contains("Created ami-"), "{text}");
+    assert!(text.contains(&instance), "{text}");
+    assert!(!text.contains("[simulated]"), "{text}");
+    assert!(text.contains("python-research has no ami_config"), "{text}");
+
+    // The same command again finds the image on EC2 instead of failing on the name.
+    let created = ok(aws.run(&[
+        "--provider",
+        "aws",
+        "--json",
+        "ami",
+        "create",
+        "python-research",
+        "box",
+        "--name",
+        "My Setup",
+    ]));
+    assert_eq!(created["reused"], true, "{created:#}");
+    assert_eq!(created["state"], "available");
+    assert_eq!(created["provider"]["simulated"], false);
+    let ami = created["ami_id"].as_str().unwrap().to_string();
+
+    // cws ami list --template python-research shows it as the account's private image.
+    let list = ok(aws.run(&[
+        "--provider",
+        "aws",
+        "--json",
+        "ami",
+        "list",
+        "--template",
+        "python-research",
+    ]));
+    let row = list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == ami.as_str())
+        .unwrap_or_else(|| panic!("{ami} not listed: {list:#}"));
+    assert_eq!(row["source"], "private", "{row:#}");
+    let out = aws.run(&[
+        "--provider",
+        "aws",
+        "ami",
+        "list",
+        "--template",
+        "python-research",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&ami))
+        .unwrap_or_else(|| panic!("{ami} not in the table:\n{text}"));
+    assert!(line.contains("private"), "{line}");
+}

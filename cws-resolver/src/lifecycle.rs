@@ -1550,15 +1550,59 @@ pub async fn copy_to_region(
 // ---------------------------------------------------------------------------------------------
 // Share and info
 
-/// What happened (or could not happen) to an image's snapshots.
+/// A snapshot cws was asked to change but could not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotFailure {
+    /// The snapshot.
+    pub snapshot_id: String,
+    /// The provider error's kind ([`ProviderError::kind`]).
+    pub kind: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// What happened to an image's snapshots.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotAction {
     /// The image's snapshots.
     pub snapshot_ids: Vec<String>,
-    /// Whether cws did it.
+    /// The snapshots cws changed (permission granted or revoked, or deleted).
+    pub changed: Vec<String>,
+    /// The snapshots cws was asked to change but could not, with why.
+    pub failed: Vec<SnapshotFailure>,
+    /// Whether everything asked of the snapshots was done (nothing failed). Keeping the
+    /// snapshots when deletion was not asked for counts as done.
     pub done: bool,
-    /// What happened, or why not and how to do it by hand.
+    /// What happened, in words.
     pub detail: String,
+}
+
+impl SnapshotAction {
+    fn new(
+        snapshot_ids: &[String],
+        results: Vec<(String, Result<(), ProviderError>)>,
+        detail: String,
+    ) -> Self {
+        let mut changed = Vec::new();
+        let mut failed = Vec::new();
+        for (snapshot_id, result) in results {
+            match result {
+                Ok(()) => changed.push(snapshot_id),
+                Err(e) => failed.push(SnapshotFailure {
+                    snapshot_id,
+                    kind: e.kind().to_string(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        SnapshotAction {
+            snapshot_ids: snapshot_ids.to_vec(),
+            done: failed.is_empty(),
+            changed,
+            failed,
+            detail,
+        }
+    }
 }
 
 /// What `cws ami share` asks for.
@@ -1593,6 +1637,14 @@ pub struct ShareReport {
     pub snapshots: SnapshotAction,
 }
 
+impl ShareReport {
+    /// Whether everything asked was done (launch permissions always are when a report is
+    /// returned; snapshot permissions may have failed for some snapshots).
+    pub fn complete(&self) -> bool {
+        self.snapshots.done
+    }
+}
+
 /// A launch permission in words, e.g. `account 123456789012` or `everyone (public)`.
 pub fn describe_permission(p: &LaunchPermission) -> String {
     match p {
@@ -1602,42 +1654,52 @@ pub fn describe_permission(p: &LaunchPermission) -> String {
     }
 }
 
-fn snapshot_permission_hint(image: &Image, perms: &[LaunchPermission], revoke: bool) -> String {
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// The words for what `share` did to the snapshots.
+fn share_snapshot_detail(
+    image: &Image,
+    perms: &[LaunchPermission],
+    revoke: bool,
+    action: &SnapshotAction,
+) -> String {
     if image.snapshot_ids.is_empty() {
-        return "the provider reports no snapshots for this image".into();
+        return "the provider reports no snapshots for this image; nothing to share".into();
     }
-    let op = if revoke { "remove" } else { "add" };
-    let accounts: Vec<&str> = perms
+    let who: Vec<String> = perms
         .iter()
-        .filter_map(|p| match p {
-            LaunchPermission::Account(a) => Some(a.as_str()),
-            _ => None,
-        })
+        .filter(|p| !matches!(p, LaunchPermission::Organization(_)))
+        .map(describe_permission)
         .collect();
-    let mut who = Vec::new();
-    if !accounts.is_empty() {
-        who.push(format!("--user-ids {}", accounts.join(" ")));
+    let mut parts = Vec::new();
+    if !who.is_empty() && !action.changed.is_empty() {
+        parts.push(format!(
+            "create-volume permission {} {} on {}{}",
+            if revoke { "revoked from" } else { "granted to" },
+            who.join(", "),
+            plural(action.changed.len(), "snapshot"),
+            if revoke {
+                ""
+            } else {
+                ", so they can copy the image and make volumes from it too"
+            }
+        ));
     }
-    if perms.contains(&LaunchPermission::Public) {
-        who.push("--group-names all".into());
-    }
-    let mut text = "the CloudProvider trait has no snapshot-permission call yet, so create-volume \
-                    permission on the snapshots was not changed (launching works without it; \
-                    copying the image or making volumes from its snapshots in another account \
-                    needs it)"
-        .to_string();
-    if !who.is_empty() {
-        text.push_str(&format!(
-            ". On AWS: {}",
-            image
-                .snapshot_ids
+    if !action.failed.is_empty() {
+        parts.push(format!(
+            "{} could not be changed ({}); run the same command again to retry (it is safe to \
+             repeat)",
+            plural(action.failed.len(), "snapshot"),
+            action
+                .failed
                 .iter()
-                .map(|s| format!(
-                    "`aws ec2 modify-snapshot-attribute --region {} --snapshot-id {s} \
-                     --attribute createVolumePermission --operation-type {op} {}`",
-                    image.region,
-                    who.join(" ")
-                ))
+                .map(|f| format!("{}: {}", f.snapshot_id, f.error))
                 .collect::<Vec<_>>()
                 .join("; ")
         ));
@@ -1646,19 +1708,25 @@ fn snapshot_permission_hint(image: &Image, perms: &[LaunchPermission], revoke: b
         .iter()
         .any(|p| matches!(p, LaunchPermission::Organization(_)))
     {
-        text.push_str(
-            ". EC2 cannot share snapshots with an organization: name its accounts with --account \
-             if they need to copy the image",
+        parts.push(
+            "EC2 cannot share snapshots with an organization, so its accounts can launch the \
+             image but not copy it; name them with --account if they need to"
+                .into(),
         );
     }
-    text
+    parts.join(". ")
 }
 
 /// `cws ami share`: grants (or with `revoke`, removes) launch permission on an image for
-/// accounts, an organization or everyone, and reports who may launch it afterwards.
+/// accounts, an organization or everyone, and the matching create-volume permission on the
+/// image's snapshots (without which the others can launch the image but not copy it), then
+/// reports who may launch it.
 ///
-/// Create-volume permission on the image's snapshots needs a provider call the trait does not
-/// have yet; the report says so and gives the equivalent AWS CLI command.
+/// Launch permissions come first: a failure there is an error and nothing else is tried. A
+/// snapshot that cannot be changed afterwards does not undo them; it is reported in
+/// [`SnapshotAction::failed`] (the CLI exits 1), and running the same request again finishes
+/// the job, since granting and revoking are idempotent. EC2 cannot share a snapshot with an
+/// organization, so organizations get launch permission only (the report says so).
 pub async fn share(env: &ResolveEnv, req: &ShareRequest) -> Result<ShareReport, LifecycleError> {
     if req.permissions.is_empty() {
         return Err(LifecycleError::Invalid(
@@ -1680,6 +1748,34 @@ pub async fn share(env: &ResolveEnv, req: &ShareRequest) -> Result<ShareReport, 
             .await?;
         changed.push(p.clone());
     }
+    let for_snapshots: Vec<&LaunchPermission> = req
+        .permissions
+        .iter()
+        .filter(|p| !matches!(p, LaunchPermission::Organization(_)))
+        .collect();
+    let snapshot_results = if for_snapshots.is_empty() {
+        Vec::new()
+    } else {
+        // Snapshots are independent: change them concurrently (one round trip per
+        // permission each, instead of one per snapshot and permission in a row).
+        join_all(image.snapshot_ids.iter().map(|snap| {
+            let for_snapshots = &for_snapshots;
+            async move {
+                for p in for_snapshots {
+                    if let Err(e) = provider
+                        .modify_snapshot_permission(&req.region, snap, p, !req.revoke)
+                        .await
+                    {
+                        return (snap.clone(), Err(e));
+                    }
+                }
+                (snap.clone(), Ok(()))
+            }
+        }))
+        .await
+    };
+    let mut snapshots = SnapshotAction::new(&image.snapshot_ids, snapshot_results, String::new());
+    snapshots.detail = share_snapshot_detail(&image, &req.permissions, req.revoke, &snapshots);
     let launch_permissions = provider
         .describe_launch_permissions(&req.region, &image.id)
         .await?;
@@ -1690,11 +1786,7 @@ pub async fn share(env: &ResolveEnv, req: &ShareRequest) -> Result<ShareReport, 
         action: if req.revoke { "revoked" } else { "granted" }.into(),
         changed,
         launch_permissions,
-        snapshots: SnapshotAction {
-            snapshot_ids: image.snapshot_ids.clone(),
-            done: false,
-            detail: snapshot_permission_hint(&image, &req.permissions, req.revoke),
-        },
+        snapshots,
     })
 }
 
@@ -1794,12 +1886,20 @@ pub struct DeregisterReport {
     pub region: String,
     /// Its name.
     pub name: String,
-    /// What happened to its snapshots.
+    /// What happened to its snapshots (deleted with `--delete-snapshots`, kept otherwise).
     pub snapshots: SnapshotAction,
-    /// Monthly storage the remaining snapshots still cost.
+    /// Monthly storage the snapshots left behind still cost (zero when all were deleted).
     pub snapshots_monthly_cost: Money,
     /// Whether a pending-images record of it was removed.
     pub pending_record_removed: bool,
+}
+
+impl DeregisterReport {
+    /// Whether everything asked was done (the image is always deregistered when a report is
+    /// returned; deleting its snapshots may have failed for some).
+    pub fn complete(&self) -> bool {
+        self.snapshots.done
+    }
 }
 
 /// The question asked before deregistering.
@@ -1808,12 +1908,12 @@ pub fn deregister_question(image: &Image, delete_snapshots: bool) -> String {
         String::new()
     } else if delete_snapshots {
         format!(
-            " Its snapshots ({}) cannot be deleted through this provider yet and are kept.",
+            " Its snapshots ({}) are deleted too.",
             image.snapshot_ids.join(", ")
         )
     } else {
         format!(
-            " Its snapshots ({}) are kept (pass --delete-snapshots to ask for them too).",
+            " Its snapshots ({}) are kept (pass --delete-snapshots to delete them too).",
             image.snapshot_ids.join(", ")
         )
     };
@@ -1823,9 +1923,40 @@ pub fn deregister_question(image: &Image, delete_snapshots: bool) -> String {
     )
 }
 
-/// `cws ami deregister`: asks, then deregisters an image the account owns and forgets any
-/// pending record of it. Snapshot deletion needs a provider call the trait does not have yet;
-/// the report says so, with the AWS CLI command and what the snapshots keep costing.
+/// How often a snapshot deletion refused as "in use" right after deregistering its image is
+/// tried again, and the first pause (doubling). EC2 is eventually consistent: for a moment
+/// after `DeregisterImage` the snapshot can still count as used by the image.
+const IN_USE_RETRIES: u32 = 3;
+const IN_USE_FIRST_PAUSE: Duration = Duration::from_secs(1);
+
+/// Deletes a snapshot whose image was just deregistered, riding out a briefly stale
+/// "in use" answer.
+async fn delete_released_snapshot(
+    provider: &dyn CloudProvider,
+    region: &str,
+    snapshot_id: &str,
+) -> Result<(), ProviderError> {
+    let mut pause = IN_USE_FIRST_PAUSE;
+    let mut retries = 0;
+    loop {
+        match provider.delete_snapshot(region, snapshot_id).await {
+            Err(ProviderError::Conflict { .. }) if retries < IN_USE_RETRIES => {
+                retries += 1;
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `cws ami deregister`: asks, then deregisters an image the account owns, forgets any
+/// pending record of it and, with `delete_snapshots`, deletes its snapshots (concurrently).
+///
+/// Without `delete_snapshots` the snapshots are kept, as EC2 does, and the report says what
+/// they keep costing. A snapshot that cannot be deleted once the image is gone is reported in
+/// [`SnapshotAction::failed`] (the CLI exits 1) rather than failing the whole command: the
+/// image is deregistered either way.
 pub async fn deregister(
     env: &ResolveEnv,
     req: &DeregisterRequest,
@@ -1846,34 +1977,82 @@ pub async fn deregister(
             image.id
         )));
     }
-    let size_gb = provider.image_size_gb(&image).await.unwrap_or(0);
+    // Sizes first: once the snapshots are deleted there is nothing left to ask about. A
+    // failure here only costs the cost estimate.
+    let sizes: BTreeMap<String, u32> = if image.snapshot_ids.is_empty() {
+        BTreeMap::new()
+    } else {
+        provider
+            .describe_snapshots(&req.region, &image.snapshot_ids)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.id, s.size_gb))
+            .collect()
+    };
     provider.deregister_image(&req.region, &image.id).await?;
     let pending_record_removed = match pending {
         Some(p) => p.remove(&req.region, &image.id)?,
         None => false,
     };
+    let results = if req.delete_snapshots {
+        join_all(image.snapshot_ids.iter().map(|snap| async move {
+            (
+                snap.clone(),
+                delete_released_snapshot(provider, &req.region, snap).await,
+            )
+        }))
+        .await
+    } else {
+        Vec::new()
+    };
+    let snapshots = SnapshotAction::new(&image.snapshot_ids, results, String::new());
+    let left: Vec<&String> = image
+        .snapshot_ids
+        .iter()
+        .filter(|s| !snapshots.changed.contains(s))
+        .collect();
+    let left_gb: u32 = if left.len() == image.snapshot_ids.len() {
+        // All of them: sized as `image_size_gb` does, falling back to the root volume when
+        // the provider does not report snapshot sizes.
+        let total: u32 = sizes.values().sum();
+        if total > 0 {
+            total
+        } else {
+            image.root_volume_gb.unwrap_or(8)
+        }
+    } else {
+        left.iter()
+            .map(|s| sizes.get(*s).copied().unwrap_or(0))
+            .sum()
+    };
+    let snapshots_monthly_cost = if left.is_empty() {
+        Money::ZERO
+    } else {
+        env.prices.snapshot_gb_month(&req.region) * i64::from(left_gb)
+    };
     let detail = if image.snapshot_ids.is_empty() {
         "the provider reports no snapshots for this image".to_string()
+    } else if !req.delete_snapshots {
+        format!(
+            "kept, as EC2 does ({snapshots_monthly_cost}/month); pass --delete-snapshots when \
+             deregistering to delete them with the image"
+        )
+    } else if snapshots.failed.is_empty() {
+        format!("deleted {}", plural(snapshots.changed.len(), "snapshot"))
     } else {
-        let how = image
-            .snapshot_ids
-            .iter()
-            .map(|s| {
-                format!(
-                    "`aws ec2 delete-snapshot --region {} --snapshot-id {s}`",
-                    req.region
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        if req.delete_snapshots {
-            format!(
-                "not deleted: the CloudProvider trait has no snapshot-deletion call yet; on AWS \
-                 delete them with {how}"
-            )
-        } else {
-            format!("kept, as EC2 does; to delete them later on AWS: {how}")
-        }
+        format!(
+            "deleted {}; {} could not be deleted and still cost {snapshots_monthly_cost}/month \
+             ({})",
+            plural(snapshots.changed.len(), "snapshot"),
+            plural(snapshots.failed.len(), "snapshot"),
+            snapshots
+                .failed
+                .iter()
+                .map(|f| format!("{}: {}", f.snapshot_id, f.error))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     };
     Ok(DeregisterReport {
         provider: (&env.provider.info()).into(),
@@ -1881,15 +2060,10 @@ pub async fn deregister(
         region: req.region.clone(),
         name: image.name.clone(),
         snapshots: SnapshotAction {
-            snapshot_ids: image.snapshot_ids.clone(),
-            done: false,
             detail,
+            ..snapshots
         },
-        snapshots_monthly_cost: if image.snapshot_ids.is_empty() {
-            Money::ZERO
-        } else {
-            env.prices.snapshot_gb_month(&req.region) * i64::from(size_gb)
-        },
+        snapshots_monthly_cost,
         pending_record_removed,
     })
 }
@@ -1992,8 +2166,8 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_hints_give_one_command_per_snapshot_and_know_orgs_cannot_be_named() {
-        let image = Image {
+    fn share_details_say_what_happened_and_that_orgs_get_no_snapshots() {
+        let mut image = Image {
             id: "ami-00000001".into(),
             region: "us-east-1".into(),
             name: "n".into(),
@@ -2009,41 +2183,72 @@ mod tests {
             root_volume_gb: Some(8),
             public: false,
         };
-        let hint = snapshot_permission_hint(
-            &image,
-            &[
-                LaunchPermission::Account("111122223333".into()),
-                LaunchPermission::Account("444455556666".into()),
+        let account = LaunchPermission::Account("111122223333".into());
+        let org = LaunchPermission::Organization(
+            "arn:aws:organizations::123456789012:organization/o-abc".into(),
+        );
+        let all_ok = SnapshotAction::new(
+            &image.snapshot_ids,
+            image
+                .snapshot_ids
+                .iter()
+                .map(|s| (s.clone(), Ok(())))
+                .collect(),
+            String::new(),
+        );
+        assert!(all_ok.done);
+        let text = share_snapshot_detail(&image, std::slice::from_ref(&account), false, &all_ok);
+        assert!(
+            text.starts_with(
+                "create-volume permission granted to account 111122223333 on 2 snapshots"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("organization"), "{text}");
+
+        let with_org =
+            share_snapshot_detail(&image, &[account.clone(), org.clone()], true, &all_ok);
+        assert!(
+            with_org.contains("revoked from account 111122223333"),
+            "{with_org}"
+        );
+        assert!(
+            with_org.contains("cannot share snapshots with an organization"),
+            "{with_org}"
+        );
+        let org_only = SnapshotAction::new(&image.snapshot_ids, vec![], String::new());
+        let org_text = share_snapshot_detail(&image, std::slice::from_ref(&org), false, &org_only);
+        assert!(
+            org_text.starts_with("EC2 cannot share snapshots"),
+            "{org_text}"
+        );
+
+        let half = SnapshotAction::new(
+            &image.snapshot_ids,
+            vec![
+                ("snap-00000001".into(), Ok(())),
+                (
+                    "snap-00000002".into(),
+                    Err(ProviderError::Throttled {
+                        message: "slow down".into(),
+                    }),
+                ),
             ],
-            false,
+            String::new(),
         );
-        assert_eq!(
-            hint.matches("modify-snapshot-attribute").count(),
-            2,
-            "{hint}"
-        );
+        assert!(!half.done);
+        assert_eq!(half.changed, ["snap-00000001"]);
+        assert_eq!(half.failed[0].kind, "throttled");
+        let text = share_snapshot_detail(&image, std::slice::from_ref(&account), false, &half);
+        assert!(text.contains("on 1 snapshot,"), "{text}");
         assert!(
-            hint.contains("--user-ids 111122223333 444455556666"),
-            "{hint}"
-        );
-        assert!(hint.contains("--operation-type add"), "{hint}");
-
-        let org = snapshot_permission_hint(
-            &image,
-            &[LaunchPermission::Organization(
-                "arn:aws:organizations::123456789012:organization/o-abc".into(),
-            )],
-            true,
-        );
-        assert!(!org.contains("modify-snapshot-attribute"), "{org}");
-        assert!(
-            org.contains("cannot share snapshots with an organization"),
-            "{org}"
+            text.contains("1 snapshot could not be changed (snap-00000002: throttled"),
+            "{text}"
         );
 
-        let public = snapshot_permission_hint(&image, &[LaunchPermission::Public], true);
-        assert!(public.contains("--group-names all"), "{public}");
-        assert!(public.contains("--operation-type remove"), "{public}");
+        image.snapshot_ids.clear();
+        let none = share_snapshot_detail(&image, &[account], false, &org_only);
+        assert!(none.contains("no snapshots"), "{none}");
     }
 
     #[test]

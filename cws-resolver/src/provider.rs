@@ -79,8 +79,30 @@ pub trait CloudProvider: Send + Sync + std::fmt::Debug {
         image_id: &str,
     ) -> ProviderResult<Vec<LaunchPermission>>;
 
+    /// Grants or revokes create-volume permission on a snapshot (EC2 ModifySnapshotAttribute).
+    ///
+    /// Sharing an image's launch permission is not enough for another account to copy it or
+    /// make volumes from it: that needs this permission on the image's snapshots too. Only
+    /// [`LaunchPermission::Account`] and [`LaunchPermission::Public`] (group `all`) apply; EC2
+    /// cannot share a snapshot with an organization, so
+    /// [`LaunchPermission::Organization`] is [`ProviderError::InvalidInput`]. Only the
+    /// snapshot's owner may change it.
+    async fn modify_snapshot_permission(
+        &self,
+        region: &str,
+        snapshot_id: &str,
+        permission: &LaunchPermission,
+        add: bool,
+    ) -> ProviderResult<()>;
+
     /// Deregisters an image.
     async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()>;
+
+    /// Deletes a snapshot; Conflict while an image still uses it (EC2 InvalidSnapshot.InUse).
+    ///
+    /// Deregistering an image keeps its snapshots (and their storage cost), as EC2 does;
+    /// deleting them is this separate, explicit step. Only the snapshot's owner may delete it.
+    async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()>;
 
     /// Launches one instance.
     async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance>;
@@ -138,8 +160,14 @@ macro_rules! forward_provider {
             async fn describe_launch_permissions(&self, region: &str, image_id: &str) -> ProviderResult<Vec<LaunchPermission>> {
                 (**self).describe_launch_permissions(region, image_id).await
             }
+            async fn modify_snapshot_permission(&self, region: &str, snapshot_id: &str, permission: &LaunchPermission, add: bool) -> ProviderResult<()> {
+                (**self).modify_snapshot_permission(region, snapshot_id, permission, add).await
+            }
             async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
                 (**self).deregister_image(region, image_id).await
+            }
+            async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
+                (**self).delete_snapshot(region, snapshot_id).await
             }
             async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance> {
                 (**self).run_instance(request).await

@@ -8,7 +8,8 @@
 //! moto, or a real account) too:
 //!
 //! - every resource gets a unique name from [`nonce`], so re-runs on shared state never
-//!   collide, and every check cleans up what it made (terminate, deregister);
+//!   collide, and every check cleans up what it made (terminate, deregister, delete
+//!   snapshots);
 //! - new images may come back `pending` on a real backend, so searches for them accept
 //!   `pending` and `available`;
 //! - only contract behaviour is asserted (error *kinds*, not message wording).
@@ -728,6 +729,122 @@ pub async fn deregister(p: &dyn CloudProvider, fx: &Fixture) {
     );
 }
 
+/// A well-formed snapshot id that does not exist.
+fn unknown_snapshot_id() -> String {
+    format!("snap-0{:016x}", crate::local::store::fnv1a(&nonce()))
+}
+
+/// The snapshots of an own image; a backend whose images have none cannot run the snapshot
+/// checks, which is a conformance failure (cws shares and deletes through them).
+fn own_snapshots(image: &Image) -> &[String] {
+    assert!(
+        !image.snapshot_ids.is_empty(),
+        "image {} made by the account lists no snapshots",
+        image.id
+    );
+    &image.snapshot_ids
+}
+
+/// Create-volume permission on an own image's snapshots: grant an account and everyone,
+/// revoke both (each an idempotent success); an organization is invalid input (EC2 shares
+/// snapshots with account ids and `all` only); an unknown snapshot is not found and a
+/// malformed id invalid.
+pub async fn snapshot_permissions(p: &dyn CloudProvider, fx: &Fixture) {
+    let image = own_copy(p, fx, &fx.region, "snapperm").await;
+    let other = LaunchPermission::Account("210987654321".to_string());
+    for snap in own_snapshots(&image) {
+        for (perm, add, what) in [
+            (&other, true, "grant account"),
+            (&LaunchPermission::Public, true, "grant everyone"),
+            (&other, false, "revoke account"),
+            (&LaunchPermission::Public, false, "revoke everyone"),
+        ] {
+            ok(
+                p.modify_snapshot_permission(&fx.region, snap, perm, add)
+                    .await,
+                what,
+            );
+        }
+        let org = LaunchPermission::Organization(
+            "arn:aws:organizations::123456789012:organization/o-abcdefghij".to_string(),
+        );
+        expect_kind(
+            p.modify_snapshot_permission(&fx.region, snap, &org, true)
+                .await,
+            "invalid_input",
+            "share a snapshot with an organization",
+        );
+    }
+    expect_kind(
+        p.modify_snapshot_permission(&fx.region, &unknown_snapshot_id(), &other, true)
+            .await,
+        "not_found",
+        "modify an unknown snapshot",
+    );
+    expect_kind(
+        p.modify_snapshot_permission(&fx.region, "not-a-snapshot", &other, true)
+            .await,
+        "invalid_input",
+        "modify a malformed snapshot id",
+    );
+
+    ok(p.deregister_image(&fx.region, &image.id).await, "cleanup");
+    for snap in &image.snapshot_ids {
+        ok(
+            p.delete_snapshot(&fx.region, snap).await,
+            "cleanup snapshot",
+        );
+    }
+}
+
+/// A snapshot cannot be deleted while an image uses it (conflict); once the image is
+/// deregistered it can, and is then gone from `describe_snapshots`; deleting it again is not
+/// found.
+pub async fn delete_snapshot(p: &dyn CloudProvider, fx: &Fixture) {
+    let image = own_copy(p, fx, &fx.region, "snapdel").await;
+    let snaps = own_snapshots(&image).to_vec();
+    for snap in &snaps {
+        expect_kind(
+            p.delete_snapshot(&fx.region, snap).await,
+            "conflict",
+            "delete a snapshot its image still uses",
+        );
+    }
+    let still = ok(
+        p.describe_snapshots(&fx.region, &snaps).await,
+        "describe snapshots in use",
+    );
+    assert_eq!(still.len(), snaps.len(), "a refused delete deleted nothing");
+
+    ok(
+        p.deregister_image(&fx.region, &image.id).await,
+        "deregister_image",
+    );
+    for snap in &snaps {
+        ok(p.delete_snapshot(&fx.region, snap).await, "delete_snapshot");
+    }
+    let gone = ok(
+        p.describe_snapshots(&fx.region, &snaps).await,
+        "describe deleted snapshots",
+    );
+    assert!(
+        gone.is_empty(),
+        "deleted snapshots still described: {gone:?}"
+    );
+    for snap in &snaps {
+        expect_kind(
+            p.delete_snapshot(&fx.region, snap).await,
+            "not_found",
+            "delete a snapshot twice",
+        );
+    }
+    expect_kind(
+        p.delete_snapshot(&fx.region, "not-a-snapshot").await,
+        "invalid_input",
+        "delete a malformed snapshot id",
+    );
+}
+
 /// Every check in order.
 pub async fn run_all(p: &dyn CloudProvider, fx: &Fixture) {
     describe_by_id(p, fx).await;
@@ -740,4 +857,6 @@ pub async fn run_all(p: &dyn CloudProvider, fx: &Fixture) {
     copy_and_tag(p, fx).await;
     launch_permissions(p, fx).await;
     deregister(p, fx).await;
+    snapshot_permissions(p, fx).await;
+    delete_snapshot(p, fx).await;
 }

@@ -50,8 +50,12 @@ pub enum Operation {
     ModifyLaunchPermission,
     /// [`CloudProvider::describe_launch_permissions`].
     DescribeLaunchPermissions,
+    /// [`CloudProvider::modify_snapshot_permission`].
+    ModifySnapshotPermission,
     /// [`CloudProvider::deregister_image`].
     DeregisterImage,
+    /// [`CloudProvider::delete_snapshot`].
+    DeleteSnapshot,
     /// [`CloudProvider::run_instance`].
     RunInstance,
     /// [`CloudProvider::describe_instances`].
@@ -66,7 +70,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in trait order.
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 17] = [
         Operation::DescribeImagesById,
         Operation::DescribeImages,
         Operation::DescribeSnapshots,
@@ -76,7 +80,9 @@ impl Operation {
         Operation::CreateTags,
         Operation::ModifyLaunchPermission,
         Operation::DescribeLaunchPermissions,
+        Operation::ModifySnapshotPermission,
         Operation::DeregisterImage,
+        Operation::DeleteSnapshot,
         Operation::RunInstance,
         Operation::DescribeInstances,
         Operation::StopInstance,
@@ -96,7 +102,9 @@ impl Operation {
             Operation::CreateTags => "create_tags",
             Operation::ModifyLaunchPermission => "modify_launch_permission",
             Operation::DescribeLaunchPermissions => "describe_launch_permissions",
+            Operation::ModifySnapshotPermission => "modify_snapshot_permission",
             Operation::DeregisterImage => "deregister_image",
+            Operation::DeleteSnapshot => "delete_snapshot",
             Operation::RunInstance => "run_instance",
             Operation::DescribeInstances => "describe_instances",
             Operation::StopInstance => "stop_instance",
@@ -116,7 +124,9 @@ impl Operation {
             Operation::CreateTags => "ec2:CreateTags",
             Operation::ModifyLaunchPermission => "ec2:ModifyImageAttribute",
             Operation::DescribeLaunchPermissions => "ec2:DescribeImageAttribute",
+            Operation::ModifySnapshotPermission => "ec2:ModifySnapshotAttribute",
             Operation::DeregisterImage => "ec2:DeregisterImage",
+            Operation::DeleteSnapshot => "ec2:DeleteSnapshot",
             Operation::RunInstance => "ec2:RunInstances",
             Operation::DescribeInstances => "ec2:DescribeInstances",
             Operation::StopInstance => "ec2:StopInstances",
@@ -251,10 +261,27 @@ macro_rules! forward_with_hook {
                     .describe_launch_permissions(region, image_id)
                     .await
             }
+            async fn modify_snapshot_permission(
+                &self,
+                region: &str,
+                snapshot_id: &str,
+                permission: &LaunchPermission,
+                add: bool,
+            ) -> ProviderResult<()> {
+                self.before(Operation::ModifySnapshotPermission, Some(region))
+                    .await?;
+                self.inner
+                    .modify_snapshot_permission(region, snapshot_id, permission, add)
+                    .await
+            }
             async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
                 self.before(Operation::DeregisterImage, Some(region))
                     .await?;
                 self.inner.deregister_image(region, image_id).await
+            }
+            async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
+                self.before(Operation::DeleteSnapshot, Some(region)).await?;
+                self.inner.delete_snapshot(region, snapshot_id).await
             }
             async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance> {
                 self.before(Operation::RunInstance, Some(&request.region))
@@ -850,8 +877,31 @@ impl<P: CloudProvider> CloudProvider for CachingProvider<P> {
         )
     }
 
+    async fn modify_snapshot_permission(
+        &self,
+        region: &str,
+        snapshot_id: &str,
+        permission: &LaunchPermission,
+        add: bool,
+    ) -> ProviderResult<()> {
+        let result = self
+            .inner
+            .modify_snapshot_permission(region, snapshot_id, permission, add)
+            .await;
+        self.invalidate(&[region]);
+        result
+    }
+
     async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
         let result = self.inner.deregister_image(region, image_id).await;
+        self.invalidate(&[region]);
+        result
+    }
+
+    async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
+        // A deleted snapshot must vanish from cached `describe_snapshots` answers (and with
+        // it from image sizes), so the region goes, as for every mutation.
+        let result = self.inner.delete_snapshot(region, snapshot_id).await;
         self.invalidate(&[region]);
         result
     }
@@ -947,6 +997,16 @@ mod tests {
         assert!(err.to_string().contains("describe_images"), "{err}");
         assert!(Operation::DescribeImages.is_read_only());
         assert!(!Operation::CopyImage.is_read_only());
+        assert!(!Operation::DeleteSnapshot.is_read_only());
+        assert_eq!(
+            Operation::ModifySnapshotPermission.iam_action(),
+            "ec2:ModifySnapshotAttribute"
+        );
+        assert_eq!(Operation::DeleteSnapshot.iam_action(), "ec2:DeleteSnapshot");
+        // ALL lists every variant once, in declaration order (the counters index by it).
+        for (i, op) in Operation::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i, "{op}");
+        }
     }
 
     #[tokio::test]
@@ -1167,6 +1227,27 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+
+        // So do snapshot permission changes and deletions: a deleted snapshot must not be
+        // served from the cache.
+        let snaps = mine.snapshot_ids.clone();
+        assert_eq!(p.describe_snapshots(REGION, &snaps).await.unwrap().len(), 1);
+        p.describe_snapshots(REGION, &snaps).await.unwrap();
+        let before = p.inner().count(Operation::DescribeSnapshots);
+        p.modify_snapshot_permission(REGION, &snaps[0], &LaunchPermission::Public, true)
+            .await
+            .unwrap();
+        p.describe_snapshots(REGION, &snaps).await.unwrap();
+        assert_eq!(p.inner().count(Operation::DescribeSnapshots), before + 1);
+        p.delete_snapshot(REGION, &snaps[0]).await.unwrap();
+        assert!(
+            p.describe_snapshots(REGION, &snaps)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(p.inner().count(Operation::ModifySnapshotPermission), 1);
+        assert_eq!(p.inner().count(Operation::DeleteSnapshot), 1);
     }
 
     #[tokio::test]

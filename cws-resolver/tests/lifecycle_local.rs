@@ -608,7 +608,8 @@ async fn copy_asks_first_tags_provenance_and_never_copies_twice() {
 
 #[tokio::test]
 async fn share_grants_and_revokes_launch_permission() {
-    let env = ResolveEnv::new(Arc::new(LocalCloud::in_memory()));
+    let cloud = Arc::new(LocalCloud::in_memory());
+    let env = ResolveEnv::new(cloud.clone());
     launch_box(&env, "python-research", "box", REGION).await;
     let made = lifecycle::create(
         &env,
@@ -644,17 +645,26 @@ async fn share_grants_and_revokes_launch_permission() {
         assert!(perms.contains(a), "{perms:?}");
         assert!(report.launch_permissions.contains(a));
     }
-    // Snapshot permissions are outside the trait: reported, with the way to do it by hand.
-    assert!(!report.snapshots.done);
-    assert!(!report.snapshots.snapshot_ids.is_empty());
+    // The snapshots are shared with the same accounts, so they can copy the image too.
+    let snaps = report.snapshots.snapshot_ids.clone();
+    assert!(!snaps.is_empty());
+    assert!(report.snapshots.done && report.complete());
+    assert_eq!(report.snapshots.changed, snaps);
+    assert!(report.snapshots.failed.is_empty());
     assert!(
         report
             .snapshots
             .detail
-            .contains("modify-snapshot-attribute"),
+            .contains("granted to account 111122223333"),
         "{}",
         report.snapshots.detail
     );
+    for snap in &snaps {
+        assert_eq!(
+            cloud.create_volume_permissions(REGION, snap).unwrap(),
+            accounts.to_vec()
+        );
+    }
 
     let info = lifecycle::image_info(&env, REGION, &id).await.unwrap();
     assert_eq!(info.shared_with.as_deref(), Some(&perms[..]));
@@ -679,18 +689,39 @@ async fn share_grants_and_revokes_launch_permission() {
         .await
         .unwrap();
     assert_eq!(perms, [accounts[1].clone()]);
+    assert!(revoked.snapshots.detail.contains("revoked from"));
+    for snap in &snaps {
+        assert_eq!(
+            cloud.create_volume_permissions(REGION, snap).unwrap(),
+            [accounts[1].clone()]
+        );
+    }
 
-    lifecycle::share(
+    // An organization gets launch permission only: EC2 cannot share snapshots with one.
+    let org = LaunchPermission::Organization(
+        "arn:aws:organizations::123456789012:organization/o-abcdefghij".into(),
+    );
+    let to_org = lifecycle::share(
         &env,
         &ShareRequest {
             image_id: id.clone(),
             region: REGION.into(),
-            permissions: vec![LaunchPermission::Public],
+            permissions: vec![org.clone(), LaunchPermission::Public],
             revoke: false,
         },
     )
     .await
     .unwrap();
+    assert!(to_org.launch_permissions.contains(&org));
+    assert!(to_org.complete(), "{:?}", to_org.snapshots);
+    assert!(
+        to_org
+            .snapshots
+            .detail
+            .contains("cannot share snapshots with an organization"),
+        "{}",
+        to_org.snapshots.detail
+    );
     assert!(
         env.provider
             .image(REGION, &id)
@@ -699,6 +730,12 @@ async fn share_grants_and_revokes_launch_permission() {
             .unwrap()
             .public
     );
+    for snap in &snaps {
+        assert_eq!(
+            cloud.create_volume_permissions(REGION, snap).unwrap(),
+            [accounts[1].clone(), LaunchPermission::Public]
+        );
+    }
 
     let bad = lifecycle::share(
         &env,
@@ -844,13 +881,146 @@ async fn deregister_asks_first_and_forgets_the_pending_record() {
     assert!(env.provider.image(REGION, &id).await.unwrap().is_none());
     assert!(report.pending_record_removed);
     assert!(pending.list().unwrap().is_empty());
-    assert!(!report.snapshots.done);
+    // The snapshots went with it: nothing left to pay for.
+    let snaps = report.snapshots.snapshot_ids.clone();
+    assert!(!snaps.is_empty());
+    assert!(report.complete());
+    assert_eq!(report.snapshots.changed, snaps);
+    assert_eq!(report.snapshots_monthly_cost, cws_cost::Money::ZERO);
     assert!(
-        report.snapshots.detail.contains("delete-snapshot"),
+        env.provider
+            .describe_snapshots(REGION, &snaps)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn deregister_keeps_snapshots_unless_asked_and_reports_what_they_cost() {
+    let env = ResolveEnv::new(Arc::new(LocalCloud::in_memory()));
+    launch_box(&env, "python-research", "box", REGION).await;
+    let made = lifecycle::create(
+        &env,
+        &create_req("python-research", "box", "Kept"),
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let req = DeregisterRequest {
+        image_id: made.image.ami_id.clone(),
+        region: REGION.into(),
+        delete_snapshots: false,
+    };
+    let asked = Asked::new(true);
+    let report = lifecycle::deregister(&env, &req, &asked, None)
+        .await
+        .unwrap();
+    assert!(
+        asked.last().contains("--delete-snapshots"),
+        "{}",
+        asked.last()
+    );
+    let snaps = report.snapshots.snapshot_ids.clone();
+    assert!(report.complete(), "keeping was what was asked");
+    assert!(report.snapshots.changed.is_empty());
+    assert!(report.snapshots_monthly_cost > cws_cost::Money::ZERO);
+    assert!(
+        report.snapshots.detail.starts_with("kept"),
+        "{}",
+        report.snapshots.detail
+    );
+    assert_eq!(
+        env.provider
+            .describe_snapshots(REGION, &snaps)
+            .await
+            .unwrap()
+            .len(),
+        snaps.len()
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_that_cannot_be_deleted_is_reported_and_the_image_stays_deregistered() {
+    let faults = Arc::new(FaultProvider::new(LocalCloud::in_memory()));
+    let env = ResolveEnv::new(faults.clone());
+    launch_box(&env, "python-research", "box", REGION).await;
+    let made = lifecycle::create(
+        &env,
+        &create_req("python-research", "box", "Stubborn"),
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    faults.fail(
+        FaultRule::new(FaultKind::PermissionDenied)
+            .operation(Operation::DeleteSnapshot)
+            .always(),
+    );
+    let report = lifecycle::deregister(
+        &env,
+        &DeregisterRequest {
+            image_id: made.image.ami_id.clone(),
+            region: REGION.into(),
+            delete_snapshots: true,
+        },
+        &AssumeYes,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        env.provider
+            .image(REGION, &made.image.ami_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!report.complete());
+    assert_eq!(
+        report.snapshots.failed.len(),
+        report.snapshots.snapshot_ids.len()
+    );
+    assert_eq!(report.snapshots.failed[0].kind, "permission_denied");
+    assert!(
+        report.snapshots.detail.contains("ec2:DeleteSnapshot"),
         "{}",
         report.snapshots.detail
     );
     assert!(report.snapshots_monthly_cost > cws_cost::Money::ZERO);
+
+    // Sharing reports a snapshot it cannot change the same way, after the launch permission.
+    faults.clear();
+    launch_box(&env, "python-research", "box2", REGION).await;
+    let other = lifecycle::create(
+        &env,
+        &create_req("python-research", "box2", "Half shared"),
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    faults.fail(
+        FaultRule::new(FaultKind::Throttled)
+            .operation(Operation::ModifySnapshotPermission)
+            .times(1),
+    );
+    let share = ShareRequest {
+        image_id: other.image.ami_id.clone(),
+        region: REGION.into(),
+        permissions: vec![LaunchPermission::Account("111122223333".into())],
+        revoke: false,
+    };
+    let half = lifecycle::share(&env, &share).await.unwrap();
+    assert!(!half.complete());
+    assert_eq!(half.snapshots.failed[0].kind, "throttled");
+    assert!(half.launch_permissions.contains(&share.permissions[0]));
+    assert!(half.snapshots.detail.contains("run the same command again"));
+    // The rule is spent: re-running finishes the job.
+    let again = lifecycle::share(&env, &share).await.unwrap();
+    assert!(again.complete(), "{:?}", again.snapshots);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1042,8 +1212,22 @@ impl CloudProvider for Scripted {
             .describe_launch_permissions(region, image_id)
             .await
     }
+    async fn modify_snapshot_permission(
+        &self,
+        region: &str,
+        snapshot_id: &str,
+        permission: &LaunchPermission,
+        add: bool,
+    ) -> ProviderResult<()> {
+        self.inner
+            .modify_snapshot_permission(region, snapshot_id, permission, add)
+            .await
+    }
     async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
         self.inner.deregister_image(region, image_id).await
+    }
+    async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
+        self.inner.delete_snapshot(region, snapshot_id).await
     }
     async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance> {
         self.inner.run_instance(request).await

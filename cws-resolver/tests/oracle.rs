@@ -116,8 +116,20 @@ impl CloudProvider for ListProvider {
     ) -> ProviderResult<Vec<LaunchPermission>> {
         unsupported("describe_launch_permissions")
     }
+    async fn modify_snapshot_permission(
+        &self,
+        _r: &str,
+        _s: &str,
+        _p: &LaunchPermission,
+        _a: bool,
+    ) -> ProviderResult<()> {
+        unsupported("modify_snapshot_permission")
+    }
     async fn deregister_image(&self, _r: &str, _i: &str) -> ProviderResult<()> {
         unsupported("deregister_image")
+    }
+    async fn delete_snapshot(&self, _r: &str, _s: &str) -> ProviderResult<()> {
+        unsupported("delete_snapshot")
     }
     async fn run_instance(&self, _r: &RunInstanceRequest) -> ProviderResult<Instance> {
         unsupported("run_instance")

@@ -26,7 +26,9 @@ mockall::mock! {
         async fn create_tags(&self, region: &str, resource_id: &str, tags: &BTreeMap<String, String>) -> ProviderResult<()>;
         async fn modify_launch_permission(&self, region: &str, image_id: &str, permission: &LaunchPermission, add: bool) -> ProviderResult<()>;
         async fn describe_launch_permissions(&self, region: &str, image_id: &str) -> ProviderResult<Vec<LaunchPermission>>;
+        async fn modify_snapshot_permission(&self, region: &str, snapshot_id: &str, permission: &LaunchPermission, add: bool) -> ProviderResult<()>;
         async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()>;
+        async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()>;
         async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance>;
         async fn describe_instances(&self, region: &str, filter: &InstanceFilter) -> ProviderResult<Vec<Instance>>;
         async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance>;

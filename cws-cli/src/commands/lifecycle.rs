@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::Result;
 use cws_resolver::LaunchPermission;
 use cws_resolver::lifecycle::{
-    self, CopyRequest, CreateMultiRequest, CreateRequest, DeregisterRequest, LifecycleError,
-    NoProgress, PendingImages, Progress, ProgressEvent, ShareRequest, WaitOptions,
+    self, CopyRequest, CreateMultiRequest, CreateRequest, DeregisterRequest, NoProgress,
+    PendingImages, Progress, ProgressEvent, ShareRequest, SnapshotAction, WaitOptions,
     describe_permission,
 };
 use cws_resolver::tier::human_seconds;
@@ -28,16 +28,6 @@ use crate::cli::{AmiCopyArgs, AmiCreateArgs, AmiCreateMultiArgs, AmiShareArgs};
 use crate::context::Ctx;
 use crate::error::{Reported, UsageError};
 use crate::output::{self, Table, provider_line};
-
-/// Maps a service error onto the error types `error::exit_code` knows: provider errors keep
-/// their own code, the user's mistakes exit 2, everything else 1.
-fn lifted(e: LifecycleError) -> anyhow::Error {
-    match e {
-        LifecycleError::Provider(p) => p.into(),
-        e if e.is_invalid_input() => UsageError(e.to_string()).into(),
-        e => e.into(),
-    }
-}
 
 /// Parses `--timeout`: a number with an optional unit `s`, `m` or `h` (seconds by default).
 pub fn parse_timeout(s: Option<&str>) -> Result<WaitOptions> {
@@ -256,8 +246,7 @@ pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
         lifecycle::create(&env, &req, Some(&pending), progress.as_ref()),
         &pending,
     )
-    .await?
-    .map_err(lifted)?;
+    .await??;
     warn_all(&report.warnings);
     if ctx.json {
         return output::json(&report);
@@ -300,8 +289,7 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
         lifecycle::create_multi(&env, &req, Some(&pending), progress.as_ref()),
         &pending,
     )
-    .await?
-    .map_err(lifted)?;
+    .await??;
     warn_all(&report.warnings);
     if ctx.json {
         output::json(&report)?;
@@ -378,8 +366,7 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
         lifecycle::copy_to_region(&env, &req, &consent, Some(&pending), progress.as_ref()),
         &pending,
     )
-    .await?
-    .map_err(lifted)?;
+    .await??;
     if ctx.json {
         return output::json(&report);
     }
@@ -429,9 +416,10 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
         revoke: a.revoke,
     };
     let env = ctx.env().await?;
-    let report = lifecycle::share(&env, &req).await.map_err(lifted)?;
+    let report = lifecycle::share(&env, &req).await?;
     if ctx.json {
-        return output::json(&report);
+        output::json(&report)?;
+        return finished(report.complete());
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
@@ -454,7 +442,25 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
         shared_with(&report.launch_permissions)
     );
     println!("Snapshots: {}", report.snapshots.detail);
-    Ok(())
+    snapshot_failures(&report.snapshots);
+    finished(report.complete())
+}
+
+/// Errors on stderr for the snapshots that could not be changed.
+fn snapshot_failures(snapshots: &SnapshotAction) {
+    for f in &snapshots.failed {
+        eprintln!("error: snapshot {}: {}", f.snapshot_id, f.error);
+    }
+}
+
+/// Partial success (the image changed, some of its snapshots did not) is reported in full
+/// and exits 1, as `create-multi` does for failed regions.
+fn finished(complete: bool) -> Result<()> {
+    if complete {
+        Ok(())
+    } else {
+        Err(Reported(1).into())
+    }
 }
 
 fn shared_with(perms: &[LaunchPermission]) -> String {
@@ -472,9 +478,7 @@ fn shared_with(perms: &[LaunchPermission]) -> String {
 pub async fn info(ctx: &Ctx, ami: &str) -> Result<()> {
     let region = ctx.region()?;
     let env = ctx.env().await?;
-    let report = lifecycle::image_info(&env, &region, ami)
-        .await
-        .map_err(lifted)?;
+    let report = lifecycle::image_info(&env, &region, ami).await?;
     if ctx.json {
         return output::json(&report);
     }
@@ -534,11 +538,10 @@ pub async fn deregister(ctx: &Ctx, ami: &str, delete_snapshots: bool) -> Result<
     let env = ctx.env().await?;
     let pending = PendingImages::open(&ctx.home);
     let consent = ctx.consent();
-    let report = lifecycle::deregister(&env, &req, &consent, Some(&pending))
-        .await
-        .map_err(lifted)?;
+    let report = lifecycle::deregister(&env, &req, &consent, Some(&pending)).await?;
     if ctx.json {
-        return output::json(&report);
+        output::json(&report)?;
+        return finished(report.complete());
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
@@ -551,21 +554,19 @@ pub async fn deregister(ctx: &Ctx, ami: &str, delete_snapshots: bool) -> Result<
     );
     if !report.snapshots.snapshot_ids.is_empty() {
         println!(
-            "Snapshots {} ({}/month): {}",
+            "Snapshots {}: {}",
             report.snapshots.snapshot_ids.join(", "),
-            report.snapshots_monthly_cost,
             report.snapshots.detail
         );
     }
-    Ok(())
+    snapshot_failures(&report.snapshots);
+    finished(report.complete())
 }
 
 pub async fn status(ctx: &Ctx) -> Result<()> {
     let env = ctx.env().await?;
     let pending = PendingImages::open(&ctx.home);
-    let report = lifecycle::pending_status(&env, &pending)
-        .await
-        .map_err(lifted)?;
+    let report = lifecycle::pending_status(&env, &pending).await?;
     if ctx.json {
         return output::json(&report);
     }

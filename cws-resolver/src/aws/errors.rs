@@ -420,6 +420,13 @@ fn classify_service(
         c if c.starts_with("InvalidAMIID.") => not_found("image"),
         c if c.starts_with("InvalidInstanceID.") => not_found("instance"),
         c if c.starts_with("InvalidSnapshot") && c.ends_with("NotFound") => not_found("snapshot"),
+        "InvalidSnapshot.InUse" => ProviderError::Conflict {
+            message: format!(
+                "{said}; deregister the image that uses it first (`cws ami deregister AMI \
+                 --region {}`), then delete the snapshot",
+                call.region
+            ),
+        },
         c if c.ends_with(".NotFound") || c == "ResourceNotFoundException" => not_found("resource"),
         c if c.ends_with(".Duplicate") => ProviderError::Conflict {
             message: format!("{said}; pick another name or deregister the existing image"),
@@ -661,6 +668,16 @@ mod tests {
         assert_eq!(
             service("InvalidAMIName.Duplicate", "dup", 400).kind(),
             "conflict"
+        );
+        let in_use = service(
+            "InvalidSnapshot.InUse",
+            "The snapshot snap-0123 is currently in use by ami-0123",
+            400,
+        );
+        assert_eq!(in_use.kind(), "conflict");
+        assert!(
+            in_use.to_string().contains("deregister the image"),
+            "{in_use}"
         );
         assert_eq!(
             service("UnsupportedOperation", "no", 400).kind(),

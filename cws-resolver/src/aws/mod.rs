@@ -206,6 +206,8 @@ const CREATE_TAGS: &str = "ec2:CreateTags";
 const MODIFY_IMAGE_ATTRIBUTE: &str = "ec2:ModifyImageAttribute";
 const DESCRIBE_IMAGE_ATTRIBUTE: &str = "ec2:DescribeImageAttribute";
 const DEREGISTER_IMAGE: &str = "ec2:DeregisterImage";
+const MODIFY_SNAPSHOT_ATTRIBUTE: &str = "ec2:ModifySnapshotAttribute";
+const DELETE_SNAPSHOT: &str = "ec2:DeleteSnapshot";
 const RUN_INSTANCES: &str = "ec2:RunInstances";
 const STOP_INSTANCES: &str = "ec2:StopInstances";
 const TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
@@ -886,6 +888,51 @@ impl CloudProvider for AwsProvider {
             .collect())
     }
 
+    async fn modify_snapshot_permission(
+        &self,
+        region: &str,
+        snapshot_id: &str,
+        permission: &LaunchPermission,
+        add: bool,
+    ) -> ProviderResult<()> {
+        convert::check_region(region)?;
+        convert::check_ids(&[snapshot_id.to_string()], "snap", "a snapshot")?;
+        // The flat form (attribute + operation type + user ids / groups) is the one the AWS
+        // CLI documents for createVolumePermission; EC2 also takes the structured
+        // `CreateVolumePermission` form, but emulators such as moto read only this one.
+        let call = self
+            .ec2(region)
+            .modify_snapshot_attribute()
+            .snapshot_id(snapshot_id)
+            .attribute(ec2::types::SnapshotAttributeName::CreateVolumePermission)
+            .operation_type(if add {
+                ec2::types::OperationType::Add
+            } else {
+                ec2::types::OperationType::Remove
+            });
+        let call = match permission {
+            LaunchPermission::Account(id) => call.user_ids(id),
+            LaunchPermission::Public => call.group_names("all"),
+            LaunchPermission::Organization(arn) => {
+                return Err(ProviderError::InvalidInput {
+                    message: format!(
+                        "EC2 shares snapshots only with account ids or everyone (group all), not \
+                         with an organization ({arn}); name the organization's accounts instead"
+                    ),
+                });
+            }
+        };
+        call.send().await.map_err(|e| {
+            self.err(
+                e,
+                MODIFY_SNAPSHOT_ATTRIBUTE,
+                region,
+                Some(format!("snapshot {snapshot_id}")),
+            )
+        })?;
+        Ok(())
+    }
+
     async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
         convert::check_region(region)?;
         convert::check_ids(&[image_id.to_string()], "ami", "an image")?;
@@ -900,6 +947,25 @@ impl CloudProvider for AwsProvider {
                     DEREGISTER_IMAGE,
                     region,
                     Some(format!("image {image_id}")),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
+        convert::check_region(region)?;
+        convert::check_ids(&[snapshot_id.to_string()], "snap", "a snapshot")?;
+        self.ec2(region)
+            .delete_snapshot()
+            .snapshot_id(snapshot_id)
+            .send()
+            .await
+            .map_err(|e| {
+                self.err(
+                    e,
+                    DELETE_SNAPSHOT,
+                    region,
+                    Some(format!("snapshot {snapshot_id}")),
                 )
             })?;
         Ok(())

@@ -24,7 +24,12 @@
 //!   `include_terminated` is set (also when asked for by id); deregistered images disappear
 //!   (their snapshots stay, as in EC2);
 //! - only the owner may change or list an image's launch permissions or deregister it
-//!   ([`ProviderError::PermissionDenied`] otherwise).
+//!   ([`ProviderError::PermissionDenied`] otherwise);
+//! - a snapshot belongs to the owner of the image that uses it (a snapshot no image uses any
+//!   more was left by a deregistration, which only the owner can make, so it is the
+//!   simulated account's); only that owner may change its create-volume permissions (accounts
+//!   or everyone — EC2 cannot share a snapshot with an organization) or delete it, and
+//!   deleting it is a [`ProviderError::Conflict`] while an image still uses it.
 //!
 //! Where a real cloud takes minutes, the simulation completes at once: copies and new images
 //! are `available` and new instances `running` as soon as the call returns (pending states
@@ -59,7 +64,7 @@ use crate::model::{
 };
 use crate::provider::CloudProvider;
 
-use store::{Files, Loaded, Stamp, State, StoredImage, StoredInstance};
+use store::{Files, Loaded, RegionState, Stamp, State, StoredImage, StoredInstance};
 
 pub use seed::{MARKETPLACE_REGIONS, SEARCH_IMAGE_REGIONS};
 
@@ -206,6 +211,30 @@ impl LocalCloud {
     /// the simulated account). A read error counts as zero.
     pub fn image_count(&self) -> usize {
         self.read(|s| Ok(s.image_count())).unwrap_or(0)
+    }
+
+    /// Who may create volumes from one of the account's snapshots (EC2's
+    /// `DescribeSnapshotAttribute` for `createVolumePermission`): granted accounts, and
+    /// [`LaunchPermission::Public`] when it is shared with everyone.
+    ///
+    /// Not on the trait, because cws only ever grants and revokes; tests and tools that
+    /// inspect the simulation read it back here. Like EC2, only the owner may ask
+    /// ([`ProviderError::PermissionDenied`] otherwise).
+    pub fn create_volume_permissions(
+        &self,
+        region: &str,
+        snapshot_id: &str,
+    ) -> ProviderResult<Vec<LaunchPermission>> {
+        check_region(region)?;
+        check_snapshot_id(snapshot_id)?;
+        self.read(|state| {
+            let rs = own_snapshot(state, region, snapshot_id, "ec2:DescribeSnapshotAttribute")?;
+            Ok(rs
+                .snapshot_permissions
+                .get(snapshot_id)
+                .cloned()
+                .unwrap_or_default())
+        })
     }
 
     fn lock_inner(&self) -> MutexGuard<'_, Inner> {
@@ -474,6 +503,71 @@ fn own_image_mut<'a>(
     Ok(stored)
 }
 
+fn check_snapshot_id(id: &str) -> ProviderResult<()> {
+    if is_hex_id(id, "snap") {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`{id}` is not a snapshot id; snapshot ids look like `snap-` followed by 8 or 17 hex digits"
+        )))
+    }
+}
+
+/// The images in a region that use a snapshot (any owner).
+fn snapshot_users<'a>(rs: &'a RegionState, id: &'a str) -> impl Iterator<Item = &'a Image> + 'a {
+    rs.images
+        .values()
+        .map(|s| &s.image)
+        .filter(move |i| i.snapshot_ids.iter().any(|s| s == id))
+}
+
+/// Who owns a snapshot: the owner of the image using it; the simulated account when no
+/// image uses it any more (only the owner can deregister an image, so a snapshot left
+/// behind is the account's own).
+fn snapshot_owner<'a>(rs: &'a RegionState, id: &'a str) -> &'a str {
+    snapshot_users(rs, id)
+        .next()
+        .map_or(LOCAL_ACCOUNT_ID, |i| i.owner_id.as_str())
+}
+
+/// The region holding snapshot `id`, after checking the simulated account owns it.
+fn own_snapshot<'a>(
+    state: &'a State,
+    region: &str,
+    id: &str,
+    action: &str,
+) -> ProviderResult<&'a RegionState> {
+    let rs = state
+        .regions
+        .get(region)
+        .filter(|rs| rs.snapshots.contains_key(id))
+        .ok_or_else(|| not_found(format!("snapshot {id}"), region))?;
+    let owner = snapshot_owner(rs, id);
+    if owner != LOCAL_ACCOUNT_ID {
+        return Err(ProviderError::PermissionDenied {
+            action: action.to_string(),
+            message: format!(
+                "snapshot {id} in {region} is owned by {owner}, not by this account ({LOCAL_ACCOUNT_ID})"
+            ),
+        });
+    }
+    Ok(rs)
+}
+
+/// Like [`own_snapshot`] but for a mutation.
+fn own_snapshot_mut<'a>(
+    state: &'a mut State,
+    region: &str,
+    id: &str,
+    action: &str,
+) -> ProviderResult<&'a mut RegionState> {
+    own_snapshot(state, region, id, action)?;
+    state
+        .regions
+        .get_mut(region)
+        .ok_or_else(|| not_found(format!("snapshot {id}"), region))
+}
+
 fn check_instance_id(id: &str) -> ProviderResult<()> {
     if is_hex_id(id, "i") {
         Ok(())
@@ -608,11 +702,7 @@ impl CloudProvider for LocalCloud {
     ) -> ProviderResult<Vec<Snapshot>> {
         check_region(region)?;
         for id in ids {
-            if !is_hex_id(id, "snap") {
-                return Err(invalid(format!(
-                    "`{id}` is not a snapshot id; snapshot ids look like `snap-` followed by 8 or 17 hex digits"
-                )));
-            }
+            check_snapshot_id(id)?;
         }
         self.read(|state| {
             let Some(rs) = state.regions.get(region) else {
@@ -851,6 +941,46 @@ impl CloudProvider for LocalCloud {
         })
     }
 
+    async fn modify_snapshot_permission(
+        &self,
+        region: &str,
+        snapshot_id: &str,
+        permission: &LaunchPermission,
+        add: bool,
+    ) -> ProviderResult<()> {
+        check_region(region)?;
+        check_snapshot_id(snapshot_id)?;
+        match permission {
+            LaunchPermission::Account(a) if !is_account_id(a) => {
+                return Err(invalid(format!(
+                    "`{a}` is not an AWS account id (12 digits)"
+                )));
+            }
+            LaunchPermission::Organization(arn) => {
+                return Err(invalid(format!(
+                    "EC2 shares snapshots only with account ids or everyone (group all), not \
+                     with an organization ({arn}); name the organization's accounts instead"
+                )));
+            }
+            _ => {}
+        }
+        self.write(|state| {
+            let rs = own_snapshot_mut(state, region, snapshot_id, "ec2:ModifySnapshotAttribute")?;
+            let perms = rs
+                .snapshot_permissions
+                .entry(snapshot_id.to_string())
+                .or_default();
+            perms.retain(|p| p != permission);
+            if add {
+                perms.push(permission.clone());
+            }
+            if perms.is_empty() {
+                rs.snapshot_permissions.remove(snapshot_id);
+            }
+            Ok(())
+        })
+    }
+
     async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
         check_region(region)?;
         check_image_id(image_id)?;
@@ -858,6 +988,26 @@ impl CloudProvider for LocalCloud {
             own_image_mut(state, region, image_id, "ec2:DeregisterImage")?;
             // Snapshots stay, as in EC2: deleting them is a separate decision.
             state.region_mut(region).remove_image(image_id);
+            Ok(())
+        })
+    }
+
+    async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
+        check_region(region)?;
+        check_snapshot_id(snapshot_id)?;
+        self.write(|state| {
+            let rs = own_snapshot_mut(state, region, snapshot_id, "ec2:DeleteSnapshot")?;
+            if let Some(user) = snapshot_users(rs, snapshot_id).next() {
+                return Err(ProviderError::Conflict {
+                    message: format!(
+                        "snapshot {snapshot_id} in {region} is in use by image {} (`{}`); \
+                         deregister the image first (`cws ami deregister {} --region {region}`)",
+                        user.id, user.name, user.id
+                    ),
+                });
+            }
+            rs.snapshots.remove(snapshot_id);
+            rs.snapshot_permissions.remove(snapshot_id);
             Ok(())
         })
     }

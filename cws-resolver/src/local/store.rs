@@ -53,6 +53,11 @@ pub(crate) struct RegionState {
     pub(crate) snapshots: BTreeMap<String, Snapshot>,
     #[serde(default)]
     pub(crate) instances: BTreeMap<String, StoredInstance>,
+    /// Create-volume permissions per snapshot id (accounts and `Public`, never
+    /// organizations), as EC2 keeps them beside a snapshot. Only shared snapshots have an
+    /// entry, so the seeded state stays small and older state files load unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) snapshot_permissions: BTreeMap<String, Vec<LaunchPermission>>,
     /// `(owner, name, id)` for every image: searches with owners (always required) and a name
     /// pattern walk only the range of that owner and the pattern's literal prefix, so a query
     /// over 100k images touches only the candidates. Rebuilt on load, never persisted.

@@ -730,6 +730,132 @@ fn launch_permissions_round_trip() {
 }
 
 #[test]
+fn snapshot_permissions_belong_to_the_owner_and_persist() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let cloud = LocalCloud::open(dir.path()).unwrap();
+        let copy = cloud
+            .copy_image(&CopyImageRequest {
+                source_region: US_EAST.to_string(),
+                source_image_id: noble(US_EAST, "amd64", "20251002"),
+                target_region: US_EAST.to_string(),
+                name: "mine".to_string(),
+                description: None,
+                tags: BTreeMap::new(),
+            })
+            .await
+            .unwrap();
+        let snap = copy.snapshot_ids[0].clone();
+        let acct = LaunchPermission::Account("210987654321".to_string());
+        assert!(
+            cloud
+                .create_volume_permissions(US_EAST, &snap)
+                .unwrap()
+                .is_empty()
+        );
+        for p in [&acct, &LaunchPermission::Public, &acct] {
+            cloud
+                .modify_snapshot_permission(US_EAST, &snap, p, true)
+                .await
+                .unwrap();
+        }
+        // Granting twice does not duplicate, and another handle on the same home sees it.
+        let again = LocalCloud::open(dir.path()).unwrap();
+        assert_eq!(
+            again.create_volume_permissions(US_EAST, &snap).unwrap(),
+            vec![LaunchPermission::Public, acct.clone()]
+        );
+
+        let bad = [
+            LaunchPermission::Account("12".to_string()),
+            LaunchPermission::Organization(
+                "arn:aws:organizations::210987654321:organization/o-abc".to_string(),
+            ),
+        ];
+        for p in &bad {
+            let err = cloud
+                .modify_snapshot_permission(US_EAST, &snap, p, true)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), "invalid_input", "{err}");
+        }
+        let org_err = cloud
+            .modify_snapshot_permission(US_EAST, &snap, &bad[1], true)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(org_err.contains("organization"), "{org_err}");
+
+        // The base image's snapshot is Canonical's: neither shareable nor deletable by us.
+        let base = cloud
+            .image(US_EAST, &noble(US_EAST, "amd64", "20251002"))
+            .await
+            .unwrap()
+            .unwrap();
+        let theirs = &base.snapshot_ids[0];
+        for err in [
+            cloud
+                .modify_snapshot_permission(US_EAST, theirs, &acct, true)
+                .await
+                .unwrap_err(),
+            cloud.delete_snapshot(US_EAST, theirs).await.unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), "permission_denied", "{err}");
+            assert!(err.to_string().contains(CANONICAL_OWNER), "{err}");
+        }
+        assert_eq!(
+            cloud
+                .create_volume_permissions(US_EAST, theirs)
+                .unwrap_err()
+                .kind(),
+            "permission_denied"
+        );
+
+        // In use while the image exists; deleting it afterwards drops its permissions too.
+        let err = cloud.delete_snapshot(US_EAST, &snap).await.unwrap_err();
+        assert_eq!(err.kind(), "conflict");
+        assert!(err.to_string().contains(&copy.id), "{err}");
+        cloud.deregister_image(US_EAST, &copy.id).await.unwrap();
+        // A snapshot left behind by a deregistration is still ours to share.
+        cloud
+            .modify_snapshot_permission(US_EAST, &snap, &acct, false)
+            .await
+            .unwrap();
+        cloud.delete_snapshot(US_EAST, &snap).await.unwrap();
+        assert!(
+            cloud
+                .describe_snapshots(US_EAST, std::slice::from_ref(&snap))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        for err in [
+            cloud.delete_snapshot(US_EAST, &snap).await.unwrap_err(),
+            cloud
+                .modify_snapshot_permission(US_EAST, &snap, &acct, true)
+                .await
+                .unwrap_err(),
+            cloud.create_volume_permissions(US_EAST, &snap).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), "not_found", "{err}");
+        }
+        let state = std::fs::read_to_string(cloud.state_path().unwrap()).unwrap();
+        assert!(
+            !state.contains(&snap),
+            "no trace of the deleted snapshot is persisted"
+        );
+        assert_eq!(
+            cloud
+                .delete_snapshot(US_EAST, "snap-nope")
+                .await
+                .unwrap_err()
+                .kind(),
+            "invalid_input"
+        );
+    });
+}
+
+#[test]
 fn inserted_images_are_searchable_and_duplicates_refused() {
     run(async {
         let cloud = LocalCloud::empty();
