@@ -560,6 +560,16 @@ impl Tier for CrossRegion {
             if deprecated {
                 warnings.push(format!("source image {} is deprecated", image.id));
             }
+            let script = setup_seconds(ctx.template);
+            let by_copy = estimate.estimated_seconds + cws_cost::AMI_BOOT_SECONDS;
+            if by_copy > script {
+                warnings.push(format!(
+                    "this first launch is slower by copy (~{}) than by script (~{}); the copy pays off from the next launch in {}",
+                    human_seconds(by_copy),
+                    human_seconds(script),
+                    ctx.region
+                ));
+            }
             let checked = if misses.is_empty() {
                 String::new()
             } else {
