@@ -231,15 +231,27 @@ impl ImageQuery {
 
 /// EC2 wildcard matching: `*` matches any run (including empty), `?` exactly one character.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    // A search checks every candidate's name, so this runs thousands of times per query:
+    // match ASCII (every real image name) as bytes, without allocating. `?` is one
+    // character, so anything else takes the char path.
+    if pattern.is_ascii() && text.is_ascii() {
+        return wildcard_units(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    wildcard_units(&p, &t, '*', '?')
+}
+
+/// The matcher behind [`wildcard_match`], over bytes or chars (greedy with backtracking to
+/// the last `*`: linear in practice, never exponential).
+fn wildcard_units<T: Copy + PartialEq>(p: &[T], t: &[T], any_run: T, any_one: T) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == any_one || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any_run {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -251,7 +263,7 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == any_run {
         pi += 1;
     }
     pi == p.len()
@@ -499,6 +511,10 @@ mod tests {
         ));
         assert!(wildcard_match("*a*b*", "xxaxxbxx"));
         assert!(!wildcard_match("*a*b", "xxaxxbxx"));
+        // `?` is one character, not one byte.
+        assert!(wildcard_match("caf?", "café"));
+        assert!(wildcard_match("c*é", "caféé"));
+        assert!(!wildcard_match("caf??", "café"));
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(crate) mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use cws_template::Architecture;
@@ -81,13 +81,14 @@ pub const MARKETPLACE_OWNER: &str = "679593333241";
 
 /// A simulated EC2, in memory or persisted under a cws home directory.
 ///
-/// Cheap to share: wrap it in an `Arc` and hand it to as many tasks as needed; calls are
-/// serialised internally. Each call runs to completion without yielding: it is an in-memory
+/// Cheap to share: wrap it in an `Arc` and hand it to as many tasks as needed. In memory,
+/// reads run in parallel and writes are serialised; persisted, calls are serialised (a read
+/// may have to reload the file). Each call runs to completion without yielding: it is an in-memory
 /// operation plus, when persisted, a `stat` per read and one small file write per mutation
 /// (the seeded state is about 400 KB), too little to be worth moving to a blocking thread.
 pub struct LocalCloud {
     files: Option<Files>,
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
 }
 
 struct Inner {
@@ -120,7 +121,7 @@ impl LocalCloud {
         })?;
         Ok(LocalCloud {
             files: Some(files),
-            inner: Mutex::new(Inner {
+            inner: RwLock::new(Inner {
                 state,
                 stamp: Some(stamp),
             }),
@@ -142,7 +143,7 @@ impl LocalCloud {
     fn from_state(state: State) -> LocalCloud {
         LocalCloud {
             files: None,
-            inner: Mutex::new(Inner { state, stamp: None }),
+            inner: RwLock::new(Inner { state, stamp: None }),
         }
     }
 
@@ -237,11 +238,15 @@ impl LocalCloud {
         })
     }
 
-    fn lock_inner(&self) -> MutexGuard<'_, Inner> {
+    fn lock_inner(&self) -> RwLockWriteGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the state half-mutated in a way later
         // calls would trip over (mutations validate before changing anything), so a poisoned
         // lock is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn share_inner(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Brings `inner` up to date with the file. Call with a file lock held.
@@ -263,13 +268,17 @@ impl LocalCloud {
     }
 
     fn read<R>(&self, f: impl FnOnce(&State) -> ProviderResult<R>) -> ProviderResult<R> {
-        let mut inner = self.lock_inner();
         match &self.files {
-            None => f(&inner.state),
-            Some(files) => files.shared(|| {
-                Self::refresh(files, &mut inner)?;
-                f(&inner.state)
-            }),
+            // In memory nothing changes behind our back: readers share the state.
+            None => f(&self.share_inner().state),
+            // Persisted, a read may have to reload the file first, which needs the write lock.
+            Some(files) => {
+                let mut inner = self.lock_inner();
+                files.shared(|| {
+                    Self::refresh(files, &mut inner)?;
+                    f(&inner.state)
+                })
+            }
         }
     }
 
