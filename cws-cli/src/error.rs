@@ -51,6 +51,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             return match l {
                 cws_resolver::service::LaunchError::Provider(p) => provider_code(p),
                 cws_resolver::service::LaunchError::Invalid(_) => 2,
+                cws_resolver::service::LaunchError::Wait(w) if w.is_invalid_input() => 2,
                 _ => 1,
             };
         }

@@ -5,7 +5,6 @@
 //! a cross-region copy only with [`Consent`].
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use cws_cost::{CostAnalysis, CostInput};
 use cws_template::{Architecture, Template};
@@ -126,18 +125,9 @@ pub enum LaunchError {
     /// The request is invalid (unknown tier, unknown instance type, ...).
     #[error("{0}")]
     Invalid(String),
-    /// A copy did not become available in time.
-    #[error(
-        "copy {image} in {region} did not become available within {waited_s} s; check it with `cws ami list` and launch again"
-    )]
-    CopyTimeout {
-        /// The copy's id.
-        image: String,
-        /// Its region.
-        region: String,
-        /// How long cws waited.
-        waited_s: u64,
-    },
+    /// Waiting for a copy failed (timed out, or the image failed).
+    #[error(transparent)]
+    Wait(#[from] crate::lifecycle::LifecycleError),
 }
 
 /// The instance type for an architecture: the explicit choice, else the template's, else a
@@ -381,42 +371,15 @@ pub async fn copy_for_template(
     };
     let copy = provider.copy_image(&request).await?;
     provider.create_tags(target_region, &copy.id, &tags).await?;
-    wait_for_image(env, target_region, &copy.id, Duration::from_secs(30 * 60)).await
-}
-
-/// Polls until an image is available; fails at once on `failed`/`invalid`.
-pub async fn wait_for_image(
-    env: &ResolveEnv,
-    region: &str,
-    image_id: &str,
-    limit: Duration,
-) -> Result<Image, LaunchError> {
-    let start = std::time::Instant::now();
-    let mut delay = Duration::from_millis(200);
-    loop {
-        if let Some(img) = env.provider.image(region, image_id).await? {
-            match img.state {
-                ImageState::Available => return Ok(img),
-                ImageState::Failed | ImageState::Invalid | ImageState::Deregistered => {
-                    return Err(ProviderError::generic(
-                        env.provider.info().name,
-                        format!("image {image_id} in {region} is {}", img.state),
-                    )
-                    .into());
-                }
-                _ => {}
-            }
-        }
-        if start.elapsed() >= limit {
-            return Err(LaunchError::CopyTimeout {
-                image: image_id.into(),
-                region: region.into(),
-                waited_s: start.elapsed().as_secs(),
-            });
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(15));
-    }
+    // One waiting loop for every lifecycle step: polls, fails at once on failed/invalid.
+    Ok(crate::lifecycle::wait_until_available(
+        provider,
+        target_region,
+        &copy.id,
+        &crate::lifecycle::WaitOptions::default(),
+        &crate::lifecycle::NoProgress,
+    )
+    .await?)
 }
 
 /// A region's status in `cws ami test`.
