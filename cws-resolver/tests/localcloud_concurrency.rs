@@ -165,57 +165,7 @@ fn seeded_python_ml_mappings_exist_in_their_regions() {
     });
 }
 
-/// Environment variables that turn the ignored `child_writer` test into one writer process.
-const CHILD_HOME: &str = "CWS_TEST_LOCALCLOUD_HOME";
-const CHILD_NAME: &str = "CWS_TEST_LOCALCLOUD_NAME";
-
-/// One writer, run as a child process by `eight_processes_lose_nothing` (ignored when run
-/// directly, because it needs the environment the parent sets).
-#[test]
-#[ignore = "spawned as a child process by eight_processes_lose_nothing"]
-fn child_writer() {
-    let home = std::env::var(CHILD_HOME).expect("CWS_TEST_LOCALCLOUD_HOME");
-    let name = std::env::var(CHILD_NAME).expect("CWS_TEST_LOCALCLOUD_NAME");
-    launch(Path::new(&home), &name);
-}
-
-#[test]
-fn eight_processes_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..WRITERS)
-        .map(|i| {
-            std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "child_writer",
-                    "--ignored",
-                    "--quiet",
-                    "--test-threads=1",
-                ])
-                .env(CHILD_HOME, dir.path())
-                .env(CHILD_NAME, format!("proc-{i}"))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "child failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // Guard against the filter silently matching nothing.
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-            "child ran no test: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-    let expected: BTreeSet<String> = (0..WRITERS).map(|i| format!("proc-{i}")).collect();
-    assert_eq!(names_on_disk(dir.path()), expected);
-}
+// Eight separate *processes* writing at once are covered end to end by
+// `cws-cli/tests/cli.rs::eight_concurrent_launches_all_survive`, which runs eight `cws launch`
+// binaries on one $CWS_HOME; here eight threads each open their own LocalCloud on the same
+// directory, which exercises the same file locking.
