@@ -1,44 +1,11 @@
 //! The built `cws` binary, run on a temporary `$CWS_HOME`, as a user would.
 
-use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn cws(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("cws").unwrap();
-    c.env("CWS_HOME", home)
-        .env_remove("CWS_REGION")
-        .env_remove("AWS_REGION")
-        .env_remove("CWS_PROVIDER")
-        .env_remove("CWS_TEMPLATES_PATH")
-        .env_remove("CWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE");
-    c
-}
-
-fn run(home: &Path, args: &[&str]) -> Output {
-    cws(home).args(args).output().unwrap()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::*;
 
 #[test]
 fn templates_list_shows_the_bundled_templates_and_their_origin() {

@@ -3,55 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Output;
 
-use assert_cmd::Command;
-use serde_json::Value;
-
-fn cws(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("cws").unwrap();
-    c.env("CWS_HOME", home)
-        .env_remove("CWS_REGION")
-        .env_remove("AWS_REGION")
-        .env_remove("CWS_PROVIDER")
-        .env_remove("CWS_TEMPLATES_PATH")
-        .env_remove("CWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE");
-    c
-}
-
-fn run(home: &Path, args: &[&str]) -> Output {
-    cws(home).args(args).output().unwrap()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn ok_json(home: &Path, args: &[&str]) -> Value {
-    let out = run(home, args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({:?}):\n{}",
-        out.status.code(),
-        stderr(&out)
-    );
-    json(&out)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::*;
 
 /// A launched `box` and an image of it, `My Setup`; returns the image id.
 fn box_and_image(home: &Path) -> String {
