@@ -179,6 +179,18 @@ pub fn copy_question(plan: &CopyPlan, target_region: &str) -> String {
     )
 }
 
+/// A question preceded by what the user should weigh first (one line each).
+fn with_warnings(warnings: &[String], question: String) -> String {
+    let mut q = String::new();
+    for w in warnings {
+        q.push_str("note: ");
+        q.push_str(w);
+        q.push('\n');
+    }
+    q.push_str(&question);
+    q
+}
+
 /// Cost comparison for a template launched as `instance_type` in `region`.
 pub fn launch_costs(
     env: &ResolveEnv,
@@ -252,7 +264,10 @@ pub async fn launch(
     if resolution.requires_copy
         && !req.dry_run
         && let Some(plan) = resolution.copy.clone()
-        && !consent.confirm(&copy_question(&plan, &req.region))
+        && !consent.confirm(&with_warnings(
+            &resolution.warnings,
+            copy_question(&plan, &req.region),
+        ))
     {
         rreq.declined.insert(
             "cross_region".into(),
