@@ -104,10 +104,44 @@ impl Image {
     /// if it sorts before `now`.
     pub fn is_deprecated_at(&self, now: &str) -> bool {
         match &self.deprecation_time {
+            // Every search checks every candidate: skip the parsing when the bytes can tell.
+            Some(t) if t.len() == now.len() && is_plain_utc(t) && is_plain_utc(now) => {
+                t.as_str() <= now
+            }
             Some(t) => normalise_time(t) <= normalise_time(now),
             None => false,
         }
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` with a real date and in-range fields (no leap second, at most
+/// milliseconds): two such strings of equal length order as bytes exactly as they order in
+/// time. Everything else is parsed.
+pub(crate) fn is_plain_utc(t: &str) -> bool {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[b.len() - 1] != b'Z' {
+        return false;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let layout = b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':';
+    let fraction = &b[19..b.len() - 1];
+    let fraction_ok = fraction.is_empty()
+        || ((2..=4).contains(&fraction.len())
+            && fraction[0] == b'.'
+            && fraction[1..].iter().all(u8::is_ascii_digit));
+    layout
+        && fraction_ok
+        && matches!(
+            (num(0, 4), num(5, 7), num(8, 10)),
+            (Some(y), Some(m), Some(d)) if chrono::NaiveDate::from_ymd_opt(y as i32, m, d).is_some()
+        )
+        && num(11, 13).is_some_and(|h| h < 24)
+        && num(14, 16).is_some_and(|m| m < 60)
+        && num(17, 19).is_some_and(|s| s < 60)
 }
 
 /// Brings `2024-05-01T00:00:00.000Z` and `2024-05-01T00:00:00Z` to one comparable form.
@@ -517,9 +551,8 @@ mod tests {
         assert!(!wildcard_match("caf??", "café"));
     }
 
-    #[test]
-    fn deprecation_compares_times_not_strings() {
-        let mut img = Image {
+    fn deprecated_at(time: &str) -> Image {
+        Image {
             id: "ami-1".into(),
             region: "us-east-1".into(),
             name: "n".into(),
@@ -527,17 +560,38 @@ mod tests {
             architecture: Architecture::X86_64,
             state: ImageState::Available,
             creation_date: "2025-01-01T00:00:00.000Z".into(),
-            deprecation_time: Some("2026-01-01T00:00:00Z".into()),
+            deprecation_time: Some(time.into()),
             description: None,
             tags: BTreeMap::new(),
             product_codes: vec![],
             snapshot_ids: vec![],
             root_volume_gb: None,
             public: false,
-        };
+        }
+    }
+
+    #[test]
+    fn deprecation_compares_times_not_strings() {
+        let mut img = deprecated_at("2026-01-01T00:00:00Z");
         assert!(img.is_deprecated_at("2026-01-01T00:00:00.000Z"));
         assert!(!img.is_deprecated_at("2025-12-31T23:59:59.999Z"));
         img.deprecation_time = None;
         assert!(!img.is_deprecated_at("2030-01-01T00:00:00Z"));
+    }
+
+    proptest::proptest! {
+        /// The byte-comparison shortcut gives what comparing normalised times gives.
+        #[test]
+        fn deprecation_shortcut_agrees_with_normalising(
+            t in "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,3})?Z",
+            now in "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,3})?Z",
+        ) {
+            let img = deprecated_at(&t);
+            proptest::prop_assert_eq!(
+                img.is_deprecated_at(&now),
+                normalise_time(&t) <= normalise_time(&now),
+                "{} vs {}", t, now
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cws_template::Architecture;
 
 use crate::error::{ProviderError, ProviderResult};
 use crate::model::{
@@ -37,6 +38,28 @@ pub trait CloudProvider: Send + Sync + std::fmt::Debug {
     /// Images matching a query in one region. `query.owners` must not be empty.
     async fn describe_images(&self, region: &str, query: &ImageQuery)
     -> ProviderResult<Vec<Image>>;
+
+    /// The image the resolver would pick among `describe_images(region, query)`, and whether
+    /// it is deprecated at `now`: the order of [`select_image`](crate::tier::select_image)
+    /// (available, non-deprecated first, the earliest of `preferred` architectures, newest,
+    /// then name and id). `None` when nothing qualifies.
+    ///
+    /// Provided: the default makes the one [`describe_images`](Self::describe_images) call and
+    /// selects, so wrappers that count, cache, delay or fail `describe_images` see exactly that
+    /// call. A provider holding its images in memory may override it to pick in place instead
+    /// of copying every match out; [`LocalCloud`](crate::local::LocalCloud) does, so a search
+    /// that matches a whole region clones one image rather than thousands. An override must
+    /// return what the default would (the conformance suite in `testing` checks it).
+    async fn describe_best_image(
+        &self,
+        region: &str,
+        query: &ImageQuery,
+        preferred: &[Architecture],
+        now: &str,
+    ) -> ProviderResult<Option<(Image, bool)>> {
+        let images = self.describe_images(region, query).await?;
+        Ok(crate::tier::select_image(&images, preferred, now).map(|(i, d)| (i.clone(), d)))
+    }
 
     /// Snapshots by id in one region.
     async fn describe_snapshots(
@@ -138,6 +161,9 @@ macro_rules! forward_provider {
             }
             async fn describe_images(&self, region: &str, query: &ImageQuery) -> ProviderResult<Vec<Image>> {
                 (**self).describe_images(region, query).await
+            }
+            async fn describe_best_image(&self, region: &str, query: &ImageQuery, preferred: &[Architecture], now: &str) -> ProviderResult<Option<(Image, bool)>> {
+                (**self).describe_best_image(region, query, preferred, now).await
             }
             async fn describe_snapshots(&self, region: &str, ids: &[String]) -> ProviderResult<Vec<Snapshot>> {
                 (**self).describe_snapshots(region, ids).await

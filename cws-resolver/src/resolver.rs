@@ -3,17 +3,22 @@
 //! Latency is what matters: a resolution is bound by provider round trips, not CPU. Every
 //! tier's read-only probe is put in flight at once; the resolver commits as soon as the
 //! highest-priority tier that can still win has answered, and cancels the rest. A direct hit
-//! therefore costs one round trip however many tiers follow it. [`Resolver::sequential`] walks
+//! therefore costs one round trip however many tiers follow it. Probes are polled in priority
+//! order, so when the provider answers without waiting (in memory, or a cache hit) a
+//! higher tier can decide before lower tiers have started, and those cost nothing at all. [`Resolver::sequential`] walks
 //! the same tiers one at a time, the way other tools do, for comparison.
 
 use std::collections::BTreeMap;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use cws_cost::{Money, PriceBook};
 use cws_regions::FallbackGraph;
 use cws_template::{AmiStrategy, Architecture, FallbackStrategy, Template};
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use serde::{Serialize, Serializer};
 
 use crate::error::ProviderError;
@@ -492,21 +497,42 @@ impl Resolver {
                 }
             }
             Mode::Concurrent | Mode::Exhaustive => {
-                let mut pending: FuturesUnordered<_> = (0..n)
-                    .filter(|i| results[*i].is_none())
+                // Every probe is started at once, but polled in priority order: a probe that
+                // answers without waiting (an in-memory or cached provider) can decide the
+                // resolution before lower tiers are started at all, while against a network
+                // all of them are in flight within the first pass.
+                let mut pending: Vec<Option<BoxFuture<'_, (TierResult, u64)>>> = (0..n)
                     .map(|i| {
-                        let t = self.tiers[i].clone();
-                        let ctx = &ctx;
-                        async move { (i, run_probe(t.as_ref(), ctx).await) }
+                        results[i].is_none().then(|| {
+                            let t = self.tiers[i].clone();
+                            let ctx = &ctx;
+                            async move { run_probe(t.as_ref(), ctx).await }.boxed()
+                        })
                     })
                     .collect();
-                while let Some((i, r)) = pending.next().await {
-                    results[i] = Some(r);
-                    if self.mode == Mode::Concurrent && decided(&results) {
-                        break;
+                let concurrent = self.mode == Mode::Concurrent;
+                poll_fn(|cx| {
+                    for i in 0..n {
+                        let Some(fut) = pending[i].as_mut() else {
+                            continue;
+                        };
+                        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                            pending[i] = None;
+                            results[i] = Some(r);
+                            if concurrent && decided(&results) {
+                                return Poll::Ready(());
+                            }
+                        }
                     }
-                }
+                    if pending.iter().all(Option::is_none) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
                 // Dropping `pending` cancels probes that can no longer win.
+                drop(pending);
             }
         }
 

@@ -269,6 +269,72 @@ pub async fn search_filters(p: &dyn CloudProvider, fx: &Fixture) {
     }
 }
 
+/// `describe_best_image` picks what selecting over `describe_images` picks, for every
+/// architecture preference, with and without deprecated images, at different "now"s; it
+/// refuses a search without owners like `describe_images` does.
+pub async fn best_image_agrees_with_search(p: &dyn CloudProvider, fx: &Fixture) {
+    let base = base_image(p, fx).await;
+    // The base image's family: its name up to the last `-` (a build date, usually), then `*`.
+    let family = match base.name.rfind('-') {
+        Some(i) => format!("{}*", &base.name[..i]),
+        None => base.name.clone(),
+    };
+    let owner = || ImageQuery::owned_by([base.owner_id.clone()]);
+    let queries = [
+        owner().name(base.name.clone()),
+        owner().name(family.clone()),
+        owner().name(family.clone()).include_deprecated(true),
+        owner()
+            .name(family.clone())
+            .architectures([base.architecture]),
+        owner().name(format!("cws-no-such-image-{}-*", nonce())),
+    ];
+    let preferences = [
+        vec![base.architecture],
+        vec![other_arch(base.architecture), base.architecture],
+        vec![other_arch(base.architecture)],
+    ];
+    let nows = [
+        "2020-01-01T00:00:00.000Z",
+        "2026-11-22T00:00:00.000Z",
+        "2999-01-01T00:00:00Z",
+    ];
+    for query in &queries {
+        let all = ok(
+            p.describe_images(&fx.region, query).await,
+            "describe_images",
+        );
+        for preferred in &preferences {
+            for now in nows {
+                let expected =
+                    crate::tier::select_image(&all, preferred, now).map(|(i, d)| (i.id.clone(), d));
+                let best = ok(
+                    p.describe_best_image(&fx.region, query, preferred, now)
+                        .await,
+                    "describe_best_image",
+                )
+                .map(|(i, d)| (i.id, d));
+                assert_eq!(
+                    best, expected,
+                    "describe_best_image disagrees with describe_images + select_image for \
+                     {query:?}, preferring {preferred:?} at {now}"
+                );
+            }
+        }
+    }
+    expect_kind(
+        p.describe_best_image(
+            &fx.region,
+            &ImageQuery::default().name("ubuntu*"),
+            &[base.architecture],
+            nows[1],
+        )
+        .await,
+        "invalid_input",
+        "best-image search with no owners",
+    );
+}
+
 /// Every operation refuses a region that does not exist.
 pub async fn unknown_region_rejected(p: &dyn CloudProvider, fx: &Fixture) {
     let bogus = "mars-north-1";
@@ -850,6 +916,7 @@ pub async fn run_all(p: &dyn CloudProvider, fx: &Fixture) {
     describe_by_id(p, fx).await;
     search_requires_owners(p, fx).await;
     search_filters(p, fx).await;
+    best_image_agrees_with_search(p, fx).await;
     unknown_region_rejected(p, fx).await;
     instance_lifecycle(p, fx).await;
     architecture_mismatch_rejected(p, fx).await;

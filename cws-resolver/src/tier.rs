@@ -5,7 +5,7 @@
 //! highest-priority success. Tiers are trait objects, so an embedding tool can list, reorder,
 //! replace or add its own (e.g. an institution's image catalogue) without touching this crate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::error::{ProviderError, ProviderResult};
-use crate::model::{Image, ImageQuery, MarketplaceQuery};
+use crate::model::{Image, ImageQuery, MarketplaceQuery, is_plain_utc};
 use crate::provider::CloudProvider;
 use crate::resolver::{CopyPlan, Method};
 
@@ -136,21 +136,71 @@ pub fn select_image<'a>(
     architectures: &[Architecture],
     now: &str,
 ) -> Option<(&'a Image, bool)> {
-    images
-        .iter()
-        .filter(|i| i.state == crate::model::ImageState::Available)
-        .filter_map(|i| {
-            let arch_rank = architectures.iter().position(|a| *a == i.architecture)?;
-            Some((i, arch_rank, i.is_deprecated_at(now)))
-        })
-        .min_by(|(a, ar, ad), (b, br, bd)| {
-            ad.cmp(bd)
-                .then(ar.cmp(br))
-                .then_with(|| creation_key(&b.creation_date).cmp(&creation_key(&a.creation_date)))
-                .then_with(|| b.name.cmp(&a.name))
-                .then_with(|| a.id.cmp(&b.id))
-        })
-        .map(|(i, _, d)| (i, d))
+    select_best(images, architectures, now)
+}
+
+/// [`select_image`] over any collection of image references, so a provider can pick from
+/// its own store without copying every match out first (see
+/// [`CloudProvider::describe_best_image`]).
+pub fn select_best<'a>(
+    images: impl IntoIterator<Item = &'a Image>,
+    architectures: &[Architecture],
+    now: &str,
+) -> Option<(&'a Image, bool)> {
+    let mut best: Option<Ranked<'a>> = None;
+    for image in images {
+        if image.state != crate::model::ImageState::Available {
+            continue;
+        }
+        let Some(arch_rank) = architectures.iter().position(|a| *a == image.architecture) else {
+            continue;
+        };
+        let candidate = Ranked {
+            image,
+            deprecated: image.is_deprecated_at(now),
+            arch_rank,
+        };
+        match &best {
+            Some(b) if !candidate.beats(b) => {}
+            _ => best = Some(candidate),
+        }
+    }
+    best.map(|b| (b.image, b.deprecated))
+}
+
+/// An image with the parts of its rank that take work to compute.
+struct Ranked<'a> {
+    image: &'a Image,
+    deprecated: bool,
+    arch_rank: usize,
+}
+
+impl Ranked<'_> {
+    /// Whether `self` sorts strictly before `other`: non-deprecated, preferred architecture,
+    /// newer, then name and id (so the order is total and the pick deterministic).
+    fn beats(&self, other: &Ranked<'_>) -> bool {
+        let (a, b) = (self.image, other.image);
+        self.deprecated
+            .cmp(&other.deprecated)
+            .then(self.arch_rank.cmp(&other.arch_rank))
+            .then_with(|| compare_creation(&b.creation_date, &a.creation_date))
+            .then_with(|| b.name.cmp(&a.name))
+            .then_with(|| a.id.cmp(&b.id))
+            .is_lt()
+    }
+}
+
+/// Orders two EC2 creation dates (RFC 3339) chronologically; unparsable dates sort oldest.
+///
+/// Dates in the same layout with a `Z` suffix (what EC2 returns, e.g.
+/// `2025-10-02T08:15:00.000Z`) compare correctly as bytes, which is most of the time and costs
+/// no parsing; anything else is parsed.
+fn compare_creation(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.len() == b.len() && is_plain_utc(a) && is_plain_utc(b) {
+        a.cmp(b)
+    } else {
+        creation_key(a).cmp(&creation_key(b))
+    }
 }
 
 /// A sortable form of an EC2 creation date (RFC 3339; unparsable dates sort oldest).
@@ -286,19 +336,16 @@ async fn searched_image(
     if queries.is_empty() {
         return Ok(Err("template has no ami_search".into()));
     }
-    let results = join_all(
-        queries
-            .iter()
-            .map(|q| ctx.provider.describe_images(region, q)),
-    )
+    // Each query's best, then the best of those: the same pick as selecting over the union.
+    let results = join_all(queries.iter().map(|q| {
+        ctx.provider
+            .describe_best_image(region, q, &ctx.architectures, &ctx.now)
+    }))
     .await;
-    let mut images: Vec<Image> = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut images: Vec<Image> = Vec::with_capacity(results.len());
     for r in results {
-        for img in r? {
-            if seen.insert(img.id.clone()) {
-                images.push(img);
-            }
+        if let Some((img, _)) = r? {
+            images.push(img);
         }
     }
     let describe = describe_search(ctx);
@@ -452,12 +499,15 @@ impl Tier for Marketplace {
         let mut query = ImageQuery::owned_by([MARKETPLACE_OWNER_ALIAS])
             .architectures(ctx.architectures.iter().copied());
         query.product_codes = codes;
-        let images = ctx.provider.describe_images(ctx.region, &query).await?;
-        Ok(match select_image(&images, &ctx.architectures, &ctx.now) {
+        let best = ctx
+            .provider
+            .describe_best_image(ctx.region, &query, &ctx.architectures, &ctx.now)
+            .await?;
+        Ok(match best {
             Some((img, dep)) => {
                 let mut probe = found(
                     ctx,
-                    img,
+                    &img,
                     dep,
                     format!("{} from Marketplace {product_note}", img.id),
                 );
@@ -645,8 +695,11 @@ impl Tier for ScriptFallback {
             )));
         };
         let query = query.architectures(ctx.architectures.iter().copied());
-        let images = ctx.provider.describe_images(ctx.region, &query).await?;
-        let Some((img, deprecated)) = select_image(&images, &ctx.architectures, &ctx.now) else {
+        let best = ctx
+            .provider
+            .describe_best_image(ctx.region, &query, &ctx.architectures, &ctx.now)
+            .await?;
+        let Some((img, deprecated)) = best else {
             return Ok(Probe::NotFound(format!(
                 "no {} {base} base image in {}",
                 arch_list(&ctx.architectures),
@@ -656,7 +709,7 @@ impl Tier for ScriptFallback {
         let setup = setup_seconds(ctx.template);
         let mut probe = found(
             ctx,
-            img,
+            &img,
             deprecated,
             format!(
                 "{base} base image {} ({}); provisioning script ~{}",
@@ -726,4 +779,59 @@ pub fn provenance_tags(source: &Image, template: &str, version: &str) -> BTreeMa
     t.insert(tags::SOURCE_REGION.into(), source.region.clone());
     t.insert(tags::CREATED_BY.into(), "cws".into());
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn by_parsing(a: &str, b: &str) -> std::cmp::Ordering {
+        creation_key(a).cmp(&creation_key(b))
+    }
+
+    #[test]
+    fn creation_dates_order_by_time_whatever_their_form() {
+        let cases = [
+            ("2025-10-02T08:15:00.000Z", "2025-09-30T23:59:59.999Z"),
+            ("2025-10-02T08:15:00Z", "2025-10-02T08:14:59.500Z"),
+            ("2025-10-02T10:00:00+02:00", "2025-10-02T07:59:59Z"),
+            ("2025-02-28T00:00:00Z", "2025-02-31T00:00:00Z"),
+            ("2025-01-01T00:00:00Z", "not a date at all"),
+        ];
+        for (newer, older) in cases {
+            assert_eq!(
+                compare_creation(newer, older),
+                std::cmp::Ordering::Greater,
+                "{newer} vs {older}"
+            );
+            assert_eq!(
+                compare_creation(older, newer),
+                std::cmp::Ordering::Less,
+                "{older} vs {newer}"
+            );
+        }
+        assert!(!is_plain_utc("2025-02-31T00:00:00Z"), "no such day");
+        assert!(is_plain_utc("2024-02-29T23:59:59.123Z"));
+        assert!(
+            !is_plain_utc("2016-12-31T23:59:60Z"),
+            "leap seconds are parsed"
+        );
+    }
+
+    proptest! {
+        /// The byte-comparison shortcut agrees with parsing on every pair it takes.
+        #[test]
+        fn shortcut_agrees_with_parsing(
+            a in "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,3})?Z",
+            b in "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,3})?Z",
+        ) {
+            for t in [&a, &b] {
+                if is_plain_utc(t) {
+                    prop_assert!(creation_key(t) != i64::MIN, "{} takes the shortcut but does not parse", t);
+                }
+            }
+            prop_assert_eq!(compare_creation(&a, &b), by_parsing(&a, &b), "{} vs {}", a, b);
+        }
+    }
 }

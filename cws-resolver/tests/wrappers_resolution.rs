@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use cws_resolver::local::LocalCloud;
 use cws_resolver::wrappers::{
-    CachingProvider, CountingProvider, FaultKind, FaultProvider, FaultRule, Operation,
+    CachingProvider, CountingProvider, FaultKind, FaultProvider, FaultRule, LatencyProvider,
+    Operation,
 };
 use cws_resolver::{Method, Outcome, ResolveEnv, ResolveRequest, Resolver};
 use cws_template::{Template, TemplateStore};
@@ -59,16 +60,65 @@ async fn a_direct_hit_costs_one_call_cold() {
         .resolve(&env, &ResolveRequest::new(t.clone(), "us-east-1"))
         .await;
     assert_eq!(r.method, Method::DirectMapping);
-    // The concurrent resolver commits once the direct mapping answers; slower probes are
-    // cancelled, but each may already have issued its single call.
-    assert!(provider.count(Operation::DescribeImagesById) >= 1);
-    // A sequential walk stops at the first tier: exactly one call.
+    // Probes are polled in priority order: an in-memory provider answers the direct mapping on
+    // its first poll, which decides the resolution before any lower tier is started.
+    assert_eq!(provider.total(), 1, "{:?}", provider.calls());
+    assert_eq!(provider.count(Operation::DescribeImagesById), 1);
+    assert!(
+        r.attempts[1..]
+            .iter()
+            .all(|a| a.outcome == Outcome::Skipped && a.detail.starts_with("not needed")),
+        "{r:#?}"
+    );
+    // A sequential walk stops at the first tier: exactly one call too.
     provider.reset();
     Resolver::for_template(&t)
         .sequential()
         .resolve(&env, &ResolveRequest::new(t.clone(), "us-east-1"))
         .await;
     assert_eq!(provider.total(), 1, "{:?}", provider.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn behind_latency_every_probe_is_in_flight_in_the_first_round_trip() {
+    // Paused tokio time: the injected 20 ms latency advances a virtual clock, so the wall time
+    // of the resolution counts round trips exactly.
+    let latency = Duration::from_millis(20);
+    let provider = Arc::new(CountingProvider::new(LatencyProvider::new(
+        LocalCloud::in_memory(),
+        latency,
+    )));
+    let env = ResolveEnv::new(provider.clone());
+    // ap-south-1 has no python-ml image: direct mapping and search miss and the image is
+    // planned as a copy from a fallback region; every tier's first call goes out together.
+    let t = template("python-ml");
+    let req = ResolveRequest::new(t.clone(), "ap-south-1");
+    let start = tokio::time::Instant::now();
+    let r = Resolver::for_template(&t).resolve(&env, &req).await;
+    let concurrent = start.elapsed();
+    assert_eq!(r.method, Method::CrossRegion, "{r:#?}");
+    assert!(
+        provider.total() > 1,
+        "every probe starts at once: {:?}",
+        provider.calls()
+    );
+
+    let start = tokio::time::Instant::now();
+    let s = Resolver::for_template(&t)
+        .sequential()
+        .resolve(&env, &req)
+        .await;
+    let sequential = start.elapsed();
+    assert_eq!(s.method, r.method);
+    assert_eq!(s.ami_id, r.ami_id);
+    assert!(
+        concurrent < latency * 2,
+        "the concurrent resolution is one round trip: {concurrent:?}"
+    );
+    assert!(
+        sequential >= concurrent + latency,
+        "the sequential walk pays at least one more round trip: {sequential:?} vs {concurrent:?}"
+    );
 }
 
 #[tokio::test]

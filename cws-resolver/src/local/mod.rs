@@ -174,7 +174,7 @@ impl LocalCloud {
         self.write(|state| {
             for (image, _) in &images {
                 if let Some(rs) = state.regions.get(&image.region)
-                    && rs.images.contains_key(&image.id)
+                    && rs.images.contains_key(image.id.as_str())
                 {
                     return Err(ProviderError::Conflict {
                         message: format!(
@@ -619,6 +619,63 @@ fn new_snapshots(state: &mut State, region: &str, sizes: &[u32]) -> Vec<String> 
     ids
 }
 
+/// A validated image search over one region's owner/name index.
+struct Search<'q> {
+    region: &'q str,
+    query: &'q ImageQuery,
+    owners: BTreeSet<&'q str>,
+    prefix: &'q str,
+    now: String,
+}
+
+impl<'q> Search<'q> {
+    fn new(region: &'q str, query: &'q ImageQuery) -> ProviderResult<Self> {
+        check_region(region)?;
+        if query.owners.is_empty() {
+            return Err(invalid(
+                "trusted owners are required for an image search; use `self` for your own account, \
+                 `amazon`, `aws-marketplace` or a publisher's account id"
+                    .to_string(),
+            ));
+        }
+        let mut owners = BTreeSet::new();
+        for o in &query.owners {
+            owners.insert(resolve_owner(o)?);
+        }
+        Ok(Search {
+            region,
+            query,
+            owners,
+            prefix: query
+                .name_pattern
+                .as_deref()
+                .map(literal_prefix)
+                .unwrap_or(""),
+            now: now_rfc3339(),
+        })
+    }
+
+    /// The visible images that match, visiting only the index entries under each owner whose
+    /// name starts with the pattern's literal prefix.
+    fn matches<'s>(&'s self, state: &'s State) -> impl Iterator<Item = &'s Image> + 's {
+        let region = state.regions.get(self.region);
+        self.owners
+            .iter()
+            .flat_map(move |owner| {
+                region.into_iter().flat_map(move |rs| {
+                    rs.ids_by_owner_prefix(owner, self.prefix)
+                        .filter_map(move |id| rs.images.get(id))
+                })
+            })
+            .filter(|stored| visible(stored))
+            .map(|stored| &stored.image)
+            .filter(move |image| {
+                self.query.matches_filters(image)
+                    && (self.query.include_deprecated || !image.is_deprecated_at(&self.now))
+            })
+    }
+}
+
 #[async_trait]
 impl CloudProvider for LocalCloud {
     fn info(&self) -> ProviderInfo {
@@ -651,7 +708,7 @@ impl CloudProvider for LocalCloud {
             Ok(ids
                 .iter()
                 .filter(|id| seen.insert(id.as_str()))
-                .filter_map(|id| rs.images.get(id))
+                .filter_map(|id| rs.images.get(id.as_str()))
                 .filter(|s| visible(s))
                 .map(|s| s.image.clone())
                 .collect())
@@ -663,44 +720,28 @@ impl CloudProvider for LocalCloud {
         region: &str,
         query: &ImageQuery,
     ) -> ProviderResult<Vec<Image>> {
-        check_region(region)?;
-        if query.owners.is_empty() {
-            return Err(invalid(
-                "trusted owners are required for an image search; use `self` for your own account, \
-                 `amazon`, `aws-marketplace` or a publisher's account id"
-                    .to_string(),
-            ));
-        }
-        let mut owners = BTreeSet::new();
-        for o in &query.owners {
-            owners.insert(resolve_owner(o)?);
-        }
-        let now = now_rfc3339();
-        let prefix = query
-            .name_pattern
-            .as_deref()
-            .map(literal_prefix)
-            .unwrap_or("");
+        let search = Search::new(region, query)?;
         self.read(|state| {
-            let Some(rs) = state.regions.get(region) else {
-                return Ok(Vec::new());
-            };
-            let mut found: Vec<Image> = Vec::new();
-            for owner in &owners {
-                for id in rs.ids_by_owner_prefix(owner, prefix) {
-                    let Some(stored) = rs.images.get(id) else {
-                        continue;
-                    };
-                    if visible(stored)
-                        && query.matches_filters(&stored.image)
-                        && (query.include_deprecated || !stored.image.is_deprecated_at(&now))
-                    {
-                        found.push(stored.image.clone());
-                    }
-                }
-            }
+            let mut found: Vec<Image> = search.matches(state).cloned().collect();
             found.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
             Ok(found)
+        })
+    }
+
+    /// Picks in place from the index: one clone for the winner, whatever the number of matches.
+    async fn describe_best_image(
+        &self,
+        region: &str,
+        query: &ImageQuery,
+        preferred: &[Architecture],
+        now: &str,
+    ) -> ProviderResult<Option<(Image, bool)>> {
+        let search = Search::new(region, query)?;
+        self.read(|state| {
+            Ok(
+                crate::tier::select_best(search.matches(state), preferred, now)
+                    .map(|(image, deprecated)| (image.clone(), deprecated)),
+            )
         })
     }
 

@@ -13,6 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ProviderError, ProviderResult};
@@ -48,7 +49,7 @@ pub(crate) struct StoredInstance {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct RegionState {
     #[serde(default)]
-    pub(crate) images: BTreeMap<String, StoredImage>,
+    pub(crate) images: BTreeMap<CompactString, StoredImage>,
     #[serde(default)]
     pub(crate) snapshots: BTreeMap<String, Snapshot>,
     #[serde(default)]
@@ -62,35 +63,25 @@ pub(crate) struct RegionState {
     /// pattern walk only the range of that owner and the pattern's literal prefix, so a query
     /// over 100k images touches only the candidates. Rebuilt on load, never persisted.
     #[serde(skip)]
-    by_owner_name: BTreeSet<(String, String, String)>,
+    by_owner_name: BTreeSet<(CompactString, String, CompactString)>,
 }
 
 impl RegionState {
     /// Adds or replaces an image, keeping the index in step.
     pub(crate) fn put_image(&mut self, stored: StoredImage) {
-        if let Some(old) = self.images.get(&stored.image.id) {
-            self.by_owner_name.remove(&(
-                old.image.owner_id.clone(),
-                old.image.name.clone(),
-                old.image.id.clone(),
-            ));
+        if let Some(old) = self.images.get(stored.image.id.as_str()) {
+            let key = index_key(&old.image);
+            self.by_owner_name.remove(&key);
         }
-        self.by_owner_name.insert((
-            stored.image.owner_id.clone(),
-            stored.image.name.clone(),
-            stored.image.id.clone(),
-        ));
-        self.images.insert(stored.image.id.clone(), stored);
+        self.by_owner_name.insert(index_key(&stored.image));
+        self.images
+            .insert(CompactString::from(stored.image.id.as_str()), stored);
     }
 
     /// Removes an image, keeping the index in step.
     pub(crate) fn remove_image(&mut self, id: &str) -> Option<StoredImage> {
         let removed = self.images.remove(id)?;
-        self.by_owner_name.remove(&(
-            removed.image.owner_id.clone(),
-            removed.image.name.clone(),
-            removed.image.id.clone(),
-        ));
+        self.by_owner_name.remove(&index_key(&removed.image));
         Some(removed)
     }
 
@@ -100,7 +91,11 @@ impl RegionState {
         owner: &'a str,
         prefix: &'a str,
     ) -> impl Iterator<Item = &'a str> + 'a {
-        let start = (owner.to_string(), prefix.to_string(), String::new());
+        let start = (
+            CompactString::from(owner),
+            prefix.to_string(),
+            CompactString::default(),
+        );
         self.by_owner_name
             .range(start..)
             .take_while(move |(o, name, _)| o == owner && name.starts_with(prefix))
@@ -108,18 +103,20 @@ impl RegionState {
     }
 
     fn rebuild_index(&mut self) {
-        self.by_owner_name = self
-            .images
-            .values()
-            .map(|s| {
-                (
-                    s.image.owner_id.clone(),
-                    s.image.name.clone(),
-                    s.image.id.clone(),
-                )
-            })
-            .collect();
+        self.by_owner_name = self.images.values().map(|s| index_key(&s.image)).collect();
     }
+}
+
+/// The search index entry of an image. Ids and owner account ids fit inline in a
+/// `CompactString` (24 bytes), so comparing keys reads the B-tree node itself instead of
+/// chasing a heap pointer per comparison: a search that visits thousands of candidates is
+/// bound by these memory reads.
+fn index_key(image: &Image) -> (CompactString, String, CompactString) {
+    (
+        CompactString::from(image.owner_id.as_str()),
+        image.name.clone(),
+        CompactString::from(image.id.as_str()),
+    )
 }
 
 /// The whole simulated cloud.

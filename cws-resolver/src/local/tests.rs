@@ -385,7 +385,11 @@ fn visibility_follows_ownership_public_flag_and_grants() {
         cloud.insert_image(shared.clone(), 8).unwrap();
         cloud
             .write(|s| {
-                let stored = s.region_mut(US_EAST).images.get_mut(&shared.id).unwrap();
+                let stored = s
+                    .region_mut(US_EAST)
+                    .images
+                    .get_mut(shared.id.as_str())
+                    .unwrap();
                 stored
                     .permissions
                     .push(LaunchPermission::Account(LOCAL_ACCOUNT_ID.to_string()));
