@@ -18,8 +18,12 @@
 //!   available. If the caller stops waiting (Ctrl-C drops the future), the record stays and
 //!   [`pending_status`] tells the user how to finish or clean up.
 //! - **Waiting is bounded and honest.** Waits poll with backoff up to a total limit
-//!   ([`WaitOptions`]), stop at once when an image fails, and report progress through a
-//!   [`Progress`] sink the caller chooses (spinners on a terminal, nothing under JSON).
+//!   ([`WaitOptions`], 30 minutes by default), stop at once when an image fails, and report
+//!   progress through a [`Progress`] sink the caller chooses (spinners on a terminal, nothing
+//!   under JSON). Once the image (or instance) is visible and pending, a provider with a
+//!   waiter of its own takes over the rest of the wait: on AWS the SDK's `ImageAvailable` and
+//!   `InstanceRunning` waiters ([`CloudProvider::wait_image_available`]); LocalCloud has none
+//!   and is polled.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -36,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ProviderError;
 use crate::model::{
     CopyImageRequest, CreateImageRequest, Image, ImageQuery, ImageState, Instance, InstanceState,
-    LaunchPermission, Snapshot,
+    LaunchPermission, Snapshot, WaitOutcome,
 };
 use crate::provider::{CloudProvider, CloudProviderExt};
 use crate::resolver::{CopyPlan, ProviderLabel, ResolveEnv};
@@ -62,6 +66,9 @@ const MISSING_POLLS_BEFORE_GONE: u32 = 5;
 
 /// How many consecutive transient errors (throttling, unavailability) a wait rides out.
 const TRANSIENT_POLLS_TOLERATED: u32 = 5;
+
+/// How often progress is reported while a provider's own waiter runs.
+const NATIVE_WAIT_TICK: Duration = Duration::from_secs(5);
 
 /// What can go wrong in the lifecycle services. Every message says what to do next.
 #[non_exhaustive]
@@ -305,9 +312,14 @@ fn secs(d: Duration) -> u64 {
     d.as_secs()
 }
 
-/// Polls until an image is available. Fails at once when it is failed, invalid or
+/// Waits until an image is available. Fails at once when it is failed, invalid or
 /// deregistered, rides out a few transient provider errors and a briefly invisible new id,
 /// and gives up after `wait.timeout` with [`LifecycleError::Timeout`].
+///
+/// It polls until the image is visible and pending, then hands the rest of the wait to the
+/// provider's own waiter when it has one ([`CloudProvider::wait_image_available`]: the SDK's
+/// `ImageAvailable` waiter on AWS), reporting progress every few seconds meanwhile; without
+/// one (LocalCloud), or if that waiter errs, it keeps polling.
 ///
 /// Uses `tokio::time`, so tests with a paused clock run instantly.
 pub async fn wait_until_available(
@@ -322,6 +334,7 @@ pub async fn wait_until_available(
     let mut missing = 0u32;
     let mut transient = 0u32;
     let mut last_state = "unknown".to_string();
+    let mut native_tried = false;
     loop {
         match provider.image(region, image_id).await {
             Ok(Some(img)) => {
@@ -344,12 +357,43 @@ pub async fn wait_until_available(
                     }
                     state => {
                         last_state = state.to_string();
-                        progress.event(&ProgressEvent::Waiting {
-                            region: region.to_string(),
-                            image_id: image_id.to_string(),
-                            state,
-                            elapsed_s: secs(start.elapsed()),
-                        });
+                        let waiting = |elapsed_s| {
+                            progress.event(&ProgressEvent::Waiting {
+                                region: region.to_string(),
+                                image_id: image_id.to_string(),
+                                state,
+                                elapsed_s,
+                            })
+                        };
+                        waiting(secs(start.elapsed()));
+                        if !native_tried {
+                            native_tried = true;
+                            let remaining = wait.timeout.saturating_sub(start.elapsed());
+                            let waited = native_wait(
+                                provider.wait_image_available(region, image_id, remaining),
+                                start,
+                                waiting,
+                            )
+                            .await;
+                            match waited {
+                                Some(WaitOutcome::Ready(img)) => {
+                                    progress.event(&ProgressEvent::Available {
+                                        region: region.to_string(),
+                                        image_id: image_id.to_string(),
+                                    });
+                                    return Ok(img);
+                                }
+                                Some(WaitOutcome::Failed(img)) => {
+                                    return Err(LifecycleError::ImageFailed {
+                                        image: image_id.to_string(),
+                                        region: region.to_string(),
+                                        state: img.state,
+                                    });
+                                }
+                                // Polling decides when the time is up, with the same message.
+                                Some(WaitOutcome::TimedOut) | None => {}
+                            }
+                        }
                     }
                 }
             }
@@ -385,8 +429,41 @@ pub async fn wait_until_available(
     }
 }
 
-/// Polls until an instance is running. An instance that is terminated or terminating never
-/// will be, so that fails at once ([`LifecycleError::InstanceGone`]).
+/// Runs a provider's own waiter, reporting the elapsed time every [`NATIVE_WAIT_TICK`].
+/// `None` when the provider has no waiter or its waiter erred: the caller polls, which
+/// tolerates transient errors and reports persistent ones with its own context.
+async fn native_wait<T>(
+    waiter: impl std::future::Future<Output = Result<WaitOutcome<T>, ProviderError>>,
+    start: tokio::time::Instant,
+    tick: impl Fn(u64),
+) -> Option<WaitOutcome<T>> {
+    let mut waiter = std::pin::pin!(waiter);
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + NATIVE_WAIT_TICK,
+        NATIVE_WAIT_TICK,
+    );
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            outcome = &mut waiter => {
+                return match outcome {
+                    Ok(outcome) => Some(outcome),
+                    Err(ProviderError::Unsupported { .. }) => None,
+                    Err(e) => {
+                        tracing::debug!("the provider's waiter failed ({e}); polling instead");
+                        None
+                    }
+                };
+            }
+            _ = ticks.tick() => tick(secs(start.elapsed())),
+        }
+    }
+}
+
+/// Waits until an instance is running. An instance that is terminated or terminating never
+/// will be, so that fails at once ([`LifecycleError::InstanceGone`]). Like
+/// [`wait_until_available`], the wait goes to the provider's own waiter
+/// ([`CloudProvider::wait_instance_running`]) once the instance has been seen, when it has one.
 pub async fn wait_until_running(
     provider: &dyn CloudProvider,
     region: &str,
@@ -398,6 +475,7 @@ pub async fn wait_until_running(
     let mut delay = wait.first_poll;
     let mut transient = 0u32;
     let mut last_state = "unknown".to_string();
+    let mut native_tried = false;
     loop {
         match provider.require_instance(region, instance_id).await {
             Ok(i) => {
@@ -414,12 +492,44 @@ pub async fn wait_until_running(
                     }
                     state => {
                         last_state = state.to_string();
-                        progress.event(&ProgressEvent::WaitingForInstance {
-                            region: region.to_string(),
-                            instance_id: i.id.clone(),
-                            state,
-                            elapsed_s: secs(start.elapsed()),
-                        });
+                        let waiting = |elapsed_s| {
+                            progress.event(&ProgressEvent::WaitingForInstance {
+                                region: region.to_string(),
+                                instance_id: i.id.clone(),
+                                state,
+                                elapsed_s,
+                            })
+                        };
+                        waiting(secs(start.elapsed()));
+                        // A stopped instance will not start by itself: poll until the limit.
+                        if !native_tried && state == InstanceState::Pending {
+                            native_tried = true;
+                            let remaining = wait.timeout.saturating_sub(start.elapsed());
+                            let waited = native_wait(
+                                provider.wait_instance_running(region, &i.id, remaining),
+                                start,
+                                waiting,
+                            )
+                            .await;
+                            match waited {
+                                Some(WaitOutcome::Ready(ready)) => return Ok(ready),
+                                Some(WaitOutcome::Failed(gone))
+                                    if matches!(
+                                        gone.state,
+                                        InstanceState::ShuttingDown | InstanceState::Terminated
+                                    ) =>
+                                {
+                                    return Err(LifecycleError::InstanceGone {
+                                        name: gone.name,
+                                        id: gone.id,
+                                        region: region.to_string(),
+                                        state: gone.state,
+                                    });
+                                }
+                                // Stopping, out of time, or no waiter: polling takes over.
+                                _ => {}
+                            }
+                        }
                     }
                 }
             }

@@ -155,6 +155,21 @@ fn normalise_time(t: &str) -> String {
     }
 }
 
+/// How a provider's own waiter ended (see [`CloudProvider::wait_image_available`]).
+///
+/// [`CloudProvider::wait_image_available`]: crate::provider::CloudProvider::wait_image_available
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum WaitOutcome<T> {
+    /// The resource reached the state waited for, as last seen.
+    Ready(T),
+    /// The resource reached a state it will not leave for the one waited for (an image
+    /// `failed`; an instance stopping, shutting down or terminated), as last seen.
+    Failed(T),
+    /// The time limit passed first.
+    TimedOut,
+}
+
 /// A search for images, the way `DescribeImages` with owners and filters asks for them.
 ///
 /// `owners` must not be empty: cws never searches "any owner", because anyone can publish an

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cws_template::Architecture;
@@ -15,7 +16,7 @@ use crate::error::{ProviderError, ProviderResult};
 use crate::model::{
     CopyImageRequest, CreateImageRequest, Image, ImageQuery, Instance, InstanceFilter,
     LaunchPermission, MarketplaceProduct, MarketplaceQuery, ProviderInfo, RunInstanceRequest,
-    Snapshot,
+    Snapshot, WaitOutcome,
 };
 
 /// A cloud backend: EC2 or something that behaves like it.
@@ -59,6 +60,39 @@ pub trait CloudProvider: Send + Sync + std::fmt::Debug {
     ) -> ProviderResult<Option<(Image, bool)>> {
         let images = self.describe_images(region, query).await?;
         Ok(crate::tier::select_image(&images, preferred, now).map(|(i, d)| (i.clone(), d)))
+    }
+
+    /// Waits with the backend's own waiter until an image is available, for at most
+    /// `max_wait` (EC2: the SDK's `ImageAvailable` waiter, which also stops at once when the
+    /// image fails).
+    ///
+    /// Provided: the default answers [`ProviderError::Unsupported`], and
+    /// [`lifecycle::wait_until_available`](crate::lifecycle::wait_until_available) then polls
+    /// with [`describe_images_by_id`](Self::describe_images_by_id) instead (LocalCloud and the
+    /// wrappers). Lifecycle calls this only once the new image is visible and pending, so a
+    /// waiter need not ride out an id that is not visible yet.
+    async fn wait_image_available(
+        &self,
+        region: &str,
+        image_id: &str,
+        max_wait: Duration,
+    ) -> ProviderResult<WaitOutcome<Image>> {
+        let _ = (region, image_id, max_wait);
+        Err(no_native_waiter(self.info().name, "an image waiter"))
+    }
+
+    /// Waits with the backend's own waiter until an instance is running, for at most
+    /// `max_wait` (EC2: the SDK's `InstanceRunning` waiter). Provided like
+    /// [`wait_image_available`](Self::wait_image_available): the default is
+    /// [`ProviderError::Unsupported`] and the caller polls.
+    async fn wait_instance_running(
+        &self,
+        region: &str,
+        instance_id: &str,
+        max_wait: Duration,
+    ) -> ProviderResult<WaitOutcome<Instance>> {
+        let _ = (region, instance_id, max_wait);
+        Err(no_native_waiter(self.info().name, "an instance waiter"))
     }
 
     /// Snapshots by id in one region.
@@ -165,6 +199,12 @@ macro_rules! forward_provider {
             async fn describe_best_image(&self, region: &str, query: &ImageQuery, preferred: &[Architecture], now: &str) -> ProviderResult<Option<(Image, bool)>> {
                 (**self).describe_best_image(region, query, preferred, now).await
             }
+            async fn wait_image_available(&self, region: &str, image_id: &str, max_wait: Duration) -> ProviderResult<WaitOutcome<Image>> {
+                (**self).wait_image_available(region, image_id, max_wait).await
+            }
+            async fn wait_instance_running(&self, region: &str, instance_id: &str, max_wait: Duration) -> ProviderResult<WaitOutcome<Instance>> {
+                (**self).wait_instance_running(region, instance_id, max_wait).await
+            }
             async fn describe_snapshots(&self, region: &str, ids: &[String]) -> ProviderResult<Vec<Snapshot>> {
                 (**self).describe_snapshots(region, ids).await
             }
@@ -215,6 +255,15 @@ macro_rules! forward_provider {
 }
 
 forward_provider!(Arc<T>, Box<T>, &T);
+
+/// What a provider without a waiter of its own answers: the caller polls instead.
+fn no_native_waiter(provider: String, what: &str) -> ProviderError {
+    ProviderError::Unsupported {
+        provider,
+        operation: what.to_string(),
+        reason: "the caller polls with describe calls instead".to_string(),
+    }
+}
 
 /// Conveniences every provider gets for free, built from [`CloudProvider`] calls.
 #[async_trait]

@@ -26,7 +26,7 @@ use cws_resolver::testing::{Fixture, run_all};
 use cws_resolver::wrappers::{CachingProvider, CountingProvider};
 use cws_resolver::{
     CloudProvider, CloudProviderExt, CopyImageRequest, ImageQuery, ImageState, InstanceFilter,
-    InstanceState, Method, ProviderError, ResolveEnv, ResolveRequest, Resolver,
+    InstanceState, Method, ProviderError, ResolveEnv, ResolveRequest, Resolver, WaitOutcome,
 };
 use cws_template::{Architecture, Template, TemplateStore};
 
@@ -515,6 +515,59 @@ async fn launch_makes_a_tagged_instance_that_stops_and_terminates() {
             .expect("describe")
             .is_none()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_waiters_see_available_images_and_running_or_terminated_instances() {
+    let Some((_moto, p)) = moto_provider().await else {
+        return;
+    };
+    let region = "us-east-1";
+    let limit = Duration::from_secs(60);
+    let image_id = own_image_in(&p, region, "cws-waited-for").await;
+    match p.wait_image_available(region, &image_id, limit).await {
+        Ok(WaitOutcome::Ready(image)) => {
+            assert_eq!(image.id, image_id);
+            assert_eq!(image.state, ImageState::Available);
+        }
+        other => panic!("ImageAvailable waiter: {other:?}"),
+    }
+    let unknown = p
+        .wait_image_available(region, "ami-0123456789abcdef0", limit)
+        .await
+        .expect_err("an image that does not exist");
+    assert_eq!(unknown.kind(), "not_found", "{unknown}");
+
+    let env = ResolveEnv::new(p.clone());
+    let launched = service::launch(
+        &env,
+        &launch_request(bundled("python-ml"), "waited-for", region),
+        &AssumeYes,
+    )
+    .await
+    .expect("launch")
+    .instance
+    .expect("instance");
+    match p.wait_instance_running(region, &launched.id, limit).await {
+        Ok(WaitOutcome::Ready(instance)) => {
+            assert_eq!(instance.id, launched.id);
+            assert_eq!(instance.state, InstanceState::Running);
+        }
+        other => panic!("InstanceRunning waiter: {other:?}"),
+    }
+    p.terminate_instance(region, &launched.id)
+        .await
+        .expect("terminate");
+    match p.wait_instance_running(region, &launched.id, limit).await {
+        Ok(WaitOutcome::Failed(instance)) => assert!(
+            matches!(
+                instance.state,
+                InstanceState::ShuttingDown | InstanceState::Terminated
+            ),
+            "{instance:?}"
+        ),
+        other => panic!("InstanceRunning waiter on a terminated instance: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

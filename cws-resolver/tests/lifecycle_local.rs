@@ -20,7 +20,7 @@ use cws_resolver::{
     CloudProvider, CloudProviderExt, CopyImageRequest, CreateImageRequest, Image, ImageQuery,
     ImageState, Instance, InstanceFilter, InstanceState, LaunchPermission, MarketplaceProduct,
     MarketplaceQuery, Method, ProviderError, ProviderInfo, ProviderResult, ResolveEnv,
-    ResolveRequest, Resolver, RunInstanceRequest, Snapshot,
+    ResolveRequest, Resolver, RunInstanceRequest, Snapshot, WaitOutcome,
 };
 use cws_template::{SearchPath, Template, TemplateStore};
 
@@ -356,15 +356,11 @@ async fn an_interrupted_wait_leaves_the_image_recorded() {
     );
 }
 
-#[tokio::test]
-async fn a_failed_image_stops_the_wait_at_once() {
-    let scripted = Arc::new(Scripted::new(LocalCloud::in_memory()));
-    let env = ResolveEnv::new(scripted.clone());
-    launch_box(&env, "python-research", "box", REGION).await;
-    *scripted.new_image_state.lock().unwrap() = Some(ImageState::Failed);
+/// `ami create` of the instance `box` as `name`, which must end in ImageFailed (failed).
+async fn create_failed_image(env: &ResolveEnv, name: &str) -> LifecycleError {
     let err = lifecycle::create(
-        &env,
-        &create_req("python-research", "box", "Broken"),
+        env,
+        &create_req("python-research", "box", name),
         None,
         &NoProgress,
     )
@@ -380,6 +376,83 @@ async fn a_failed_image_stops_the_wait_at_once() {
         ),
         "{err}"
     );
+    err
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_waiter_takes_over_once_the_image_is_pending_and_progress_keeps_coming() {
+    let scripted = Arc::new(Scripted::new(LocalCloud::in_memory()));
+    let env = ResolveEnv::new(scripted.clone());
+    launch_box(&env, "python-research", "box", REGION).await;
+    *scripted.new_image_state.lock().unwrap() = Some(ImageState::Pending);
+    *scripted.native_waiter.lock().unwrap() =
+        Some((Duration::from_secs(90), ImageState::Available));
+
+    let events = Recorder::default();
+    let started = tokio::time::Instant::now();
+    let report = lifecycle::create(
+        &env,
+        &create_req("python-research", "box", "Waited For"),
+        None,
+        &events,
+    )
+    .await
+    .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(report.image.state, ImageState::Available);
+    assert_eq!(
+        scripted.native_waits.load(Ordering::SeqCst),
+        1,
+        "the provider's waiter ran once, after the first poll saw the image pending"
+    );
+    assert!(
+        waited >= Duration::from_secs(90) && waited < Duration::from_secs(95),
+        "the waiter, not polling, decided when it was done: {waited:?}"
+    );
+    let seen = events.0.lock().unwrap().clone();
+    let waiting = seen.iter().filter(|e| *e == "waiting").count();
+    assert!(
+        waiting >= 90 / 5,
+        "progress every 5 s while the provider waits: {seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("available"),
+        "{seen:?}"
+    );
+
+    // A waiter that ends in `failed` stops the wait at once with the usual error.
+    *scripted.new_image_state.lock().unwrap() = Some(ImageState::Pending);
+    *scripted.native_waiter.lock().unwrap() = Some((Duration::from_secs(30), ImageState::Failed));
+    let started = tokio::time::Instant::now();
+    create_failed_image(&env, "Waited For Nothing").await;
+    assert!(started.elapsed() < Duration::from_secs(35));
+
+    // A waiter that runs out of time ends in the same timeout error as polling.
+    *scripted.new_image_state.lock().unwrap() = Some(ImageState::Pending);
+    *scripted.native_waiter.lock().unwrap() =
+        Some((Duration::from_secs(3600), ImageState::Available));
+    let mut req = create_req("python-research", "box", "Waited Too Long");
+    req.wait = WaitOptions::with_timeout(Duration::from_secs(600));
+    let started = tokio::time::Instant::now();
+    let err = lifecycle::create(&env, &req, None, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LifecycleError::Timeout { .. }), "{err}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(600) && waited < Duration::from_secs(620),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_image_stops_the_wait_at_once() {
+    let scripted = Arc::new(Scripted::new(LocalCloud::in_memory()));
+    let env = ResolveEnv::new(scripted.clone());
+    launch_box(&env, "python-research", "box", REGION).await;
+    *scripted.new_image_state.lock().unwrap() = Some(ImageState::Failed);
+    let err = create_failed_image(&env, "Broken").await;
     assert!(err.to_string().contains("cws ami deregister"), "{err}");
 }
 
@@ -1086,6 +1159,10 @@ struct Scripted {
     copy_delay: Mutex<Duration>,
     copies_now: AtomicUsize,
     copies_peak: AtomicUsize,
+    /// A waiter of the provider's own (like EC2's SDK waiter): after this long, the image ends
+    /// in this state. `None`: no waiter, the caller polls.
+    native_waiter: Mutex<Option<(Duration, ImageState)>>,
+    native_waits: AtomicU32,
 }
 
 impl Scripted {
@@ -1098,6 +1175,8 @@ impl Scripted {
             copy_delay: Mutex::new(Duration::ZERO),
             copies_now: AtomicUsize::new(0),
             copies_peak: AtomicUsize::new(0),
+            native_waiter: Mutex::new(None),
+            native_waits: AtomicU32::new(0),
         }
     }
 
@@ -1266,5 +1345,39 @@ impl CloudProvider for Scripted {
         query: &MarketplaceQuery,
     ) -> ProviderResult<Vec<MarketplaceProduct>> {
         self.inner.find_marketplace_products(query).await
+    }
+    async fn wait_image_available(
+        &self,
+        region: &str,
+        image_id: &str,
+        max_wait: Duration,
+    ) -> ProviderResult<WaitOutcome<Image>> {
+        let Some((takes, ends_in)) = *self.native_waiter.lock().unwrap() else {
+            return Err(ProviderError::Unsupported {
+                provider: "scripted".into(),
+                operation: "an image waiter".into(),
+                reason: "not scripted".into(),
+            });
+        };
+        self.native_waits.fetch_add(1, Ordering::SeqCst);
+        if takes > max_wait {
+            tokio::time::sleep(max_wait).await;
+            return Ok(WaitOutcome::TimedOut);
+        }
+        tokio::time::sleep(takes).await;
+        self.overridden
+            .lock()
+            .unwrap()
+            .insert(image_id.to_string(), ends_in);
+        *self.new_image_state.lock().unwrap() = Some(ends_in);
+        let image = self
+            .describe_images_by_id(region, &[image_id.to_string()])
+            .await?
+            .pop()
+            .expect("the image exists");
+        Ok(match ends_in {
+            ImageState::Available => WaitOutcome::Ready(image),
+            _ => WaitOutcome::Failed(image),
+        })
     }
 }

@@ -54,6 +54,8 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::waiters::FinalPoll;
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -63,7 +65,7 @@ use crate::error::{ProviderError, ProviderResult};
 use crate::model::{
     CopyImageRequest, CreateImageRequest, Image, ImageQuery, ImageState, Instance, InstanceFilter,
     LaunchPermission, MarketplaceProduct, MarketplaceQuery, ProviderInfo, RunInstanceRequest,
-    Snapshot,
+    Snapshot, WaitOutcome,
 };
 use crate::provider::CloudProvider;
 
@@ -332,6 +334,54 @@ impl AwsProvider {
     }
 
     /// Maps an SDK error for a call in `region`.
+    /// How an SDK waiter ended, as a [`WaitOutcome`] carrying the resource from its last poll
+    /// (`seen` finds it in the output; absent there, it is NotFound).
+    fn waited<O, E, T>(
+        &self,
+        result: Result<FinalPoll<O, SdkError<E, HttpResponse>>, WaiterError<O, E>>,
+        action: &'static str,
+        region: &str,
+        what: String,
+        seen: impl Fn(&O) -> Option<T>,
+    ) -> ProviderResult<WaitOutcome<T>>
+    where
+        O: std::fmt::Debug + Send + Sync + 'static,
+        E: ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let found = |out: &O, outcome: fn(T) -> WaitOutcome<T>| {
+            seen(out)
+                .map(outcome)
+                .ok_or_else(|| ProviderError::NotFound {
+                    what: what.clone(),
+                    region: region.to_string(),
+                })
+        };
+        match result {
+            Ok(done) => match done.into_result() {
+                Ok(out) => found(&out, WaitOutcome::Ready),
+                Err(e) => Err(self.err(e, action, region, Some(what.clone()))),
+            },
+            Err(WaiterError::FailureState(failed)) => {
+                match failed.into_final_poll().into_result() {
+                    Ok(out) => found(&out, WaitOutcome::Failed),
+                    // The waiters have no acceptor on an error; kept for completeness.
+                    Err(e) => Err(ProviderError::Generic {
+                        provider: "aws".to_string(),
+                        source: Box::new(e),
+                    }),
+                }
+            }
+            Err(WaiterError::ExceededMaxWait(_)) => Ok(WaitOutcome::TimedOut),
+            Err(WaiterError::OperationFailed(e)) => {
+                Err(self.err(e.into_error(), action, region, Some(what.clone())))
+            }
+            Err(other) => Err(ProviderError::Generic {
+                provider: "aws".to_string(),
+                source: Box::new(other),
+            }),
+        }
+    }
+
     fn err<E>(
         &self,
         e: SdkError<E, HttpResponse>,
@@ -581,6 +631,66 @@ impl CloudProvider for AwsProvider {
             .filter_map(|i| convert::image(i, region))
             .filter(|i| ids.contains(&i.id))
             .collect())
+    }
+
+    /// The SDK's `ImageAvailable` waiter: DescribeImages with backoff from 15 s up to 2 min,
+    /// done when the image is available, stopped at once when it is failed.
+    async fn wait_image_available(
+        &self,
+        region: &str,
+        image_id: &str,
+        max_wait: Duration,
+    ) -> ProviderResult<WaitOutcome<Image>> {
+        use aws_sdk_ec2::client::Waiters;
+        convert::check_region(region)?;
+        convert::check_ids(&[image_id.to_string()], "ami", "an image")?;
+        let result = self
+            .ec2(region)
+            .wait_until_image_available()
+            .image_ids(image_id)
+            .include_deprecated(true)
+            .wait(max_wait)
+            .await;
+        self.waited(
+            result,
+            DESCRIBE_IMAGES,
+            region,
+            format!("image {image_id}"),
+            |out| {
+                out.images()
+                    .iter()
+                    .filter_map(|i| convert::image(i, region))
+                    .find(|i| i.id == image_id)
+            },
+        )
+    }
+
+    /// The SDK's `InstanceRunning` waiter: DescribeInstances with backoff from 15 s, done when
+    /// the instance is running, stopped at once when it is stopping, shutting down or
+    /// terminated.
+    async fn wait_instance_running(
+        &self,
+        region: &str,
+        instance_id: &str,
+        max_wait: Duration,
+    ) -> ProviderResult<WaitOutcome<Instance>> {
+        use aws_sdk_ec2::client::Waiters;
+        convert::check_region(region)?;
+        convert::check_ids(&[instance_id.to_string()], "i", "an instance")?;
+        let result = self
+            .ec2(region)
+            .wait_until_instance_running()
+            .instance_ids(instance_id)
+            .wait(max_wait)
+            .await;
+        let what = format!("instance {instance_id}");
+        self.waited(result, DESCRIBE_INSTANCES, region, what, |out| {
+            out.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter_map(|i| convert::instance(i, region, Architecture::X86_64))
+                .find(|i| i.id == instance_id)
+        })
     }
 
     async fn describe_images(
