@@ -412,21 +412,37 @@ pub async fn wait_until_available(
             }
             Err(e) => return Err(e.into()),
         }
-        let elapsed = start.elapsed();
-        if elapsed >= wait.timeout {
-            return Err(LifecycleError::Timeout {
+        next_poll(start, wait, &mut delay, |waited_s| {
+            LifecycleError::Timeout {
                 what: "image",
                 id: image_id.to_string(),
                 region: region.to_string(),
-                state: last_state,
-                waited_s: secs(elapsed),
+                state: last_state.clone(),
+                waited_s,
                 hint: "`cws ami status` shows it, and running the same command again keeps \
-                       waiting (or raise --timeout)",
-            });
-        }
-        tokio::time::sleep(delay.min(wait.timeout - elapsed)).await;
-        delay = (delay * 2).min(wait.max_poll);
+                   waiting (or raise --timeout)",
+            }
+        })
+        .await?;
     }
+}
+
+/// Between two polls: the caller's timeout error once `wait.timeout` has passed since
+/// `start`, otherwise a sleep of `delay` (never past the limit), doubling it up to
+/// `wait.max_poll` for the next time.
+async fn next_poll(
+    start: tokio::time::Instant,
+    wait: &WaitOptions,
+    delay: &mut Duration,
+    timeout: impl FnOnce(u64) -> LifecycleError,
+) -> Result<(), LifecycleError> {
+    let elapsed = start.elapsed();
+    if elapsed >= wait.timeout {
+        return Err(timeout(secs(elapsed)));
+    }
+    tokio::time::sleep((*delay).min(wait.timeout - elapsed)).await;
+    *delay = (*delay * 2).min(wait.max_poll);
+    Ok(())
 }
 
 /// Runs a provider's own waiter, reporting the elapsed time every [`NATIVE_WAIT_TICK`].
@@ -538,19 +554,17 @@ pub async fn wait_until_running(
             }
             Err(e) => return Err(e.into()),
         }
-        let elapsed = start.elapsed();
-        if elapsed >= wait.timeout {
-            return Err(LifecycleError::Timeout {
+        next_poll(start, wait, &mut delay, |waited_s| {
+            LifecycleError::Timeout {
                 what: "instance",
                 id: instance_id.to_string(),
                 region: region.to_string(),
-                state: last_state,
-                waited_s: secs(elapsed),
+                state: last_state.clone(),
+                waited_s,
                 hint: "start it (cws cannot start instances), or raise --timeout",
-            });
-        }
-        tokio::time::sleep(delay.min(wait.timeout - elapsed)).await;
-        delay = (delay * 2).min(wait.max_poll);
+            }
+        })
+        .await?;
     }
 }
 
