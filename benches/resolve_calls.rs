@@ -10,8 +10,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use cws_benches::suite::{calls_rows, print_calls_table};
 use cws_benches::{LATENCY, Scenario, Walk};
-use cws_resolver::wrappers::{CachingProvider, CountingProvider};
-use cws_resolver::{CloudProvider, ResolveEnv};
+use cws_provider::wrappers::{CachingProvider, CountingProvider};
+use cws_provider::*;
+use cws_resolver::*;
 
 fn resolve_calls(c: &mut Criterion) {
     let rt = cws_benches::runtime().expect("tokio runtime");

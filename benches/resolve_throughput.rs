@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use cws_benches::Catalogue;
 use cws_benches::suite::cores;
-use cws_resolver::{ResolveEnv, ResolveRequest, Resolver};
+use cws_resolver::*;
 
 /// Images in the catalogue.
 const IMAGES: usize = 100_000;

@@ -20,7 +20,7 @@ use cws_benches::suite::{
     throughput_all_cores, throughput_one_core,
 };
 use cws_benches::{BenchError, Case, LATENCY, Scenario, Walk};
-use cws_resolver::local::LocalCloud;
+use cws_localcloud::LocalCloud;
 
 /// Counts live heap bytes while [`COUNTING`] is on, so the memory figure is the bytes the
 /// catalogue really holds rather than an estimate. Off, it costs one relaxed load per call.

@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cws_resolver::local::LocalCloud;
-use cws_resolver::model::{Image, ImageState};
+use cws_localcloud::LocalCloud;
+use cws_provider::{Image, ImageState};
 use cws_template::{Architecture, Template};
 
 use crate::BenchError;
@@ -97,15 +97,17 @@ pub fn images(n: usize, regions: &[&'static str]) -> Vec<(Image, u32)> {
                 architecture: arch,
                 state: ImageState::Available,
                 // Newer versions are newer images: month and day grow with the version.
-                creation_date: format!(
+                creation_date: cws_provider::ec2_time::parse(&format!(
                     "2025-{:02}-{:02}T{:02}:{:02}:00.000Z",
                     1 + (version / 3) % 12,
                     1 + (version % 3) * 9,
                     family % 24,
                     k % 60
-                ),
-                deprecation_time: (version < DEPRECATED_BELOW)
-                    .then(|| "2025-06-01T00:00:00.000Z".to_string()),
+                ))
+                .expect("a valid generated time"),
+                deprecation_time: (version < DEPRECATED_BELOW).then(|| {
+                    cws_provider::ec2_time::parse("2025-06-01T00:00:00.000Z").expect("valid")
+                }),
                 description: Some(format!("bench family {family} version {version}")),
                 tags,
                 product_codes: Vec::new(),
@@ -251,7 +253,7 @@ ami_config:
 
 #[cfg(test)]
 mod tests {
-    use cws_resolver::{Method, ResolveEnv, ResolveRequest, Resolver};
+    use cws_resolver::*;
 
     use super::*;
 

@@ -47,7 +47,7 @@ pub enum BenchError {
     },
     /// The simulated cloud refused a fixture image or call.
     #[error("LocalCloud refused the bench fixture: {0}")]
-    Provider(#[from] cws_resolver::ProviderError),
+    Provider(#[from] cws_provider::ProviderError),
     /// A scenario resolved differently than its benchmark assumes; the numbers would measure
     /// the wrong path, so the run stops. Check recent changes to the seeded cloud, the
     /// fallback graph or the tiers.

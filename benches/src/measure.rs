@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cws_resolver::wrappers::CachingProvider;
-use cws_resolver::wrappers::CountingProvider;
-use cws_resolver::{CloudProvider, ResolveEnv};
+use cws_provider::wrappers::CachingProvider;
+use cws_provider::wrappers::CountingProvider;
+use cws_provider::*;
+use cws_resolver::*;
 
 use crate::scenario::{Scenario, Walk};
 

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cws_resolver::local::{CANONICAL_OWNER, LocalCloud};
-use cws_resolver::model::{Image, ImageState};
-use cws_resolver::wrappers::LatencyProvider;
-use cws_resolver::{CloudProvider, Method, Resolution, ResolveEnv, ResolveRequest, Resolver};
+use cws_localcloud::{CANONICAL_OWNER, LocalCloud};
+use cws_provider::wrappers::LatencyProvider;
+use cws_provider::*;
+use cws_provider::{Image, ImageState};
+use cws_resolver::*;
 use cws_template::{Architecture, Template, TemplateStore};
 
 use crate::BenchError;
@@ -289,7 +290,7 @@ pub fn ubuntu_base(id: String, region: &str, arch: Architecture) -> Image {
         owner_id: CANONICAL_OWNER.to_string(),
         architecture: arch,
         state: ImageState::Available,
-        creation_date: "2025-10-02T09:31:17.000Z".to_string(),
+        creation_date: cws_provider::ec2_time::parse("2025-10-02T09:31:17.000Z").expect("valid"),
         deprecation_time: None,
         description: Some(format!("Canonical, Ubuntu, 24.04, {spelled} noble image")),
         tags: BTreeMap::new(),
@@ -315,7 +316,8 @@ pub fn fallback_cloud() -> Result<LocalCloud, BenchError> {
             owner_id: PUBLISHER.to_string(),
             architecture: Architecture::X86_64,
             state: ImageState::Available,
-            creation_date: "2025-09-15T10:00:00.000Z".to_string(),
+            creation_date: cws_provider::ec2_time::parse("2025-09-15T10:00:00.000Z")
+                .expect("valid"),
             deprecation_time: None,
             description: Some("bench image, published in us-east-1 only".to_string()),
             tags,

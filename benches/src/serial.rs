@@ -13,12 +13,12 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use cws_resolver::model::{
+use cws_provider::*;
+use cws_provider::{
     CopyImageRequest, CreateImageRequest, Image, ImageQuery, Instance, InstanceFilter,
     LaunchPermission, MarketplaceProduct, MarketplaceQuery, ProviderInfo, RunInstanceRequest,
     Snapshot,
 };
-use cws_resolver::{CloudProvider, ProviderResult};
 use tokio::sync::Mutex;
 
 /// Serialises every call to the wrapped provider (a fair, FIFO async lock around each call).
@@ -52,11 +52,10 @@ macro_rules! serial {
 }
 
 #[async_trait]
-impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
+impl<P: CloudProvider> ImageCatalog for SerialProvider<P> {
     fn info(&self) -> ProviderInfo {
         self.inner.info()
     }
-
     async fn describe_images_by_id(
         &self,
         region: &str,
@@ -64,7 +63,6 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
     ) -> ProviderResult<Vec<Image>> {
         serial!(self, self.inner.describe_images_by_id(region, ids))
     }
-
     async fn describe_images(
         &self,
         region: &str,
@@ -72,7 +70,6 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
     ) -> ProviderResult<Vec<Image>> {
         serial!(self, self.inner.describe_images(region, query))
     }
-
     async fn describe_snapshots(
         &self,
         region: &str,
@@ -80,19 +77,25 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
     ) -> ProviderResult<Vec<Snapshot>> {
         serial!(self, self.inner.describe_snapshots(region, ids))
     }
-
     async fn describe_regions(&self) -> ProviderResult<Vec<String>> {
         serial!(self, self.inner.describe_regions())
     }
+    async fn find_marketplace_products(
+        &self,
+        query: &MarketplaceQuery,
+    ) -> ProviderResult<Vec<MarketplaceProduct>> {
+        serial!(self, self.inner.find_marketplace_products(query))
+    }
+}
 
+#[async_trait]
+impl<P: CloudProvider> ImageAdmin for SerialProvider<P> {
     async fn copy_image(&self, request: &CopyImageRequest) -> ProviderResult<Image> {
         serial!(self, self.inner.copy_image(request))
     }
-
     async fn create_image(&self, request: &CreateImageRequest) -> ProviderResult<Image> {
         serial!(self, self.inner.create_image(request))
     }
-
     async fn create_tags(
         &self,
         region: &str,
@@ -101,7 +104,6 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
     ) -> ProviderResult<()> {
         serial!(self, self.inner.create_tags(region, resource_id, tags))
     }
-
     async fn modify_launch_permission(
         &self,
         region: &str,
@@ -115,7 +117,6 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
                 .modify_launch_permission(region, image_id, permission, add)
         )
     }
-
     async fn describe_launch_permissions(
         &self,
         region: &str,
@@ -126,7 +127,6 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
             self.inner.describe_launch_permissions(region, image_id)
         )
     }
-
     async fn modify_snapshot_permission(
         &self,
         region: &str,
@@ -140,19 +140,19 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
                 .modify_snapshot_permission(region, snapshot_id, permission, add)
         )
     }
-
     async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
         serial!(self, self.inner.deregister_image(region, image_id))
     }
-
     async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
         serial!(self, self.inner.delete_snapshot(region, snapshot_id))
     }
+}
 
+#[async_trait]
+impl<P: CloudProvider> Instances for SerialProvider<P> {
     async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance> {
         serial!(self, self.inner.run_instance(request))
     }
-
     async fn describe_instances(
         &self,
         region: &str,
@@ -160,11 +160,9 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
     ) -> ProviderResult<Vec<Instance>> {
         serial!(self, self.inner.describe_instances(region, filter))
     }
-
     async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
         serial!(self, self.inner.stop_instance(region, instance_id))
     }
-
     async fn terminate_instance(
         &self,
         region: &str,
@@ -172,21 +170,14 @@ impl<P: CloudProvider> CloudProvider for SerialProvider<P> {
     ) -> ProviderResult<Instance> {
         serial!(self, self.inner.terminate_instance(region, instance_id))
     }
-
-    async fn find_marketplace_products(
-        &self,
-        query: &MarketplaceQuery,
-    ) -> ProviderResult<Vec<MarketplaceProduct>> {
-        serial!(self, self.inner.find_marketplace_products(query))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use cws_resolver::local::LocalCloud;
-    use cws_resolver::wrappers::LatencyProvider;
+    use cws_localcloud::LocalCloud;
+    use cws_provider::wrappers::LatencyProvider;
 
     use super::*;
 

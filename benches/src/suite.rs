@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cws_resolver::local::LocalCloud;
+use cws_localcloud::LocalCloud;
+use cws_provider::wrappers::LatencyProvider;
 use cws_resolver::service::{self, RegionStatus, RegionTest};
-use cws_resolver::wrappers::LatencyProvider;
-use cws_resolver::{Resolution, ResolveEnv, ResolveRequest, Resolver};
+use cws_resolver::*;
 use cws_template::{Template, TemplateStore};
 
 use crate::BenchError;

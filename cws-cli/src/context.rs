@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use cws_resolver::service::Consent;
-use cws_resolver::{CloudProvider, ResolveEnv};
+use cws_provider::CloudProvider;
+use cws_resolver::ResolveEnv;
+use cws_resolver::{Consent, ConsentRequest};
 use cws_template::{SearchPath, TemplateStore};
 
 use crate::cli::{GlobalArgs, OutputFormat};
@@ -153,7 +154,7 @@ impl Ctx {
     pub async fn provider(&self) -> Result<Arc<dyn CloudProvider>> {
         match self.provider_name.as_str() {
             "aws" => {
-                use cws_resolver::aws::{
+                use cws_aws::{
                     AwsConfig, AwsProvider, DEFAULT_MAX_ATTEMPTS, DEFAULT_OPERATION_TIMEOUT,
                 };
                 let provider = AwsProvider::new(AwsConfig {
@@ -167,10 +168,9 @@ impl Ctx {
                 Ok(Arc::new(provider))
             }
             _ => {
-                let cloud =
-                    cws_resolver::local::LocalCloud::open(&self.home).with_context(|| {
-                        format!("opening the simulated cloud under {}", self.home.display())
-                    })?;
+                let cloud = cws_localcloud::LocalCloud::open(&self.home).with_context(|| {
+                    format!("opening the simulated cloud under {}", self.home.display())
+                })?;
                 Ok(Arc::new(cloud))
             }
         }
@@ -210,7 +210,8 @@ pub struct TerminalConsent {
 }
 
 impl Consent for TerminalConsent {
-    fn confirm(&self, question: &str) -> bool {
+    fn confirm(&self, request: &ConsentRequest) -> bool {
+        let question = crate::questions::question(request);
         if self.yes {
             eprintln!("{question} [y/N] yes (--yes)");
             return true;

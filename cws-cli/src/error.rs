@@ -39,10 +39,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<ProviderFailed>() {
             return 1;
         }
-        if let Some(p) = cause.downcast_ref::<cws_resolver::ProviderError>() {
+        if let Some(p) = cause.downcast_ref::<cws_provider::ProviderError>() {
             return provider_code(p);
         }
-        if let Some(l) = cause.downcast_ref::<cws_resolver::lifecycle::LifecycleError>() {
+        if let Some(l) = cause.downcast_ref::<cws_lifecycle::LifecycleError>() {
             // The service knows which of its failures are the user's (an instance that is
             // not running, a taken name, a provider refusing the input): those exit 2.
             return if l.is_invalid_input() { 2 } else { 1 };
@@ -51,7 +51,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             return match l {
                 cws_resolver::service::LaunchError::Provider(p) => provider_code(p),
                 cws_resolver::service::LaunchError::Invalid(_) => 2,
-                cws_resolver::service::LaunchError::Wait(w) if w.is_invalid_input() => 2,
+                cws_resolver::service::LaunchError::Wait(
+                    cws_provider::wait::WaitError::Provider(p),
+                ) => provider_code(p),
                 _ => 1,
             };
         }
@@ -59,10 +61,59 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
-fn provider_code(p: &cws_resolver::ProviderError) -> u8 {
+/// What to do next, for library errors that carry the facts but not the command to run: the
+/// libraries never phrase a `cws` command, so the hints live here.
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    use cws_lifecycle::LifecycleError as L;
+    use cws_provider::wait::WaitSubject;
+    for cause in err.chain() {
+        if let Some(l) = cause.downcast_ref::<L>() {
+            return match l {
+                L::InstanceNotRunning { .. } => {
+                    Some("start it first, or pass --wait-for-running to wait until it is".into())
+                }
+                L::InstanceGone { .. } => Some("launch a new one (`cws launch`)".into()),
+                L::Timeout {
+                    what: WaitSubject::Image,
+                    ..
+                } => Some(
+                    "`cws ami status` shows it, and running the same command again keeps waiting \
+                     (or raise --timeout)"
+                        .into(),
+                ),
+                L::Timeout { .. } => Some("start it, or raise --timeout".into()),
+                L::ImageFailed { image, region, .. } => Some(format!(
+                    "clean it up with `cws ami deregister {image} --region {region}` and run the \
+                     command again"
+                )),
+                L::NameTaken { image, region, .. } => Some(format!(
+                    "pick another --name or deregister it (`cws ami deregister {image} --region \
+                     {region}`)"
+                )),
+                _ => None,
+            };
+        }
+        if let Some(w) = cause.downcast_ref::<cws_provider::wait::WaitError>() {
+            return match w {
+                cws_provider::wait::WaitError::Timeout { .. } => Some(
+                    "the copy goes on; `cws ami list` shows it, and the next launch uses it once \
+                     it is available"
+                        .into(),
+                ),
+                cws_provider::wait::WaitError::ImageFailed { image, region, .. } => Some(format!(
+                    "clean it up with `cws ami deregister {image} --region {region}`"
+                )),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+fn provider_code(p: &cws_provider::ProviderError) -> u8 {
     match p {
-        cws_resolver::ProviderError::InvalidInput { .. }
-        | cws_resolver::ProviderError::Conflict { .. } => 2,
+        cws_provider::ProviderError::InvalidInput { .. }
+        | cws_provider::ProviderError::Conflict { .. } => 2,
         _ => 1,
     }
 }
@@ -70,8 +121,8 @@ fn provider_code(p: &cws_resolver::ProviderError) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cws_resolver::ProviderError;
-    use cws_resolver::lifecycle::LifecycleError;
+    use cws_lifecycle::LifecycleError;
+    use cws_provider::ProviderError;
 
     fn code(e: LifecycleError) -> u8 {
         exit_code(&anyhow::Error::from(e))
@@ -85,7 +136,7 @@ mod tests {
                 name: "box".into(),
                 id: "i-00000001".into(),
                 region: "us-east-1".into(),
-                state: cws_resolver::InstanceState::Stopped,
+                state: cws_provider::InstanceState::Stopped,
             }),
             2
         );

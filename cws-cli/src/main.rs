@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod error;
 mod output;
+mod questions;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
                 for cause in e.chain().skip(1) {
                     eprintln!("  caused by: {cause}");
                 }
+                if let Some(hint) = crate::error::hint(&e) {
+                    eprintln!("  help: {hint}");
+                }
             }
             ExitCode::from(code)
         }
@@ -58,7 +62,7 @@ fn init_logging(debug: bool) {
     let filter = if debug {
         "debug,hyper=info,h2=info,rustls=info"
     } else {
-        "error,cws_resolver=warn,cws=warn"
+        "error,cws_resolver=warn,cws_provider=warn,cws_aws=warn,cws_lifecycle=warn,cws=warn"
     };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

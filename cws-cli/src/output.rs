@@ -74,7 +74,7 @@ impl Table {
 }
 
 /// The line every table output starts with, naming the provider.
-pub fn provider_line(info: &cws_resolver::ProviderInfo) -> String {
+pub fn provider_line(info: &cws_provider::ProviderInfo) -> String {
     if info.simulated {
         format!(
             "Provider: {} — {} (simulated: no real AWS resources are created)",

@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
+use ::*;
 use assert_cmd::Command;
-use cws_resolver::aws::moto_harness::{MotoServer, ids};
-use cws_resolver::{
-    CloudProvider, CloudProviderExt, CreateImageRequest, InstanceFilter, RunInstanceRequest,
-};
+use cws_aws::moto_harness::{MotoServer, ids};
+use cws_provider::*;
 use cws_template::Architecture;
 use serde_json::Value;
 

@@ -417,16 +417,10 @@ fn scale(price: Money, multiplier: i64) -> Money {
     )))
 }
 
-/// The candidate closest to `input` by edit distance, when it is close enough to
-/// be a plausible typo.
+/// The candidate closest to `input`, when it is close enough to be a plausible typo (the
+/// one cws-wide policy, [`cws_util::suggest::did_you_mean`]).
 fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (input.chars().count() / 4).clamp(1, 2);
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(input, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, c)| c)
+    cws_util::suggest::did_you_mean(input, candidates)
 }
 
 // ---------------------------------------------------------------------------

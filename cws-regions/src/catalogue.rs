@@ -148,12 +148,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("zaragoza", "eu-south-2"),
 ];
 
-/// Minimum normalised Damerau–Levenshtein similarity for a code to be
-/// offered as a "did you mean". Low enough to catch a dropped or swapped
-/// character (`us-est-1`, `eu-wset-1`, `useast1`), high enough that
-/// unrelated words get no suggestion rather than a misleading one.
-const SUGGEST_THRESHOLD: f64 = 0.7;
-
 /// Mean Earth radius in kilometres (IUGG), used by [`distance_km`].
 const EARTH_RADIUS_KM: f64 = 6371.0088;
 
@@ -190,18 +184,7 @@ pub fn suggest(code: &str) -> Option<&'static str> {
         return Some(region.code);
     }
 
-    let best = CATALOGUE
-        .iter()
-        .map(|r| {
-            (
-                strsim::normalized_damerau_levenshtein(&needle, r.code),
-                r.code,
-            )
-        })
-        .filter(|(score, _)| *score >= SUGGEST_THRESHOLD)
-        // Highest score wins; on a tie the smaller code wins.
-        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)));
-    if let Some((_, code)) = best {
+    if let Some(code) = cws_util::suggest::did_you_mean(&needle, CATALOGUE.iter().map(|r| r.code)) {
         return Some(code);
     }
 

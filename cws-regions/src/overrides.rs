@@ -199,9 +199,7 @@ impl<'de> DeserializeSeed<'de> for TopKeySeed<'_> {
             expecting: "the key `fallbacks`",
             check: |key: &str| {
                 if key != TOP_KEY {
-                    let similarity =
-                        strsim::normalized_damerau_levenshtein(&key.to_lowercase(), TOP_KEY);
-                    let hint = if similarity >= 0.6 {
+                    let hint = if cws_util::suggest::did_you_mean(key, [TOP_KEY]).is_some() {
                         " (did you mean `fallbacks`?)"
                     } else {
                         ""

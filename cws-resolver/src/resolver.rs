@@ -14,216 +14,17 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use cws_cost::{Money, PriceBook};
+use cws_cost::PriceBook;
 use cws_regions::FallbackGraph;
 use cws_template::{AmiStrategy, Architecture, FallbackStrategy, Template};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde::{Serialize, Serializer};
 
-use crate::error::ProviderError;
-use crate::model::ProviderInfo;
-use crate::provider::CloudProvider;
+use chrono::{DateTime, Utc};
+use cws_provider::{CloudProvider, ImageCatalog, ProviderError};
+
+use crate::report::{Attempt, Method, Outcome, ProviderLabel, Resolution};
 use crate::tier::{self, Candidate, Probe, ResolveContext, Tier};
-
-/// How an image was (or was not) obtained.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// The template's mapped id for the region.
-    DirectMapping,
-    /// A search by trusted owner, name pattern, architecture and tags.
-    DynamicSearch,
-    /// An AWS Marketplace product.
-    Marketplace,
-    /// A copy from a fallback region.
-    CrossRegion,
-    /// A base OS image plus the provisioning script.
-    ScriptFallback,
-    /// No tier could serve the launch.
-    Failed,
-    /// A tier supplied by an embedding tool.
-    Custom(String),
-}
-
-impl Method {
-    /// The report name, e.g. `direct_mapping`.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Method::DirectMapping => "direct_mapping",
-            Method::DynamicSearch => "dynamic_search",
-            Method::Marketplace => "marketplace",
-            Method::CrossRegion => "cross_region",
-            Method::ScriptFallback => "script_fallback",
-            Method::Failed => "failed",
-            Method::Custom(s) => s,
-        }
-    }
-
-    /// The method for a tier name (built-in names map to their variant).
-    pub fn from_name(name: &str) -> Method {
-        match name {
-            "direct_mapping" => Method::DirectMapping,
-            "dynamic_search" => Method::DynamicSearch,
-            "marketplace" => Method::Marketplace,
-            "cross_region" => Method::CrossRegion,
-            "script_fallback" => Method::ScriptFallback,
-            "failed" => Method::Failed,
-            other => Method::Custom(other.to_string()),
-        }
-    }
-
-    /// Whether the launch uses a prepared image (not script provisioning, not failure).
-    pub fn is_ami(&self) -> bool {
-        !matches!(self, Method::ScriptFallback | Method::Failed)
-    }
-}
-
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Method {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// What one tier concluded, as reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The tier found a usable image.
-    Found,
-    /// The tier looked and found nothing.
-    NotFound,
-    /// The tier did not apply, or was not needed because a higher tier won first.
-    Skipped,
-    /// The tier's image needs a step the user declined (a cross-region copy).
-    Declined,
-    /// The provider failed while this tier probed.
-    Failed,
-}
-
-/// One tier's line in the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Attempt {
-    /// Tier name.
-    pub tier: String,
-    /// What it concluded.
-    pub outcome: Outcome,
-    /// Why, in one line.
-    pub detail: String,
-    /// Wall time of the probe in milliseconds (0 when not run).
-    pub duration_ms: u64,
-    /// The image it found, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ami_id: Option<String>,
-    /// The provider error kind, for `failed` attempts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_kind: Option<String>,
-}
-
-/// A cross-region copy the launch needs first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CopyPlan {
-    /// The image to copy.
-    pub source_ami_id: String,
-    /// Where it is.
-    pub source_region: String,
-    /// Its name (the copy keeps it).
-    pub source_name: String,
-    /// Snapshot size the estimate is based on.
-    pub snapshot_gb: u32,
-    /// Estimated copy time.
-    pub estimated_seconds: u64,
-    /// Estimated cost: transfer plus the first month of storage in the target region.
-    pub estimated_cost_usd: Money,
-}
-
-/// Who resolved: the provider, named in every report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProviderLabel {
-    /// `local` or `aws`.
-    pub name: String,
-    /// Whether the provider is a simulation.
-    pub simulated: bool,
-    /// Human description.
-    pub description: String,
-}
-
-impl From<&ProviderInfo> for ProviderLabel {
-    fn from(i: &ProviderInfo) -> Self {
-        ProviderLabel {
-            name: i.name.clone(),
-            simulated: i.simulated,
-            description: i.description.clone(),
-        }
-    }
-}
-
-/// The answer: which image, how, at what cost, and what every tier said. This is the JSON
-/// contract of `cws ami resolve` and `GET /api/v1/ami/resolve/{template}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Resolution {
-    /// The provider that answered.
-    pub provider: ProviderLabel,
-    /// Template slug.
-    pub template: String,
-    /// Region asked for.
-    pub region: String,
-    /// The template's strategy.
-    pub strategy: AmiStrategy,
-    /// The tier forced with `--ami-strategy`, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub forced_tier: Option<String>,
-    /// How the image was obtained.
-    pub method: Method,
-    /// The image to launch (the base image for script fallback).
-    pub ami_id: Option<String>,
-    /// Its name.
-    pub ami_name: Option<String>,
-    /// The account that owns the image (who pays its storage).
-    pub ami_owner: Option<String>,
-    /// Where the image is now.
-    pub source_region: Option<String>,
-    /// Where the workstation will run.
-    pub target_region: String,
-    /// Architecture of the image.
-    pub architecture: Option<Architecture>,
-    /// Whether a cross-region copy must happen first.
-    pub requires_copy: bool,
-    /// The copy, if any.
-    pub copy: Option<CopyPlan>,
-    /// Seconds from launch to a usable workstation.
-    pub estimated_launch_seconds: Option<u64>,
-    /// Things the user should know.
-    pub warnings: Vec<String>,
-    /// One entry per tier consulted, in priority order.
-    pub attempts: Vec<Attempt>,
-}
-
-impl Resolution {
-    /// Whether nothing could serve the launch.
-    pub fn is_failed(&self) -> bool {
-        self.method == Method::Failed
-    }
-
-    /// Whether the failure is due to the provider (every tier that ran failed with a provider
-    /// error) rather than a real "nothing found". Callers exit 1 for the former, 3 for the latter.
-    pub fn failed_because_provider(&self) -> bool {
-        self.is_failed() && self.attempts.iter().any(|a| a.outcome == Outcome::Failed)
-    }
-
-    /// The winning attempt's detail.
-    pub fn decision_detail(&self) -> Option<&str> {
-        self.attempts
-            .iter()
-            .find(|a| a.tier == self.method.as_str() && a.outcome == Outcome::Found)
-            .map(|a| a.detail.as_str())
-    }
-}
 
 /// What a resolution runs against: a provider, the fallback graph and the prices.
 #[derive(Clone)]
@@ -267,7 +68,7 @@ pub struct ResolveRequest {
     /// Tiers the user declined (tier name → why), reported as `declined` without probing.
     pub declined: BTreeMap<String, String>,
     /// "Now" for deprecation checks; `None` uses the clock.
-    pub now: Option<String>,
+    pub now: Option<DateTime<Utc>>,
 }
 
 impl ResolveRequest {
@@ -460,18 +261,28 @@ impl Resolver {
 
     /// Resolves a template in a region.
     pub async fn resolve(&self, env: &ResolveEnv, req: &ResolveRequest) -> Resolution {
-        let now = req.now.clone().unwrap_or_else(|| {
-            chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string()
-        });
+        self.resolve_in(env.provider.as_ref(), &env.fallbacks, &env.prices, req)
+            .await
+    }
+
+    /// Resolves against any [`ImageCatalog`]: a whole provider, or a read-only catalogue
+    /// (an institution's image list, a test double) that cannot launch anything.
+    pub async fn resolve_in(
+        &self,
+        catalog: &dyn ImageCatalog,
+        fallbacks: &FallbackGraph,
+        prices: &PriceBook,
+        req: &ResolveRequest,
+    ) -> Resolution {
+        let env_info = catalog.info();
+        let now = req.now.unwrap_or_else(Utc::now);
         let ctx = ResolveContext {
             template: &req.template,
             region: &req.region,
             architectures: req.architectures(),
-            provider: env.provider.as_ref(),
-            fallbacks: &env.fallbacks,
-            prices: &env.prices,
+            provider: catalog,
+            fallbacks,
+            prices,
             now,
         };
         let n = self.tiers.len();
@@ -536,12 +347,12 @@ impl Resolver {
             }
         }
 
-        self.report(env, req, results)
+        self.report(&env_info, req, results)
     }
 
     fn report(
         &self,
-        env: &ResolveEnv,
+        info: &cws_provider::ProviderInfo,
         req: &ResolveRequest,
         results: Vec<Option<(TierResult, u64)>>,
     ) -> Resolution {
@@ -592,10 +403,9 @@ impl Resolver {
             };
             attempts.push(attempt);
         }
-        let info = env.provider.info();
         let strategy = req.template.strategy();
         let mut res = Resolution {
-            provider: ProviderLabel::from(&info),
+            provider: ProviderLabel::from(info),
             template: req.template.slug.clone(),
             region: req.region.clone(),
             strategy,
@@ -640,8 +450,8 @@ impl Resolver {
                     "an image is available via {}: {} launches in ~{} instead of ~{}",
                     self.tiers[j].name(),
                     alt.ami_id,
-                    tier::human_seconds(alt.estimated_launch_seconds),
-                    tier::human_seconds(c.estimated_launch_seconds)
+                    cws_util::duration::format_seconds(alt.estimated_launch_seconds),
+                    cws_util::duration::format_seconds(c.estimated_launch_seconds)
                 ));
             }
         }

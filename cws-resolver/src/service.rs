@@ -11,37 +11,16 @@ use cws_template::{Architecture, Template};
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::error::{ProviderError, ProviderResult};
-use crate::model::{CopyImageRequest, Image, ImageQuery, ImageState, Instance, RunInstanceRequest};
-use crate::provider::CloudProviderExt;
-use crate::resolver::{CopyPlan, Method, Resolution, ResolveEnv, ResolveRequest, Resolver};
-use crate::tier::{self, MARKETPLACE_OWNER_ALIAS, human_seconds, tags};
+use cws_provider::tags::{self, MARKETPLACE_OWNER_ALIAS};
+use cws_provider::{
+    CopyImageRequest, Image, ImageCatalogExt, ImageQuery, ImageState, Instance, InstancesExt,
+    ProviderError, ProviderResult, RunInstanceRequest,
+};
 
-/// Asks the user before cws spends money or time on their behalf.
-pub trait Consent: Send + Sync {
-    /// Asks a yes/no question; `false` unless the user clearly said yes.
-    fn confirm(&self, question: &str) -> bool;
-}
-
-/// Consent that always says yes (`--yes`).
-#[derive(Debug, Clone, Copy)]
-pub struct AssumeYes;
-
-impl Consent for AssumeYes {
-    fn confirm(&self, _question: &str) -> bool {
-        true
-    }
-}
-
-/// Consent that always says no (no terminal, no `--yes`).
-#[derive(Debug, Clone, Copy)]
-pub struct AssumeNo;
-
-impl Consent for AssumeNo {
-    fn confirm(&self, _question: &str) -> bool {
-        false
-    }
-}
+use crate::consent::{Consent, ConsentRequest};
+use crate::report::{CopyPlan, Method, Outcome, Resolution};
+use crate::resolver::{ResolveEnv, ResolveRequest, Resolver};
+use crate::tier;
 
 /// What to launch.
 #[derive(Debug, Clone)]
@@ -127,7 +106,7 @@ pub enum LaunchError {
     Invalid(String),
     /// Waiting for a copy failed (timed out, or the image failed).
     #[error(transparent)]
-    Wait(#[from] crate::lifecycle::LifecycleError),
+    Wait(#[from] cws_provider::wait::WaitError),
 }
 
 /// The instance type for an architecture: the explicit choice, else the template's, else a
@@ -166,31 +145,6 @@ pub fn resolver_for(
     })
 }
 
-/// The question asked before a cross-region copy.
-pub fn copy_question(plan: &CopyPlan, target_region: &str) -> String {
-    format!(
-        "Cross-region copy required ({} + {}): copy {} ({} GiB) from {} to {}. Continue?",
-        human_seconds(plan.estimated_seconds),
-        plan.estimated_cost_usd,
-        plan.source_ami_id,
-        plan.snapshot_gb,
-        plan.source_region,
-        target_region
-    )
-}
-
-/// A question preceded by what the user should weigh first (one line each).
-fn with_warnings(warnings: &[String], question: String) -> String {
-    let mut q = String::new();
-    for w in warnings {
-        q.push_str("note: ");
-        q.push_str(w);
-        q.push('\n');
-    }
-    q.push_str(&question);
-    q
-}
-
 /// Cost comparison for a template launched as `instance_type` in `region`.
 pub fn launch_costs(
     env: &ResolveEnv,
@@ -226,8 +180,8 @@ pub async fn launch(
     {
         return Err(ProviderError::Conflict {
             message: format!(
-                "an instance named `{}` already exists in {}: {} ({}); pick another name or `cws instance terminate {}`",
-                req.name, req.region, existing.id, existing.state, req.name
+                "an instance named `{}` already exists in {}: {} ({})",
+                req.name, req.region, existing.id, existing.state
             ),
         }
         .into());
@@ -244,13 +198,14 @@ pub async fn launch(
         && let Some(alt) = resolution
             .attempts
             .iter()
-            .find(|a| a.outcome == crate::resolver::Outcome::Found && a.tier != "script_fallback")
+            .find(|a| a.outcome == Outcome::Found && a.tier != "script_fallback")
     {
-        let question = format!(
-            "An image is available ({} via {}) and launches faster than script provisioning. Use the image instead?",
-            alt.ami_id.as_deref().unwrap_or("?"),
-            alt.tier
-        );
+        let question = ConsentRequest::PreferScript {
+            ami_id: alt.ami_id.clone().unwrap_or_default(),
+            tier: alt.tier.clone(),
+            image_seconds: cws_cost::AMI_BOOT_SECONDS,
+            script_seconds: resolution.estimated_launch_seconds.unwrap_or_default(),
+        };
         if !req.dry_run && consent.confirm(&question) {
             rreq.declined.insert(
                 "script_fallback".into(),
@@ -264,10 +219,11 @@ pub async fn launch(
     if resolution.requires_copy
         && !req.dry_run
         && let Some(plan) = resolution.copy.clone()
-        && !consent.confirm(&with_warnings(
-            &resolution.warnings,
-            copy_question(&plan, &req.region),
-        ))
+        && !consent.confirm(&ConsentRequest::Copy {
+            plan: plan.clone(),
+            target_region: req.region.clone(),
+            warnings: resolution.warnings.clone(),
+        })
     {
         rreq.declined.insert(
             "cross_region".into(),
@@ -275,7 +231,7 @@ pub async fn launch(
                 "copy of {} from {} declined ({} + {})",
                 plan.source_ami_id,
                 plan.source_region,
-                human_seconds(plan.estimated_seconds),
+                cws_util::duration::format_seconds(plan.estimated_seconds),
                 plan.estimated_cost_usd
             ),
         );
@@ -372,7 +328,7 @@ pub async fn copy_for_template(
             what: format!("image {}", plan.source_ami_id),
             region: plan.source_region.clone(),
         })?;
-    let tags = tier::provenance_tags(&source, &template.slug, &template.version.to_string());
+    let tags = tags::provenance_tags(&source, &template.slug, &template.version.to_string());
     let request = CopyImageRequest {
         source_region: plan.source_region.clone(),
         source_image_id: plan.source_ami_id.clone(),
@@ -387,12 +343,12 @@ pub async fn copy_for_template(
     let copy = provider.copy_image(&request).await?;
     provider.create_tags(target_region, &copy.id, &tags).await?;
     // One waiting loop for every lifecycle step: polls, fails at once on failed/invalid.
-    Ok(crate::lifecycle::wait_until_available(
+    Ok(cws_provider::wait::image_available(
         provider,
         target_region,
         &copy.id,
-        &crate::lifecycle::WaitOptions::default(),
-        &crate::lifecycle::NoProgress,
+        &cws_provider::wait::WaitOptions::default(),
+        &cws_provider::wait::NoProgress,
     )
     .await?)
 }
@@ -459,7 +415,7 @@ pub async fn test_regions(
             let detail = r.decision_detail().map(str::to_string).unwrap_or_else(|| {
                 r.attempts
                     .iter()
-                    .filter(|a| a.outcome != crate::resolver::Outcome::Skipped)
+                    .filter(|a| a.outcome != Outcome::Skipped)
                     .map(|a| format!("{}: {}", a.tier, a.detail))
                     .collect::<Vec<_>>()
                     .join("; ")
@@ -509,7 +465,8 @@ pub struct ListedImage {
     /// Architecture.
     pub architecture: Architecture,
     /// Creation date.
-    pub creation_date: String,
+    #[serde(with = "cws_provider::ec2_time")]
+    pub creation_date: chrono::DateTime<chrono::Utc>,
     /// State.
     pub state: ImageState,
     /// Whether it is deprecated now.
@@ -544,12 +501,9 @@ pub async fn list_template_images(
     regions: &[String],
 ) -> ImageListing {
     let account = env.provider.info().account_id;
-    let now = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
+    let now = chrono::Utc::now();
     let per_region = regions.iter().map(|region| {
         let account = account.clone();
-        let now = now.clone();
         async move {
             let r = list_region(env, template, region).await;
             (region.clone(), r.map(|imgs| (imgs, account, now)))
@@ -571,7 +525,7 @@ pub async fn list_template_images(
                         ImageSource::Community
                     };
                     images.push(ListedImage {
-                        deprecated: img.is_deprecated_at(&now),
+                        deprecated: img.is_deprecated_at(now),
                         version: img.tags.get(tags::TEMPLATE_VERSION).cloned(),
                         id: img.id,
                         name: img.name,

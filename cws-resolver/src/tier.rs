@@ -5,7 +5,6 @@
 //! highest-priority success. Tiers are trait objects, so an embedding tool can list, reorder,
 //! replace or add its own (e.g. an institution's image catalogue) without touching this crate.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,27 +14,14 @@ use cws_template::{Architecture, Template};
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::error::{ProviderError, ProviderResult};
-use crate::model::{Image, ImageQuery, MarketplaceQuery, is_plain_utc};
-use crate::provider::CloudProvider;
-use crate::resolver::{CopyPlan, Method};
+use chrono::{DateTime, Utc};
+use cws_provider::tags::{self, MARKETPLACE_OWNER_ALIAS};
+use cws_provider::{
+    Image, ImageCatalog, ImageQuery, ImageState, MarketplaceQuery, ProviderError, ProviderResult,
+    select_image,
+};
 
-/// Owner id of AWS Marketplace images (what the `aws-marketplace` alias resolves to).
-pub const MARKETPLACE_OWNER_ALIAS: &str = "aws-marketplace";
-
-/// Tag keys cws writes on images it makes, so later resolutions can find them.
-pub mod tags {
-    /// The template slug an image serves.
-    pub const TEMPLATE: &str = "cws:template";
-    /// The template version an image was built from.
-    pub const TEMPLATE_VERSION: &str = "cws:template-version";
-    /// The image a copy was made from.
-    pub const SOURCE_AMI: &str = "cws:source-ami";
-    /// The region a copy was made from.
-    pub const SOURCE_REGION: &str = "cws:source-region";
-    /// Who made the resource.
-    pub const CREATED_BY: &str = "cws:created-by";
-}
+use crate::report::{CopyPlan, Method};
 
 /// Everything a tier may look at while probing. Borrowed: probing allocates little.
 pub struct ResolveContext<'a> {
@@ -45,14 +31,14 @@ pub struct ResolveContext<'a> {
     pub region: &'a str,
     /// Acceptable architectures, preferred first (never empty).
     pub architectures: Vec<Architecture>,
-    /// The backend.
-    pub provider: &'a dyn CloudProvider,
+    /// The image catalogue to probe (a whole provider, or a read-only catalogue).
+    pub provider: &'a dyn ImageCatalog,
     /// The regional fallback graph.
     pub fallbacks: &'a FallbackGraph,
     /// Prices for copy and setup estimates.
     pub prices: &'a PriceBook,
-    /// "Now", RFC 3339, for deprecation checks (fixed in tests).
-    pub now: String,
+    /// "Now", for deprecation checks (fixed in tests).
+    pub now: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for ResolveContext<'_> {
@@ -126,90 +112,6 @@ pub trait Tier: Send + Sync + std::fmt::Debug {
 // Tiers are used as `Arc<dyn Tier>`: keep the trait object-safe (checked at compile time).
 const _: Option<&dyn Tier> = None;
 
-/// Picks the best image deterministically: available only; within the accepted
-/// architectures; non-deprecated first; preferred architecture first; newest creation date;
-/// then name; then id. Returns the image and whether it is deprecated.
-///
-/// The answer does not depend on the order the provider returned the images in.
-pub fn select_image<'a>(
-    images: &'a [Image],
-    architectures: &[Architecture],
-    now: &str,
-) -> Option<(&'a Image, bool)> {
-    select_best(images, architectures, now)
-}
-
-/// [`select_image`] over any collection of image references, so a provider can pick from
-/// its own store without copying every match out first (see
-/// [`CloudProvider::describe_best_image`]).
-pub fn select_best<'a>(
-    images: impl IntoIterator<Item = &'a Image>,
-    architectures: &[Architecture],
-    now: &str,
-) -> Option<(&'a Image, bool)> {
-    let mut best: Option<Ranked<'a>> = None;
-    for image in images {
-        if image.state != crate::model::ImageState::Available {
-            continue;
-        }
-        let Some(arch_rank) = architectures.iter().position(|a| *a == image.architecture) else {
-            continue;
-        };
-        let candidate = Ranked {
-            image,
-            deprecated: image.is_deprecated_at(now),
-            arch_rank,
-        };
-        match &best {
-            Some(b) if !candidate.beats(b) => {}
-            _ => best = Some(candidate),
-        }
-    }
-    best.map(|b| (b.image, b.deprecated))
-}
-
-/// An image with the parts of its rank that take work to compute.
-struct Ranked<'a> {
-    image: &'a Image,
-    deprecated: bool,
-    arch_rank: usize,
-}
-
-impl Ranked<'_> {
-    /// Whether `self` sorts strictly before `other`: non-deprecated, preferred architecture,
-    /// newer, then name and id (so the order is total and the pick deterministic).
-    fn beats(&self, other: &Ranked<'_>) -> bool {
-        let (a, b) = (self.image, other.image);
-        self.deprecated
-            .cmp(&other.deprecated)
-            .then(self.arch_rank.cmp(&other.arch_rank))
-            .then_with(|| compare_creation(&b.creation_date, &a.creation_date))
-            .then_with(|| b.name.cmp(&a.name))
-            .then_with(|| a.id.cmp(&b.id))
-            .is_lt()
-    }
-}
-
-/// Orders two EC2 creation dates (RFC 3339) chronologically; unparsable dates sort oldest.
-///
-/// Dates in the same layout with a `Z` suffix (what EC2 returns, e.g.
-/// `2025-10-02T08:15:00.000Z`) compare correctly as bytes, which is most of the time and costs
-/// no parsing; anything else is parsed.
-fn compare_creation(a: &str, b: &str) -> std::cmp::Ordering {
-    if a.len() == b.len() && is_plain_utc(a) && is_plain_utc(b) {
-        a.cmp(b)
-    } else {
-        creation_key(a).cmp(&creation_key(b))
-    }
-}
-
-/// A sortable form of an EC2 creation date (RFC 3339; unparsable dates sort oldest).
-fn creation_key(date: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(date)
-        .map(|d| d.timestamp_millis())
-        .unwrap_or(i64::MIN)
-}
-
 fn found(ctx: &ResolveContext<'_>, image: &Image, deprecated: bool, detail: String) -> Probe {
     let mut warnings = Vec::new();
     if deprecated {
@@ -219,8 +121,8 @@ fn found(ctx: &ResolveContext<'_>, image: &Image, deprecated: bool, detail: Stri
             image.name,
             image
                 .deprecation_time
-                .as_deref()
-                .unwrap_or("an unknown date")
+                .map(|t| cws_provider::ec2_time::format(&t))
+                .unwrap_or_else(|| "an unknown date".to_string())
         ));
     }
     Probe::Found(Candidate {
@@ -263,7 +165,7 @@ async fn mapped_image(
     let Some(image) = images.into_iter().find(|i| &i.id == id) else {
         return Ok(Err(format!("mapped {id} does not exist in {region}")));
     };
-    if image.state != crate::model::ImageState::Available {
+    if image.state != ImageState::Available {
         return Ok(Err(format!(
             "mapped {id} in {region} is {}, not available",
             image.state
@@ -276,7 +178,7 @@ async fn mapped_image(
             arch_list(&ctx.architectures)
         )));
     }
-    let deprecated = image.is_deprecated_at(&ctx.now);
+    let deprecated = image.is_deprecated_at(ctx.now);
     Ok(Ok((image, deprecated)))
 }
 
@@ -339,7 +241,7 @@ async fn searched_image(
     // Each query's best, then the best of those: the same pick as selecting over the union.
     let results = join_all(queries.iter().map(|q| {
         ctx.provider
-            .describe_best_image(region, q, &ctx.architectures, &ctx.now)
+            .describe_best_image(region, q, &ctx.architectures, ctx.now)
     }))
     .await;
     let mut images: Vec<Image> = Vec::with_capacity(results.len());
@@ -349,7 +251,7 @@ async fn searched_image(
         }
     }
     let describe = describe_search(ctx);
-    match select_image(&images, &ctx.architectures, &ctx.now) {
+    match select_image(&images, &ctx.architectures, ctx.now) {
         Some((img, dep)) => Ok(Ok((img.clone(), dep))),
         None => Ok(Err(format!(
             "no available {} image matching {describe} in {region}",
@@ -501,7 +403,7 @@ impl Tier for Marketplace {
         query.product_codes = codes;
         let best = ctx
             .provider
-            .describe_best_image(ctx.region, &query, &ctx.architectures, &ctx.now)
+            .describe_best_image(ctx.region, &query, &ctx.architectures, ctx.now)
             .await?;
         Ok(match best {
             Some((img, dep)) => {
@@ -615,8 +517,8 @@ impl Tier for CrossRegion {
             if by_copy > script {
                 warnings.push(format!(
                     "this first launch is slower by copy (~{}) than by script (~{}); the copy pays off from the next launch in {}",
-                    human_seconds(by_copy),
-                    human_seconds(script),
+                    cws_util::duration::format_seconds(by_copy),
+                    cws_util::duration::format_seconds(script),
                     ctx.region
                 ));
             }
@@ -637,7 +539,7 @@ impl Tier for CrossRegion {
                     image.id,
                     size,
                     ctx.region,
-                    human_seconds(estimate.estimated_seconds),
+                    cws_util::duration::format_seconds(estimate.estimated_seconds),
                     estimate.total_cost
                 ),
                 copy: Some(plan),
@@ -697,7 +599,7 @@ impl Tier for ScriptFallback {
         let query = query.architectures(ctx.architectures.iter().copied());
         let best = ctx
             .provider
-            .describe_best_image(ctx.region, &query, &ctx.architectures, &ctx.now)
+            .describe_best_image(ctx.region, &query, &ctx.architectures, ctx.now)
             .await?;
         let Some((img, deprecated)) = best else {
             return Ok(Probe::NotFound(format!(
@@ -715,7 +617,7 @@ impl Tier for ScriptFallback {
                 "{base} base image {} ({}); provisioning script ~{}",
                 img.id,
                 img.name,
-                human_seconds(setup)
+                cws_util::duration::format_seconds(setup)
             ),
         );
         if let Probe::Found(c) = &mut probe {
@@ -735,17 +637,6 @@ pub fn setup_seconds(template: &Template) -> u64 {
         spack,
         custom_script: template.post_install.is_some() || template.user_data.is_some(),
     })
-}
-
-/// "45 s", "2 min", "1 h 5 min": durations the way a person says them.
-pub fn human_seconds(s: u64) -> String {
-    if s < 90 {
-        format!("{s} s")
-    } else if s < 3600 {
-        format!("{} min", (s + 30) / 60)
-    } else {
-        format!("{} h {} min", s / 3600, (s % 3600 + 30) / 60)
-    }
 }
 
 /// The built-in tier for a method name, if there is one.
@@ -768,70 +659,3 @@ pub const BUILTIN_TIERS: [&str; 5] = [
     "cross_region",
     "script_fallback",
 ];
-
-/// Tags that mark an image as a copy of `source` made by cws for `template`.
-pub fn provenance_tags(source: &Image, template: &str, version: &str) -> BTreeMap<String, String> {
-    let mut t = source.tags.clone();
-    t.insert(tags::TEMPLATE.into(), template.into());
-    t.entry(tags::TEMPLATE_VERSION.into())
-        .or_insert_with(|| version.into());
-    t.insert(tags::SOURCE_AMI.into(), source.id.clone());
-    t.insert(tags::SOURCE_REGION.into(), source.region.clone());
-    t.insert(tags::CREATED_BY.into(), "cws".into());
-    t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn by_parsing(a: &str, b: &str) -> std::cmp::Ordering {
-        creation_key(a).cmp(&creation_key(b))
-    }
-
-    #[test]
-    fn creation_dates_order_by_time_whatever_their_form() {
-        let cases = [
-            ("2025-10-02T08:15:00.000Z", "2025-09-30T23:59:59.999Z"),
-            ("2025-10-02T08:15:00Z", "2025-10-02T08:14:59.500Z"),
-            ("2025-10-02T10:00:00+02:00", "2025-10-02T07:59:59Z"),
-            ("2025-02-28T00:00:00Z", "2025-02-31T00:00:00Z"),
-            ("2025-01-01T00:00:00Z", "not a date at all"),
-        ];
-        for (newer, older) in cases {
-            assert_eq!(
-                compare_creation(newer, older),
-                std::cmp::Ordering::Greater,
-                "{newer} vs {older}"
-            );
-            assert_eq!(
-                compare_creation(older, newer),
-                std::cmp::Ordering::Less,
-                "{older} vs {newer}"
-            );
-        }
-        assert!(!is_plain_utc("2025-02-31T00:00:00Z"), "no such day");
-        assert!(is_plain_utc("2024-02-29T23:59:59.123Z"));
-        assert!(
-            !is_plain_utc("2016-12-31T23:59:60Z"),
-            "leap seconds are parsed"
-        );
-    }
-
-    proptest! {
-        /// The byte-comparison shortcut agrees with parsing on every pair it takes.
-        #[test]
-        fn shortcut_agrees_with_parsing(
-            a in "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,3})?Z",
-            b in "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,3})?Z",
-        ) {
-            for t in [&a, &b] {
-                if is_plain_utc(t) {
-                    prop_assert!(creation_key(t) != i64::MIN, "{} takes the shortcut but does not parse", t);
-                }
-            }
-            prop_assert_eq!(compare_creation(&a, &b), by_parsing(&a, &b), "{} vs {}", a, b);
-        }
-    }
-}

@@ -76,7 +76,7 @@ impl TemplateError {
             what: what.to_string(),
             value: value.to_string(),
             allowed: allowed.iter().map(|s| s.to_string()).collect(),
-            suggestion: crate::suggest::did_you_mean(value, allowed.iter().copied())
+            suggestion: cws_util::suggest::did_you_mean(value, allowed.iter().copied())
                 .map(str::to_string),
         }
     }

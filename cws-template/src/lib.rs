@@ -84,7 +84,7 @@ mod schema;
 pub mod script;
 mod store;
 mod structure;
-mod suggest;
+
 mod validate;
 
 use std::path::Path;

@@ -24,7 +24,7 @@ use crate::doc::{Doc, finish};
 use crate::issue::Issue;
 use crate::locate::Seg;
 use crate::model::{AmiStrategy, Template};
-use crate::suggest::close_matches;
+use cws_util::suggest::close_matches;
 
 /// Where a template was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -19,7 +19,7 @@ use serde_norway::Value as Yaml;
 
 use crate::issue::Issue;
 use crate::locate::{DisplayPath, Seg};
-use crate::suggest::{did_you_mean, quoted_list};
+use cws_util::suggest::{did_you_mean, quoted_list};
 
 /// Checks `value` (a whole template document) against the schema.
 pub(crate) fn check(value: &Yaml) -> Result<(), Issue> {

@@ -9,7 +9,7 @@ use crate::issue::Issue;
 use crate::locate::Seg;
 use crate::model::{AmiConfig, AmiSearch, AmiStrategy, PackageManager, Template};
 use crate::structure::clip;
-use crate::suggest::{did_you_mean, quoted_list};
+use cws_util::suggest::{did_you_mean, quoted_list};
 
 /// EC2's limit on user data (before base64 encoding).
 pub(crate) const USER_DATA_LIMIT: usize = 16 * 1024;

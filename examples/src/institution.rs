@@ -17,10 +17,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cws_resolver::local::LocalCloud;
-use cws_resolver::model::{Image, ImageState};
+use cws_localcloud::LocalCloud;
+use cws_provider::*;
+use cws_provider::{Image, ImageState};
 use cws_resolver::tier::{Candidate, Probe, ResolveContext, Tier};
-use cws_resolver::{ProviderResult, Resolution, ResolveEnv, ResolveRequest, Resolver};
+use cws_resolver::*;
 use cws_template::{Architecture, Template, TemplateStore};
 
 use crate::ExampleError;
@@ -145,7 +146,8 @@ pub fn cloud_with_vetted_image() -> Result<LocalCloud, ExampleError> {
             owner_id: INSTITUTION_ACCOUNT.to_string(),
             architecture: Architecture::X86_64,
             state: ImageState::Available,
-            creation_date: "2025-10-01T09:00:00.000Z".to_string(),
+            creation_date: cws_provider::ec2_time::parse("2025-10-01T09:00:00.000Z")
+                .expect("valid"),
             deprecation_time: None,
             description: Some("bioinformatics, hardened, /scratch on the site's Lustre".into()),
             tags: BTreeMap::new(),

@@ -4,7 +4,7 @@
 //! and its consent policy, and calls the same resolver and launch service. This one
 //!
 //! 1. keeps a LocalCloud (simulated EC2) under a directory it owns — swap in
-//!    `cws_resolver::aws::Aws` (feature `aws`) for a real account; nothing else changes;
+//!    `cws_aws::Aws` (feature `aws`) for a real account; nothing else changes;
 //! 2. wraps it in a [`CachingProvider`] so repeated resolutions within a minute cost no round
 //!    trip, over a [`CountingProvider`] so it can say how many calls each decision took;
 //! 3. loads its template from a YAML string with [`cws_template::parse_str`], the same
@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cws_cost::Hours;
-use cws_resolver::local::LocalCloud;
-use cws_resolver::service::{self, AssumeNo, LaunchReport, LaunchRequest};
-use cws_resolver::wrappers::{CachingProvider, CountingProvider};
-use cws_resolver::{CloudProvider, Resolution, ResolveEnv, ResolveRequest, Resolver};
+use cws_localcloud::LocalCloud;
+use cws_provider::wrappers::{CachingProvider, CountingProvider};
+use cws_provider::*;
+use cws_resolver::service::{self, LaunchReport, LaunchRequest};
+use cws_resolver::*;
 use cws_template::Template;
 
 use crate::ExampleError;

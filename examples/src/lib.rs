@@ -27,7 +27,7 @@ pub enum ExampleError {
     Template(#[from] cws_template::TemplateError),
     /// The provider refused a call.
     #[error("the provider failed: {0}")]
-    Provider(#[from] cws_resolver::ProviderError),
+    Provider(#[from] cws_provider::ProviderError),
     /// The launch failed after resolution.
     #[error("the launch failed: {0}")]
     Launch(#[from] cws_resolver::service::LaunchError),

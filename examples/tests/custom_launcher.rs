@@ -2,7 +2,7 @@
 
 use cws_examples::ExampleError;
 use cws_examples::launcher::{self, CACHE_TTL, LAB_TEMPLATE, Launcher};
-use cws_resolver::{Method, Outcome};
+use cws_resolver::*;
 
 #[tokio::test]
 async fn the_launcher_decides_caches_and_launches_in_us_west_2() {

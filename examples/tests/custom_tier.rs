@@ -5,7 +5,7 @@ use std::sync::Arc;
 use cws_examples::institution::{
     self, INSTITUTION_ACCOUNT, InstitutionCatalogue, TIER_NAME, VETTED_AMI,
 };
-use cws_resolver::{Method, Outcome, ResolveEnv, ResolveRequest};
+use cws_resolver::*;
 use cws_template::{Architecture, TemplateStore};
 
 #[tokio::test]

@@ -178,7 +178,7 @@ pub fn render_resolution(r: &Resolution) -> String {
             c.source_ami_id,
             c.source_region,
             c.snapshot_gb,
-            cws_resolver::tier::human_seconds(c.estimated_seconds),
+            cws_util::duration::format_seconds(c.estimated_seconds),
             c.estimated_cost_usd
         );
     }
@@ -186,7 +186,7 @@ pub fn render_resolution(r: &Resolution) -> String {
         let _ = writeln!(
             s,
             "  Estimated launch: ~{}",
-            cws_resolver::tier::human_seconds(secs)
+            cws_util::duration::format_seconds(secs)
         );
     }
     for w in &r.warnings {
@@ -197,7 +197,7 @@ pub fn render_resolution(r: &Resolution) -> String {
 
 #[derive(Serialize)]
 struct TestReport {
-    provider: cws_resolver::resolver::ProviderLabel,
+    provider: cws_resolver::ProviderLabel,
     template: String,
     regions: Vec<service::RegionTest>,
 }
@@ -236,13 +236,13 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
                     .map(|c| {
                         format!(
                             "~{} + {}",
-                            cws_resolver::tier::human_seconds(c.estimated_seconds),
+                            cws_util::duration::format_seconds(c.estimated_seconds),
                             c.estimated_cost_usd
                         )
                     })
                     .unwrap_or_else(|| "-".into()),
                 r.estimated_launch_seconds
-                    .map(|s| format!("~{}", cws_resolver::tier::human_seconds(s)))
+                    .map(|s| format!("~{}", cws_util::duration::format_seconds(s)))
                     .unwrap_or_else(|| "-".into()),
             ]);
         }
@@ -259,7 +259,7 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
 
 #[derive(Serialize)]
 struct ListReport {
-    provider: cws_resolver::resolver::ProviderLabel,
+    provider: cws_resolver::ProviderLabel,
     #[serde(flatten)]
     listing: service::ImageListing,
 }
@@ -303,7 +303,7 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
                         .unwrap_or("")
                         .to_string(),
                     i.architecture.to_string(),
-                    i.creation_date.chars().take(10).collect(),
+                    i.creation_date.format("%Y-%m-%d").to_string(),
                 ]);
             }
             t.print();

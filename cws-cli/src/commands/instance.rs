@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use cws_resolver::service::Consent;
-use cws_resolver::{CloudProviderExt, Instance, InstanceFilter};
+use cws_provider::{Instance, InstanceFilter, InstancesExt};
+use cws_resolver::{Consent, ConsentRequest};
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -15,13 +15,13 @@ use crate::output::{self, Table, provider_line};
 
 #[derive(Serialize)]
 struct Listing<'a> {
-    provider: cws_resolver::resolver::ProviderLabel,
+    provider: cws_resolver::ProviderLabel,
     instances: &'a [Instance],
 }
 
 #[derive(Serialize)]
 struct One<'a> {
-    provider: cws_resolver::resolver::ProviderLabel,
+    provider: cws_resolver::ProviderLabel,
     instance: &'a Instance,
 }
 
@@ -88,11 +88,9 @@ pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
         InstanceCommand::Terminate { name } => {
             let region = ctx.region()?;
             let i = p.require_instance(&region, name).await?;
-            let q = format!(
-                "Terminate {} ({}) in {}? Its disks are deleted and this cannot be undone.",
-                i.name, i.id, region
-            );
-            if !ctx.consent().confirm(&q) {
+            if !ctx.consent().confirm(&ConsentRequest::Terminate {
+                instance: i.clone(),
+            }) {
                 eprintln!("not terminated");
                 return Err(Reported(1).into());
             }
@@ -102,7 +100,7 @@ pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
     }
 }
 
-fn show(ctx: &Ctx, info: &cws_resolver::ProviderInfo, i: &Instance) -> Result<()> {
+fn show(ctx: &Ctx, info: &cws_provider::ProviderInfo, i: &Instance) -> Result<()> {
     if ctx.json {
         return output::json(&One {
             provider: info.into(),

@@ -26,7 +26,20 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         session_hours: parse_hours(&args.hours)?,
     };
     let consent = ctx.consent();
-    let report = service::launch(&env, &req, &consent).await?;
+    let report = match service::launch(&env, &req, &consent).await {
+        Ok(r) => r,
+        Err(service::LaunchError::Provider(cws_provider::ProviderError::Conflict { message })) => {
+            // The one conflict a launch meets: the name is taken. Say how to free it.
+            return Err(cws_provider::ProviderError::Conflict {
+                message: format!(
+                    "{message}; pick another name or `cws instance terminate {}`",
+                    req.name
+                ),
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if ctx.json {
         output::json(&report)?;
         return check_resolution(&report.resolution);
@@ -85,7 +98,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             if let Some(secs) = r.estimated_launch_seconds {
                 println!(
                     "Ready in ~{} (state: {})",
-                    cws_resolver::tier::human_seconds(secs),
+                    cws_util::duration::format_seconds(secs),
                     i.state
                 );
             }

@@ -1,5 +1,5 @@
 //! `cws ami create|create-multi|copy|share|info|deregister|status`: thin commands over
-//! `cws_resolver::lifecycle`.
+//! `cws_lifecycle`.
 //!
 //! Each command parses its flags, calls one service, and prints the report: one JSON document
 //! on stdout under `--json`, otherwise a provider line and readable text. Waits show a spinner
@@ -14,14 +14,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Result;
-use cws_resolver::LaunchPermission;
-use cws_resolver::lifecycle::{
+use cws_lifecycle as lifecycle;
+use cws_lifecycle::{
     self, CopyRequest, CreateMultiRequest, CreateRequest, DeregisterRequest, NoProgress,
     PendingImages, Progress, ProgressEvent, ShareRequest, SnapshotAction, WaitOptions,
     describe_permission,
 };
-use cws_resolver::tier::human_seconds;
+use cws_provider::LaunchPermission;
 use cws_template::Template;
+use cws_util::duration::format_seconds as human_seconds;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{AmiCopyArgs, AmiCreateArgs, AmiCreateMultiArgs, AmiShareArgs};
@@ -232,7 +233,7 @@ fn print_ami_config_hint(t: &Template, cfg: &cws_template::AmiConfig) {
     print!("{}", ami_config_yaml(cfg));
 }
 
-fn simulated(info: &cws_resolver::ProviderInfo) -> &'static str {
+fn simulated(info: &cws_provider::ProviderInfo) -> &'static str {
     if info.simulated { " [simulated]" } else { "" }
 }
 
@@ -492,9 +493,9 @@ pub async fn info(ctx: &Ctx, ami: &str) -> Result<()> {
     t.row(["state", i.state.as_str()]);
     t.row(["owner", i.owner_id.as_str()]);
     t.row(["architecture", i.architecture.as_str()]);
-    t.row(["created", i.creation_date.as_str()]);
+    t.row(["created", &cws_provider::ec2_time::format(&i.creation_date)]);
     if let Some(d) = &i.deprecation_time {
-        t.row(["deprecated from", d.as_str()]);
+        t.row(["deprecated from", &cws_provider::ec2_time::format(d)]);
     }
     if let Some(d) = &i.description {
         t.row(["description", d.as_str()]);

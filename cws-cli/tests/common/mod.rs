@@ -1,7 +1,6 @@
 //! Running the built `cws` binary on a temporary `$CWS_HOME`, shared by the CLI test files.
 
 #![allow(dead_code)] // each test file uses a different subset
-
 use std::path::Path;
 use std::process::Output;
 

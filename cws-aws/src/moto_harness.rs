@@ -1,0 +1,448 @@
+//! A moto EC2 emulator for tests: started on a free loopback port with cws's test images,
+//! killed when dropped (also when the test panics).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use cws_resolver::aws::moto_harness::MotoServer;
+//! let Some(moto) = MotoServer::start_or_skip() else { return };
+//! let provider = moto.provider().await.unwrap();
+//! # }
+//! ```
+//!
+//! The server is found at `$CWS_MOTO_SERVER`, else `<workspace>/.venv-moto/bin/moto_server`,
+//! else `moto_server` on `PATH`. Without one, [`MotoServer::start_or_skip`] prints how to
+//! install it and returns `None` — unless `CI` is set, where moto is required and its absence
+//! fails the test.
+//!
+//! moto serves every region on one port (the region comes from the request signature) and
+//! loads the images of [`seed_images`] into each region (through `MOTO_AMIS_PATH`, which
+//! replaces moto's defaults), so ids are the same in every region. Images that must exist in
+//! one region only are made by the tests themselves (e.g. with `CopyImage`).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::Credentials;
+
+use super::{AwsConfig, AwsProvider};
+use cws_provider::ProviderError;
+
+/// What to run to install moto, printed when it is missing.
+pub const INSTALL_HINT: &str =
+    "python3 -m venv .venv-moto && .venv-moto/bin/pip install 'moto[server,ec2]'";
+
+/// The account moto acts as.
+pub const MOTO_ACCOUNT_ID: &str = "123456789012";
+
+/// Owner of the Canonical (Ubuntu) images.
+pub const CANONICAL: &str = "099720109477";
+/// Owner of the cws-published images.
+pub const CWS_PUBLISHER: &str = "704381954421";
+/// An owner cws does not trust, publishing look-alike names.
+pub const UNTRUSTED: &str = "111122223333";
+/// Owner of the Marketplace-style image (with a product code).
+pub const MARKETPLACE_SELLER: &str = "679593333241";
+
+/// Ids of the seeded images.
+pub mod ids {
+    /// Ubuntu 24.04 amd64, oldest (`hvm-ssd`, 2024-04-23).
+    pub const NOBLE_AMD64_2024: &str = "ami-0a11ce00000a0001";
+    /// Ubuntu 24.04 amd64, 2025-01-15.
+    pub const NOBLE_AMD64_2025_01: &str = "ami-0a11ce00000a0002";
+    /// Ubuntu 24.04 amd64, newest (2025-10-02): the base image script fallback picks.
+    pub const NOBLE_AMD64_NEWEST: &str = "ami-0a11ce00000a0003";
+    /// Ubuntu 24.04 arm64, 2025-01-15.
+    pub const NOBLE_ARM64_2025_01: &str = "ami-0a11ce00000b0001";
+    /// Ubuntu 24.04 arm64, newest (2025-10-02).
+    pub const NOBLE_ARM64_NEWEST: &str = "ami-0a11ce00000b0002";
+    /// Ubuntu 22.04 amd64.
+    pub const JAMMY_AMD64: &str = "ami-0a11ce00000c0001";
+    /// cws python-ml 1.0.0, x86_64 (2025-01-10).
+    pub const PYTHON_ML_1_0_X86: &str = "ami-0c0ffee00000a100";
+    /// cws python-ml 1.1.0, x86_64 (2025-05-20).
+    pub const PYTHON_ML_1_1_X86: &str = "ami-0c0ffee00000a110";
+    /// cws python-ml 1.2.0, x86_64 (2025-09-01): the newest available x86_64 build, and the
+    /// id the bundled `python-ml` template maps for us-east-1.
+    pub const PYTHON_ML_1_2_X86: &str = "ami-0c7d3e9a1b2f4a501";
+    /// cws python-ml 1.2.0, arm64 (2025-09-01).
+    pub const PYTHON_ML_1_2_ARM: &str = "ami-0c0ffee00000b120";
+    /// cws python-ml 1.3.0-rc1, x86_64, still `pending` (2025-11-01): never selected.
+    pub const PYTHON_ML_1_3_PENDING: &str = "ami-0c0ffee00000a130";
+    /// A look-alike `cws-python-ml-9.9.9` from an untrusted owner (2026-01-01).
+    pub const PYTHON_ML_IMPOSTOR: &str = "ami-0bad0000000a0999";
+    /// Amazon Linux 2023, x86_64.
+    pub const AL2023_X86: &str = "ami-0a2023000000a001";
+    /// Debian 12, amd64.
+    pub const DEBIAN12_AMD64: &str = "ami-0deb12000000a001";
+    /// A Marketplace-style image carrying product code [`super::MARKETPLACE_PRODUCT_CODE`].
+    pub const MARKETPLACE_RSTUDIO: &str = "ami-0a9a9a00000a0001";
+}
+
+/// The product code on [`ids::MARKETPLACE_RSTUDIO`].
+pub const MARKETPLACE_PRODUCT_CODE: &str = "cwsmpcode123";
+
+/// The images moto is seeded with (moto's `MOTO_AMIS_PATH` format: one object per image with
+/// `ami_id`, `name`, `owner_id`, `architecture`, `creation_date`, `state`, `public`, ...).
+pub fn seed_images() -> serde_json::Value {
+    use serde_json::json;
+    let ubuntu = |id: &str, name: &str, arch: &str, date: &str| {
+        json!({
+            "ami_id": id, "name": name, "owner_id": CANONICAL, "public": true,
+            "architecture": arch, "creation_date": date, "state": "available",
+            "description": format!("Canonical, Ubuntu, {name}"),
+            "image_type": "machine", "root_device_type": "ebs", "root_device_name": "/dev/sda1",
+            "virtualization_type": "hvm", "hypervisor": "xen", "image_location": format!("{CANONICAL}/{name}"),
+        })
+    };
+    let cws = |id: &str, version: &str, arch: &str, date: &str, state: &str| {
+        json!({
+            "ami_id": id, "name": format!("cws-python-ml-{version}-{arch}"), "owner_id": CWS_PUBLISHER,
+            "public": true, "architecture": arch, "creation_date": date, "state": state,
+            "description": format!("cws python-ml {version}"),
+            "image_type": "machine", "root_device_type": "ebs", "root_device_name": "/dev/sda1",
+            "virtualization_type": "hvm", "hypervisor": "xen",
+            "tags": {"cws:template": "python-ml", "cws:template-version": version},
+        })
+    };
+    json!([
+        ubuntu(ids::NOBLE_AMD64_2024, "ubuntu/images/hvm-ssd/ubuntu-noble-24.04-amd64-server-20240423", "x86_64", "2024-04-23T10:00:00.000Z"),
+        ubuntu(ids::NOBLE_AMD64_2025_01, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250115", "x86_64", "2025-01-15T10:00:00.000Z"),
+        ubuntu(ids::NOBLE_AMD64_NEWEST, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20251002", "x86_64", "2025-10-02T10:00:00.000Z"),
+        ubuntu(ids::NOBLE_ARM64_2025_01, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20250115", "arm64", "2025-01-15T10:00:00.000Z"),
+        ubuntu(ids::NOBLE_ARM64_NEWEST, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20251002", "arm64", "2025-10-02T10:00:00.000Z"),
+        ubuntu(ids::JAMMY_AMD64, "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20250110", "x86_64", "2025-01-10T10:00:00.000Z"),
+        cws(ids::PYTHON_ML_1_0_X86, "1.0.0", "x86_64", "2025-01-10T12:00:00.000Z", "available"),
+        cws(ids::PYTHON_ML_1_1_X86, "1.1.0", "x86_64", "2025-05-20T12:00:00.000Z", "available"),
+        cws(ids::PYTHON_ML_1_2_X86, "1.2.0", "x86_64", "2025-09-01T12:00:00.000Z", "available"),
+        cws(ids::PYTHON_ML_1_2_ARM, "1.2.0", "arm64", "2025-09-01T12:00:00.000Z", "available"),
+        cws(ids::PYTHON_ML_1_3_PENDING, "1.3.0-rc1", "x86_64", "2025-11-01T12:00:00.000Z", "pending"),
+        {
+            "ami_id": ids::PYTHON_ML_IMPOSTOR, "name": "cws-python-ml-9.9.9-x86_64", "owner_id": UNTRUSTED,
+            "public": true, "architecture": "x86_64", "creation_date": "2026-01-01T00:00:00.000Z",
+            "state": "available", "description": "not from cws", "image_type": "machine",
+            "root_device_type": "ebs", "root_device_name": "/dev/sda1", "virtualization_type": "hvm",
+            "hypervisor": "xen", "tags": {"cws:template": "python-ml"},
+        },
+        {
+            "ami_id": ids::AL2023_X86, "name": "al2023-ami-2023.6.20250115.0-kernel-6.1-x86_64",
+            "owner_id": "137112412989", "public": true, "architecture": "x86_64",
+            "creation_date": "2025-01-15T08:00:00.000Z", "state": "available",
+            "description": "Amazon Linux 2023 AMI", "image_type": "machine", "root_device_type": "ebs",
+            "root_device_name": "/dev/xvda", "virtualization_type": "hvm", "hypervisor": "xen",
+        },
+        {
+            "ami_id": ids::DEBIAN12_AMD64, "name": "debian-12-amd64-20250112-1990",
+            "owner_id": "136693071363", "public": true, "architecture": "x86_64",
+            "creation_date": "2025-01-12T08:00:00.000Z", "state": "available",
+            "description": "Debian 12 (20250112-1990)", "image_type": "machine",
+            "root_device_type": "ebs", "root_device_name": "/dev/xvda",
+            "virtualization_type": "hvm", "hypervisor": "xen",
+        },
+        {
+            "ami_id": ids::MARKETPLACE_RSTUDIO, "name": "cws-mp-rstudio-2025.01-x86_64",
+            "owner_id": MARKETPLACE_SELLER, "public": true, "architecture": "x86_64",
+            "creation_date": "2025-01-20T08:00:00.000Z", "state": "available",
+            "description": "RStudio Server (Marketplace)", "image_type": "machine",
+            "root_device_type": "ebs", "root_device_name": "/dev/sda1",
+            "virtualization_type": "hvm", "hypervisor": "xen",
+            "product_codes": [MARKETPLACE_PRODUCT_CODE],
+        },
+    ])
+}
+
+/// Why moto could not be started.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum MotoError {
+    /// No `moto_server` was found.
+    #[error("moto_server not found (run: {INSTALL_HINT})")]
+    NotFound,
+    /// Starting or talking to it failed.
+    #[error("moto_server at {path}: {message} (its log: {log})")]
+    Failed {
+        /// The executable.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+        /// Where its output went.
+        log: PathBuf,
+    },
+    /// Local I/O (temp files, ports) failed.
+    #[error("moto harness: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running moto server, killed on drop.
+#[derive(Debug)]
+pub struct MotoServer {
+    child: Child,
+    addr: SocketAddr,
+    endpoint: String,
+    dir: PathBuf,
+    /// Keep the temp directory (and moto's log) when the server failed to start.
+    keep_dir: bool,
+}
+
+/// The moto executable: `$CWS_MOTO_SERVER`, the workspace venv, or `PATH`.
+pub fn find_moto_server() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CWS_MOTO_SERVER") {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let venv = workspace.join(".venv-moto/bin/moto_server");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("moto_server"))
+        .find(|p| p.is_file())
+}
+
+impl MotoServer {
+    /// Starts moto, or `None` with a printed hint when it is not installed. Panics when it
+    /// is missing and `CI` is set, or when it is installed but does not start: those are
+    /// failures, not skips.
+    pub fn start_or_skip() -> Option<MotoServer> {
+        match MotoServer::start() {
+            Ok(s) => Some(s),
+            Err(MotoError::NotFound) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipping: moto_server not found (run: {INSTALL_HINT})");
+                None
+            }
+            Err(MotoError::NotFound) => panic!(
+                "moto_server not found and CI is set: CI must install moto before the tests (run: {INSTALL_HINT})"
+            ),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Starts moto on a free loopback port with [`seed_images`] and waits until it answers.
+    ///
+    /// The port is picked by binding port 0 and handed to moto; in the rare case another
+    /// process takes it in between, moto exits at once and the start is retried on a new port.
+    pub fn start() -> Result<MotoServer, MotoError> {
+        let path = find_moto_server().ok_or(MotoError::NotFound)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match MotoServer::start_once(&path) {
+                Err(MotoError::Failed { message, .. })
+                    if attempt < 3 && message.starts_with("exited") =>
+                {
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(path: &Path) -> Result<MotoServer, MotoError> {
+        let dir = unique_temp_dir()?;
+        let amis = dir.join("amis.json");
+        std::fs::write(&amis, seed_images().to_string())?;
+        let log_path = dir.join("moto.log");
+        let log = std::fs::File::create(&log_path)?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let failed = |message: String| MotoError::Failed {
+            path: path.to_path_buf(),
+            message,
+            log: log_path.clone(),
+        };
+        let child = Command::new(path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_AMIS_PATH", &amis)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| failed(format!("could not start: {e}")))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // From here on, Drop kills the child and removes the directory on every path.
+        let mut server = MotoServer {
+            child,
+            addr,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            dir,
+            keep_dir: true,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+                return Err(failed(format!(
+                    "exited with {status} before answering: {tail}"
+                )));
+            }
+            if server.get("/moto-api/").is_ok() {
+                server.keep_dir = false;
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                return Err(failed("did not answer within 60 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:40123`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A provider configuration for this server: its endpoint, few retries (a failing call
+    /// fails fast), us-east-1.
+    pub fn config(&self) -> AwsConfig {
+        AwsConfig {
+            profile: None,
+            endpoint_url: Some(self.endpoint.clone()),
+            max_attempts: 3,
+            operation_timeout: Duration::from_secs(60),
+            default_region: "us-east-1".to_string(),
+        }
+    }
+
+    /// An [`AwsProvider`] for this server with static dummy credentials (moto accepts any).
+    pub async fn provider(&self) -> Result<AwsProvider, ProviderError> {
+        self.provider_with(self.config()).await
+    }
+
+    /// An [`AwsProvider`] for this server with a custom configuration (its endpoint is
+    /// forced to this server's).
+    pub async fn provider_with(&self, cfg: AwsConfig) -> Result<AwsProvider, ProviderError> {
+        let cfg = AwsConfig {
+            endpoint_url: Some(self.endpoint.clone()),
+            ..cfg
+        };
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(cfg.default_region.clone()))
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "cws-moto",
+            ))
+            .endpoint_url(&self.endpoint)
+            .load()
+            .await;
+        AwsProvider::from_sdk_config(cfg, sdk).await
+    }
+
+    /// Resets moto's state to the seed (`POST /moto-api/reset`).
+    pub fn reset(&self) -> Result<(), MotoError> {
+        self.request("POST", "/moto-api/reset").map(|_| ())
+    }
+
+    fn get(&self, path: &str) -> Result<String, MotoError> {
+        self.request("GET", path)
+    }
+
+    /// One plain HTTP/1.0 request (no client library needed for two control calls).
+    fn request(&self, method: &str, path: &str) -> Result<String, MotoError> {
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+            self.addr
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        if answer.starts_with("HTTP/1.") {
+            Ok(answer)
+        } else {
+            Err(MotoError::Io(std::io::Error::other(format!(
+                "unexpected answer to {method} {path}: {:.80}",
+                answer
+            ))))
+        }
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        // Child::kill signals this child's pid only; nothing else is touched.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn unique_temp_dir() -> std::io::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!(
+        "cws-moto-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_images_are_well_formed() {
+        let images = seed_images();
+        let list = images.as_array().expect("a list");
+        let mut seen = std::collections::BTreeSet::new();
+        for img in list {
+            let id = img["ami_id"].as_str().expect("ami_id");
+            assert!(super::super::convert::is_resource_id(id, "ami"), "{id}");
+            assert!(seen.insert(id.to_string()), "duplicate {id}");
+            for key in ["name", "owner_id", "architecture", "creation_date", "state"] {
+                assert!(img[key].is_string(), "{id} lacks {key}");
+            }
+            // moto passes every key to its Ami constructor: unknown keys would crash it.
+            let allowed = [
+                "ami_id",
+                "name",
+                "description",
+                "owner_id",
+                "public",
+                "architecture",
+                "state",
+                "creation_date",
+                "platform",
+                "image_type",
+                "image_location",
+                "hypervisor",
+                "root_device_type",
+                "root_device_name",
+                "sriov",
+                "virtualization_type",
+                "product_codes",
+                "boot_mode",
+                "tags",
+            ];
+            for key in img.as_object().expect("object").keys() {
+                assert!(
+                    allowed.contains(&key.as_str()),
+                    "{id}: moto does not know `{key}`"
+                );
+            }
+        }
+        assert!(seen.contains(ids::NOBLE_AMD64_NEWEST));
+    }
+
+    #[test]
+    fn missing_moto_is_reported_with_the_install_hint() {
+        assert!(MotoError::NotFound.to_string().contains(INSTALL_HINT));
+    }
+}

@@ -1,0 +1,350 @@
+//! Create-multi.
+
+use std::collections::BTreeSet;
+
+use cws_provider::tags;
+use cws_provider::wait::{self, Progress, ProgressEvent, WaitOptions};
+use cws_provider::{
+    CloudProvider, CopyImageRequest, Image, ImageCatalogExt, ImageQuery, ImageState,
+    LaunchPermission, ProviderError,
+};
+use cws_resolver::{ProviderLabel, ResolveEnv};
+use cws_template::AmiConfig;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::*;
+
+/// What `cws ami create-multi` asks for: an image in the instance's region, copied to more.
+#[derive(Debug, Clone)]
+pub struct CreateMultiRequest {
+    /// The image to make (its region is the instance's).
+    pub create: CreateRequest,
+    /// The regions that should hold the image (the instance's region may be among them).
+    pub regions: Vec<String>,
+    /// Copies in flight at once (at least 1; [`COPY_CONCURRENCY`] by default).
+    pub concurrency: usize,
+}
+
+/// How a region came out of `create-multi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionOutcome {
+    /// The master image lives here.
+    Source,
+    /// A copy was made.
+    Copied,
+    /// A copy already existed (an earlier run); nothing was spent.
+    AlreadyPresent,
+    /// The region failed; re-running the command retries it.
+    Failed,
+}
+
+/// One region of `create-multi`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionResult {
+    /// Region.
+    pub region: String,
+    /// How it went.
+    pub outcome: RegionOutcome,
+    /// The image there (none when the copy could not even start).
+    pub ami_id: Option<String>,
+    /// Its state when cws stopped looking.
+    pub state: Option<ImageState>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The error's kind (`throttled`, `permission_denied`, `timeout`, ...).
+    pub error_kind: Option<String>,
+}
+
+/// The result of `cws ami create-multi`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateMultiReport {
+    /// The provider used.
+    pub provider: ProviderLabel,
+    /// Template slug.
+    pub template: String,
+    /// Image name (every copy keeps it).
+    pub name: String,
+    /// Where the master image is.
+    pub source_region: String,
+    /// The master image.
+    pub master: CreatedImage,
+    /// One row per region: the source first, then the requested regions in order.
+    pub regions: Vec<RegionResult>,
+    /// Whether every region holds an available image.
+    pub complete: bool,
+    /// An `ami_config` mapping every region that holds the image, plus a search.
+    pub ami_config: AmiConfig,
+    /// The command that finishes what failed (when not complete).
+    pub finish: Option<String>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+}
+
+impl CreateMultiReport {
+    /// The failed regions.
+    pub fn failed(&self) -> impl Iterator<Item = &RegionResult> {
+        self.regions
+            .iter()
+            .filter(|r| r.outcome == RegionOutcome::Failed)
+    }
+}
+
+pub(crate) fn lifecycle_kind(e: &LifecycleError) -> String {
+    match e {
+        LifecycleError::Provider(p) => p.kind().to_string(),
+        LifecycleError::Timeout { .. } => "timeout".into(),
+        LifecycleError::ImageFailed { .. } => "image_failed".into(),
+        LifecycleError::PendingFile { .. } => "pending_file".into(),
+        LifecycleError::Declined(_) => "declined".into(),
+        _ => "invalid".into(),
+    }
+}
+
+/// Checks region codes and drops duplicates, keeping the order given.
+pub(crate) fn checked_regions(regions: &[String]) -> Result<Vec<String>, LifecycleError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in regions {
+        let r = r.trim();
+        if r.is_empty() {
+            continue;
+        }
+        cws_regions::lookup(r).map_err(|e| LifecycleError::Invalid(format!("--regions: {e}")))?;
+        if seen.insert(r.to_string()) {
+            out.push(r.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(LifecycleError::Invalid(
+            "--regions needs at least one region, e.g. --regions us-east-1,us-west-2".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// A copy of `source` the account already holds in `region` (pending or available).
+pub(crate) async fn existing_copy(
+    provider: &dyn CloudProvider,
+    region: &str,
+    source: &Image,
+) -> Result<Option<Image>, ProviderError> {
+    let mut q = ImageQuery::owned_by(["self"])
+        .tag(tags::SOURCE_AMI, source.id.clone())
+        .include_deprecated(true);
+    q.states = in_flight_or_done();
+    let mut found = provider.describe_images(region, &q).await?;
+    // Prefer an available copy, then the oldest id for determinism.
+    found.sort_by(|a, b| {
+        (a.state != ImageState::Available)
+            .cmp(&(b.state != ImageState::Available))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(found.into_iter().next())
+}
+
+/// Copies `source` into `region` unless a copy is already there, then waits for it.
+/// Returns the copy and whether it already existed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn copy_once(
+    provider: &dyn CloudProvider,
+    source: &Image,
+    region: &str,
+    public: bool,
+    operation: &str,
+    finish: &str,
+    wait: &WaitOptions,
+    pending: Option<&PendingImages>,
+    progress: &dyn Progress,
+) -> Result<(Image, bool), LifecycleError> {
+    let template = source.tags.get(tags::TEMPLATE).map(String::as_str);
+    let (copy, existed) = match existing_copy(provider, region, source).await? {
+        Some(c) => {
+            if c.state == ImageState::Available {
+                progress.event(&ProgressEvent::Skipped {
+                    region: region.to_string(),
+                    image_id: c.id.clone(),
+                });
+            }
+            (c, true)
+        }
+        None => {
+            let copy_tags = copy_tags(source);
+            let request = CopyImageRequest {
+                source_region: source.region.clone(),
+                source_image_id: source.id.clone(),
+                target_region: region.to_string(),
+                name: source.name.clone(),
+                description: Some(format!(
+                    "cws copy of {} from {}{}",
+                    source.id,
+                    source.region,
+                    template
+                        .map(|t| format!(" for template {t}"))
+                        .unwrap_or_default()
+                )),
+                tags: copy_tags.clone(),
+            };
+            let copy = provider.copy_image(&request).await?;
+            // CopyImage does not carry tags on every backend; provenance is how re-runs and
+            // the resolver find the copy.
+            if copy_tags.iter().any(|(k, v)| copy.tags.get(k) != Some(v)) {
+                provider.create_tags(region, &copy.id, &copy_tags).await?;
+            }
+            progress.event(&ProgressEvent::Started {
+                region: region.to_string(),
+                image_id: copy.id.clone(),
+                action: "copy".into(),
+            });
+            (copy, false)
+        }
+    };
+    if copy.state != ImageState::Available {
+        record(pending, &copy, operation, template, finish)?;
+    }
+    let copy = wait::image_available(provider, region, &copy.id, wait, progress).await?;
+    if public && !copy.public {
+        provider
+            .modify_launch_permission(region, &copy.id, &LaunchPermission::Public, true)
+            .await?;
+    }
+    forget(pending, region, &copy.id);
+    Ok((copy, existed))
+}
+
+/// `cws ami create-multi`: the master image in the instance's region (made, or found again
+/// by name and tags), then copies to the other regions, [`CreateMultiRequest::concurrency`]
+/// at a time, skipping regions that already hold a copy (tag `cws:source-ami`). Each region
+/// succeeds or fails on its own; the report says which, and running the same request again
+/// does only what is missing.
+///
+/// An error is returned only when the master image cannot be made; per-region failures are in
+/// the report (`complete == false`).
+pub async fn create_multi(
+    env: &ResolveEnv,
+    req: &CreateMultiRequest,
+    pending: Option<&PendingImages>,
+    progress: &dyn Progress,
+) -> Result<CreateMultiReport, LifecycleError> {
+    let regions = checked_regions(&req.regions)?;
+    let provider = env.provider.as_ref();
+    let c = &req.create;
+    let finish = finish_create_command(c, Some(&regions));
+    // The master's record stays until every region is done: if the copies are interrupted,
+    // `cws ami status` still shows how to finish.
+    let (master, mut warnings) =
+        create_or_find(env, c, "create-multi", &finish, pending, progress, true).await?;
+    let master_image = provider
+        .image(&master.region, &master.ami_id)
+        .await?
+        .ok_or_else(|| ProviderError::NotFound {
+            what: format!("image {}", master.ami_id),
+            region: master.region.clone(),
+        })?;
+
+    let targets: Vec<String> = regions
+        .iter()
+        .filter(|r| **r != c.region)
+        .cloned()
+        .collect();
+    let concurrency = req.concurrency.max(1);
+    let master_ref = &master_image;
+    let finish_ref = finish.as_str();
+    let mut results: Vec<(usize, RegionResult)> =
+        futures::stream::iter(targets.iter().enumerate().map(|(i, region)| async move {
+            let r = copy_once(
+                provider,
+                master_ref,
+                region,
+                c.public,
+                "create-multi",
+                finish_ref,
+                &c.wait,
+                pending,
+                progress,
+            )
+            .await;
+            let row = match r {
+                Ok((copy, existed)) => RegionResult {
+                    region: region.clone(),
+                    outcome: if existed {
+                        RegionOutcome::AlreadyPresent
+                    } else {
+                        RegionOutcome::Copied
+                    },
+                    ami_id: Some(copy.id),
+                    state: Some(copy.state),
+                    error: None,
+                    error_kind: None,
+                },
+                Err(e) => {
+                    progress.event(&ProgressEvent::Failed {
+                        region: region.clone(),
+                        error: e.to_string(),
+                    });
+                    let (ami_id, state) = match &e {
+                        LifecycleError::ImageFailed { image, state, .. } => {
+                            (Some(image.clone()), Some(*state))
+                        }
+                        LifecycleError::Timeout { id, .. } => {
+                            (Some(id.clone()), Some(ImageState::Pending))
+                        }
+                        _ => (None, None),
+                    };
+                    RegionResult {
+                        region: region.clone(),
+                        outcome: RegionOutcome::Failed,
+                        ami_id,
+                        state,
+                        error_kind: Some(lifecycle_kind(&e)),
+                        error: Some(e.to_string()),
+                    }
+                }
+            };
+            (i, row)
+        }))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+
+    let mut rows = vec![RegionResult {
+        region: master.region.clone(),
+        outcome: RegionOutcome::Source,
+        ami_id: Some(master.ami_id.clone()),
+        state: Some(master.state),
+        error: None,
+        error_kind: None,
+    }];
+    rows.extend(results.into_iter().map(|(_, r)| r));
+    let complete = rows.iter().all(|r| r.outcome != RegionOutcome::Failed);
+    if complete {
+        forget(pending, &master.region, &master.ami_id);
+    } else {
+        warnings.push(format!(
+            "{} of {} regions failed; run `{finish}` again to finish only those",
+            rows.iter()
+                .filter(|r| r.outcome == RegionOutcome::Failed)
+                .count(),
+            rows.len()
+        ));
+    }
+    let mapped: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r.outcome != RegionOutcome::Failed)
+        .filter_map(|r| r.ami_id.clone().map(|id| (r.region.clone(), id)))
+        .collect();
+    Ok(CreateMultiReport {
+        provider: (&env.provider.info()).into(),
+        template: c.template.slug.clone(),
+        name: c.name.clone(),
+        source_region: master.region.clone(),
+        ami_config: suggested_ami_config(&c.template, &mapped),
+        master,
+        regions: rows,
+        complete,
+        finish: (!complete).then_some(finish),
+        warnings,
+    })
+}

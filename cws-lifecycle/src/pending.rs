@@ -1,0 +1,286 @@
+//! Pending images.
+
+use cws_provider::Image;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::*;
+
+/// One image in flight, as recorded in `$CWS_HOME/pending-images.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingImage {
+    /// The image id.
+    pub image_id: String,
+    /// Its region.
+    pub region: String,
+    /// Its name.
+    pub name: String,
+    /// The command that made it: `create`, `create-multi` or `copy`.
+    pub operation: String,
+    /// The template it serves, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// When it was recorded, RFC 3339.
+    pub started_at: String,
+    /// The command that finishes the job (re-running it waits for what is in flight and does
+    /// what is missing).
+    pub finish: String,
+    /// The command that cleans it up instead.
+    pub cleanup: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PendingFile {
+    version: u32,
+    #[serde(default)]
+    images: Vec<PendingImage>,
+}
+
+const PENDING_FORMAT: u32 = 1;
+
+/// The record of images in flight, shared by every cws process using the same home.
+///
+/// Every change takes an exclusive lock on `pending-images.lock` (std `File::lock`, an
+/// advisory lock that also serialises threads of one process because each call opens its own
+/// handle), re-reads the file, changes it and replaces it atomically (temporary file, fsync,
+/// rename), so concurrent commands never lose each other's records and a crash never leaves
+/// half a file.
+#[derive(Debug, Clone)]
+pub struct PendingImages {
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+struct Unlock(File);
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        // Closing the handle releases the lock anyway; an unlock error leaves nothing to do.
+        let _ = self.0.unlock();
+    }
+}
+
+impl PendingImages {
+    /// The record under a cws home: `<home>/pending-images.json`.
+    pub fn open(home: &Path) -> PendingImages {
+        PendingImages::at(home.join("pending-images.json"))
+    }
+
+    /// The record at an explicit path (its lock file sits beside it).
+    pub fn at(path: impl Into<PathBuf>) -> PendingImages {
+        let path = path.into();
+        let mut lock_name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "pending-images.json".into());
+        lock_name.push(".lock");
+        let lock_path = path.with_file_name(lock_name);
+        PendingImages { path, lock_path }
+    }
+
+    /// The file the record lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, action: &str, path: &Path, e: impl std::fmt::Display) -> LifecycleError {
+        LifecycleError::PendingFile {
+            action: action.to_string(),
+            path: path.to_path_buf(),
+            message: format!("{e}; check that the directory is writable or pass another --home"),
+        }
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<Unlock, LifecycleError> {
+        if let Some(dir) = self.lock_path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            fs::create_dir_all(dir).map_err(|e| self.err("create the directory of", dir, e))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&self.lock_path)
+            .map_err(|e| self.err("open the lock file", &self.lock_path, e))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(|e| self.err("lock", &self.lock_path, e))?;
+        Ok(Unlock(file))
+    }
+
+    fn load(&self) -> Result<PendingFile, LifecycleError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(PendingFile {
+                    version: PENDING_FORMAT,
+                    images: Vec::new(),
+                });
+            }
+            Err(e) => return Err(self.err("read", &self.path, e)),
+        };
+        let file: PendingFile =
+            serde_json::from_slice(&bytes).map_err(|e| LifecycleError::PendingFile {
+                action: "read".into(),
+                path: self.path.clone(),
+                message: format!(
+                    "it is not a cws pending-images file ({e}); move it aside (`mv {0} {0}.bak`) \
+                     and run again — `cws ami list` still finds the images themselves",
+                    self.path.display()
+                ),
+            })?;
+        if file.version != PENDING_FORMAT {
+            return Err(LifecycleError::PendingFile {
+                action: "read".into(),
+                path: self.path.clone(),
+                message: format!(
+                    "it has format version {} but this cws understands version {PENDING_FORMAT}; \
+                     use a matching cws or move the file aside",
+                    file.version
+                ),
+            });
+        }
+        Ok(file)
+    }
+
+    fn save(&self, file: &PendingFile) -> Result<(), LifecycleError> {
+        let tmp = self.path.with_file_name(format!(
+            "{}.tmp-{}",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pending-images.json".into()),
+            std::process::id()
+        ));
+        let result = (|| {
+            let bytes = serde_json::to_vec_pretty(file)
+                .map_err(|e| self.err("encode the record for", &self.path, e))?;
+            let mut f = File::create(&tmp).map_err(|e| self.err("create", &tmp, e))?;
+            f.write_all(&bytes)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| self.err("write", &tmp, e))?;
+            drop(f);
+            fs::rename(&tmp, &self.path).map_err(|e| self.err("replace", &self.path, e))?;
+            #[cfg(unix)]
+            if let Some(dir) = self.path.parent()
+                && let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                })
+            {
+                // Makes the rename durable; best effort, the data is already safe.
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn update<R>(&self, f: impl FnOnce(&mut Vec<PendingImage>) -> R) -> Result<R, LifecycleError> {
+        let _guard = self.lock(true)?;
+        let mut file = self.load()?;
+        let before = file.images.clone();
+        let r = f(&mut file.images);
+        if file.images != before {
+            file.version = PENDING_FORMAT;
+            if file.images.is_empty() {
+                match fs::remove_file(&self.path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(self.err("remove", &self.path, e)),
+                }
+            } else {
+                self.save(&file)?;
+            }
+        }
+        Ok(r)
+    }
+
+    /// Every recorded image, oldest first.
+    pub fn list(&self) -> Result<Vec<PendingImage>, LifecycleError> {
+        let _guard = self.lock(false)?;
+        Ok(self.load()?.images)
+    }
+
+    /// Records an image (replacing an earlier record of the same image).
+    pub fn add(&self, entry: PendingImage) -> Result<(), LifecycleError> {
+        self.update(|images| {
+            images.retain(|i| !(i.image_id == entry.image_id && i.region == entry.region));
+            images.push(entry);
+        })
+    }
+
+    /// Forgets an image; `true` when it was recorded.
+    pub fn remove(&self, region: &str, image_id: &str) -> Result<bool, LifecycleError> {
+        self.update(|images| {
+            let n = images.len();
+            images.retain(|i| !(i.image_id == image_id && i.region == region));
+            images.len() != n
+        })
+    }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Quotes a word for a POSIX shell when it needs it, so printed commands can be pasted.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+pub(crate) fn cleanup_command(image_id: &str, region: &str) -> String {
+    format!("cws ami deregister {image_id} --region {region}")
+}
+
+pub(crate) fn record(
+    pending: Option<&PendingImages>,
+    image: &Image,
+    operation: &str,
+    template: Option<&str>,
+    finish: &str,
+) -> Result<(), LifecycleError> {
+    match pending {
+        None => Ok(()),
+        Some(p) => p.add(PendingImage {
+            image_id: image.id.clone(),
+            region: image.region.clone(),
+            name: image.name.clone(),
+            operation: operation.to_string(),
+            template: template.map(str::to_string),
+            started_at: now_rfc3339(),
+            finish: finish.to_string(),
+            cleanup: cleanup_command(&image.id, &image.region),
+        }),
+    }
+}
+
+pub(crate) fn forget(pending: Option<&PendingImages>, region: &str, image_id: &str) {
+    if let Some(p) = pending
+        && let Err(e) = p.remove(region, image_id)
+    {
+        // The image itself is fine; a stale record only shows up in `cws ami status`.
+        tracing::warn!("could not update the pending-images record: {e}");
+    }
+}

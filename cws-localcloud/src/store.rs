@@ -1,0 +1,479 @@
+//! LocalCloud's state: the data model, its in-memory indexes, and crash-safe persistence.
+//!
+//! The state is one small JSON document. Every mutation runs under an exclusive advisory lock
+//! on a sibling lock file, re-reads the document when another process changed it, mutates,
+//! writes a temporary file, fsyncs it and renames it over the old one. A crash therefore
+//! leaves either the old or the new state on disk, never half of one, and two `cws` processes
+//! never lose each other's writes. Reads take a shared lock and reuse the parsed state while
+//! the file on disk is unchanged (same inode, size and modification time), so the common case
+//! of a CLI invocation costs one `stat` after the initial load.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+
+use cws_provider::{Image, Instance, LaunchPermission, MarketplaceProduct, Snapshot};
+use cws_provider::{ProviderError, ProviderResult};
+
+/// Bumped when the on-disk layout changes incompatibly.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// The provider name used in errors.
+pub(crate) const PROVIDER: &str = "local";
+
+/// An image plus the launch permissions EC2 keeps beside it (`public` lives on the image).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredImage {
+    pub(crate) image: Image,
+    /// Accounts and organizations granted launch permission (never `Public`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) permissions: Vec<LaunchPermission>,
+}
+
+/// An instance plus what EC2 remembers about how it was launched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredInstance {
+    pub(crate) instance: Instance,
+    /// Root volume size in GiB; an image made from the instance gets a snapshot this big.
+    pub(crate) root_volume_gb: u32,
+    /// Product codes of the image it was launched from; images made from it inherit them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) product_codes: Vec<String>,
+}
+
+/// Everything in one region.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct RegionState {
+    #[serde(default)]
+    pub(crate) images: BTreeMap<CompactString, StoredImage>,
+    #[serde(default)]
+    pub(crate) snapshots: BTreeMap<String, Snapshot>,
+    #[serde(default)]
+    pub(crate) instances: BTreeMap<String, StoredInstance>,
+    /// Create-volume permissions per snapshot id (accounts and `Public`, never
+    /// organizations), as EC2 keeps them beside a snapshot. Only shared snapshots have an
+    /// entry, so the seeded state stays small and older state files load unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) snapshot_permissions: BTreeMap<String, Vec<LaunchPermission>>,
+    /// `(owner, name, id)` for every image: searches with owners (always required) and a name
+    /// pattern walk only the range of that owner and the pattern's literal prefix, so a query
+    /// over 100k images touches only the candidates. Rebuilt on load, never persisted.
+    #[serde(skip)]
+    by_owner_name: BTreeSet<(CompactString, String, CompactString)>,
+}
+
+impl RegionState {
+    /// Adds or replaces an image, keeping the index in step.
+    pub(crate) fn put_image(&mut self, stored: StoredImage) {
+        if let Some(old) = self.images.get(stored.image.id.as_str()) {
+            let key = index_key(&old.image);
+            self.by_owner_name.remove(&key);
+        }
+        self.by_owner_name.insert(index_key(&stored.image));
+        self.images
+            .insert(CompactString::from(stored.image.id.as_str()), stored);
+    }
+
+    /// Removes an image, keeping the index in step.
+    pub(crate) fn remove_image(&mut self, id: &str) -> Option<StoredImage> {
+        let removed = self.images.remove(id)?;
+        self.by_owner_name.remove(&index_key(&removed.image));
+        Some(removed)
+    }
+
+    /// Ids of images owned by `owner` whose name starts with `prefix`, in (name, id) order.
+    pub(crate) fn ids_by_owner_prefix<'a>(
+        &'a self,
+        owner: &'a str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let start = (
+            CompactString::from(owner),
+            prefix.to_string(),
+            CompactString::default(),
+        );
+        self.by_owner_name
+            .range(start..)
+            .take_while(move |(o, name, _)| o == owner && name.starts_with(prefix))
+            .map(|(_, _, id)| id.as_str())
+    }
+
+    fn rebuild_index(&mut self) {
+        self.by_owner_name = self.images.values().map(|s| index_key(&s.image)).collect();
+    }
+}
+
+/// The search index entry of an image. Ids and owner account ids fit inline in a
+/// `CompactString` (24 bytes), so comparing keys reads the B-tree node itself instead of
+/// chasing a heap pointer per comparison: a search that visits thousands of candidates is
+/// bound by these memory reads.
+fn index_key(image: &Image) -> (CompactString, String, CompactString) {
+    (
+        CompactString::from(image.owner_id.as_str()),
+        image.name.clone(),
+        CompactString::from(image.id.as_str()),
+    )
+}
+
+/// The whole simulated cloud.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) format: u32,
+    /// Feeds fresh ids; persisted so ids stay unique across processes.
+    pub(crate) next_serial: u64,
+    #[serde(default)]
+    pub(crate) regions: BTreeMap<String, RegionState>,
+    #[serde(default)]
+    pub(crate) marketplace: Vec<MarketplaceProduct>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            format: FORMAT_VERSION,
+            next_serial: 0,
+            regions: BTreeMap::new(),
+            marketplace: Vec::new(),
+        }
+    }
+}
+
+impl State {
+    /// The region's state, created empty on first use.
+    pub(crate) fn region_mut(&mut self, region: &str) -> &mut RegionState {
+        self.regions.entry(region.to_string()).or_default()
+    }
+
+    /// Total images across regions.
+    pub(crate) fn image_count(&self) -> usize {
+        self.regions.values().map(|r| r.images.len()).sum()
+    }
+
+    /// A fresh id `<prefix>-0<16 hex>` that no resource in any region uses yet.
+    ///
+    /// Ids come from a persisted counter run through FNV-1a, so they look like EC2 ids, are
+    /// unique across the processes sharing the state (the counter is bumped under the write
+    /// lock) and are reproducible: two fresh clouds hand out the same sequence.
+    pub(crate) fn fresh_id(&mut self, prefix: &str) -> String {
+        loop {
+            self.next_serial += 1;
+            let id = hex_id(prefix, &format!("{prefix}:{}", self.next_serial));
+            if !self.id_in_use(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn id_in_use(&self, id: &str) -> bool {
+        self.regions.values().any(|r| {
+            r.images.contains_key(id)
+                || r.snapshots.contains_key(id)
+                || r.instances.contains_key(id)
+        })
+    }
+
+    fn rebuild_indexes(&mut self) {
+        for region in self.regions.values_mut() {
+            region.rebuild_index();
+        }
+    }
+}
+
+/// 64-bit FNV-1a: tiny, dependency-free and stable across Rust versions (unlike `DefaultHasher`),
+/// which is what makes seeded ids identical on every machine.
+pub(crate) fn fnv1a(key: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// `<prefix>-0` + 16 hex digits of the key's hash: 17 hex digits, the modern EC2 id shape.
+pub(crate) fn hex_id(prefix: &str, key: &str) -> String {
+    format!("{prefix}-0{:016x}", fnv1a(key))
+}
+
+/// Identity of the state file's current version, to skip re-parsing an unchanged file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        }
+    }
+}
+
+/// Where a persisted LocalCloud lives on disk.
+#[derive(Debug)]
+pub(crate) struct Files {
+    pub(crate) dir: PathBuf,
+    pub(crate) state_path: PathBuf,
+    lock_path: PathBuf,
+    lock_file: File,
+}
+
+/// Holds an advisory lock on the lock file; released on drop, including on early returns.
+struct LockGuard<'a>(&'a File);
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // Closing the process would release it too; an unlock failure leaves nothing to do.
+        let _ = self.0.unlock();
+    }
+}
+
+/// What a load found on disk.
+pub(crate) enum Loaded {
+    /// The file is unchanged since the stamp we hold.
+    Unchanged,
+    /// The file was (re)read.
+    State(Box<State>, Stamp),
+    /// There is no state file yet.
+    Missing,
+}
+
+impl Files {
+    /// Opens (creating) `<home>/localcloud/` and its lock file.
+    pub(crate) fn open(home: &Path) -> ProviderResult<Files> {
+        let dir = home.join("localcloud");
+        fs::create_dir_all(&dir).map_err(|e| io_error("create the state directory", &dir, e))?;
+        let lock_path = dir.join("state.lock");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_error("open the lock file", &lock_path, e))?;
+        Ok(Files {
+            state_path: dir.join("state.json"),
+            dir,
+            lock_path,
+            lock_file,
+        })
+    }
+
+    /// Runs `f` under the shared (read) lock.
+    pub(crate) fn shared<R>(&self, f: impl FnOnce() -> ProviderResult<R>) -> ProviderResult<R> {
+        self.lock_file
+            .lock_shared()
+            .map_err(|e| io_error("take a shared lock on", &self.lock_path, e))?;
+        let _guard = LockGuard(&self.lock_file);
+        f()
+    }
+
+    /// Runs `f` under the exclusive (write) lock.
+    pub(crate) fn exclusive<R>(&self, f: impl FnOnce() -> ProviderResult<R>) -> ProviderResult<R> {
+        self.lock_file
+            .lock()
+            .map_err(|e| io_error("take an exclusive lock on", &self.lock_path, e))?;
+        let _guard = LockGuard(&self.lock_file);
+        f()
+    }
+
+    /// Reads the state file unless it still matches `current`. Call with a lock held.
+    pub(crate) fn load(&self, current: Option<&Stamp>) -> ProviderResult<Loaded> {
+        let meta = match fs::metadata(&self.state_path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+            Err(e) => return Err(io_error("inspect", &self.state_path, e)),
+        };
+        let stamp = Stamp::of(&meta);
+        if current == Some(&stamp) {
+            return Ok(Loaded::Unchanged);
+        }
+        let bytes =
+            fs::read(&self.state_path).map_err(|e| io_error("read", &self.state_path, e))?;
+        let mut state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            corrupt(
+                &self.state_path,
+                &format!("it is not valid LocalCloud JSON ({e})"),
+            )
+        })?;
+        if state.format != FORMAT_VERSION {
+            return Err(corrupt(
+                &self.state_path,
+                &format!(
+                    "it has format version {} but this cws understands version {FORMAT_VERSION}",
+                    state.format
+                ),
+            ));
+        }
+        state.rebuild_indexes();
+        // The stamp was taken before reading; that is sound because writers replace the file
+        // only under the exclusive lock, which cannot be held while we hold ours.
+        Ok(Loaded::State(Box::new(state), stamp))
+    }
+
+    /// Writes the state crash-safely (temp file, fsync, rename, fsync dir). Call with the
+    /// exclusive lock held. Returns the new file's stamp.
+    pub(crate) fn save(&self, state: &State) -> ProviderResult<Stamp> {
+        let tmp = self
+            .dir
+            .join(format!("state.json.tmp-{}", std::process::id()));
+        let result = (|| {
+            let file = File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
+            let mut writer = BufWriter::new(file);
+            serde_json::to_writer(&mut writer, state).map_err(|e| {
+                ProviderError::generic(PROVIDER, format!("cannot encode state: {e}"))
+            })?;
+            writer.flush().map_err(|e| io_error("write", &tmp, e))?;
+            let file = writer
+                .into_inner()
+                .map_err(|e| io_error("write", &tmp, e.into_error()))?;
+            file.sync_all().map_err(|e| io_error("fsync", &tmp, e))?;
+            drop(file);
+            fs::rename(&tmp, &self.state_path)
+                .map_err(|e| io_error("replace", &self.state_path, e))?;
+            #[cfg(unix)]
+            if let Ok(dir) = File::open(&self.dir) {
+                // Makes the rename itself durable; best effort, the data is already safe.
+                let _ = dir.sync_all();
+            }
+            let meta = fs::metadata(&self.state_path)
+                .map_err(|e| io_error("inspect", &self.state_path, e))?;
+            Ok(Stamp::of(&meta))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+fn io_error(action: &str, path: &Path, e: std::io::Error) -> ProviderError {
+    ProviderError::generic(
+        PROVIDER,
+        format!(
+            "cannot {action} {} ({e}); check that the directory is writable or pass another --home",
+            path.display()
+        ),
+    )
+}
+
+fn corrupt(path: &Path, why: &str) -> ProviderError {
+    ProviderError::generic(
+        PROVIDER,
+        format!(
+            "the LocalCloud state file {} cannot be used: {why}. Move it aside \
+             (e.g. `mv {0} {0}.bak`) and run again to start from a freshly seeded simulated cloud",
+            path.display()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error and its sources, the way the CLI prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cur = c.source();
+        }
+        out
+    }
+
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a("foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn hex_ids_have_seventeen_hex_digits() {
+        let id = hex_id("ami", "x");
+        assert_eq!(id.len(), "ami-".len() + 17);
+        assert!(id["ami-".len()..].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn fresh_ids_are_unique_and_reproducible() {
+        let mut a = State::default();
+        let mut b = State::default();
+        let ids_a: Vec<String> = (0..50).map(|_| a.fresh_id("i")).collect();
+        let ids_b: Vec<String> = (0..50).map(|_| b.fresh_id("i")).collect();
+        assert_eq!(ids_a, ids_b);
+        let unique: BTreeSet<&String> = ids_a.iter().collect();
+        assert_eq!(unique.len(), 50);
+    }
+
+    #[test]
+    fn corrupt_file_error_names_path_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        fs::write(&files.state_path, b"{not json").unwrap();
+        let err = chain(&files.shared(|| files.load(None)).err().unwrap());
+        assert!(
+            err.contains(&files.state_path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains("Move it aside"), "{err}");
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_stamps_detect_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        assert!(matches!(files.load(None).unwrap(), Loaded::Missing));
+        let mut state = State {
+            next_serial: 41,
+            ..State::default()
+        };
+        let stamp = files.exclusive(|| files.save(&state)).unwrap();
+        assert!(matches!(
+            files.load(Some(&stamp)).unwrap(),
+            Loaded::Unchanged
+        ));
+        state.next_serial = 42;
+        files.exclusive(|| files.save(&state)).unwrap();
+        match files.load(Some(&stamp)).unwrap() {
+            Loaded::State(s, _) => assert_eq!(s.next_serial, 42),
+            _ => panic!("a rewritten file must be re-read"),
+        }
+        // No temp files are left behind.
+        let leftovers: Vec<_> = fs::read_dir(&files.dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn future_format_is_refused_not_reseeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        let state = State {
+            format: FORMAT_VERSION + 1,
+            ..State::default()
+        };
+        files.exclusive(|| files.save(&state)).unwrap();
+        let err = chain(&files.load(None).err().unwrap());
+        assert!(err.contains("format version"), "{err}");
+    }
+}

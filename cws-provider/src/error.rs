@@ -1,0 +1,109 @@
+//! The one error type every provider returns.
+//!
+//! Each backend maps its own failures into these cases so that callers (tiers, the CLI, the
+//! REST API) can act on them: a `NotFound` image is a tier miss, `Throttled` is worth a retry,
+//! `PermissionDenied` names the IAM action to grant, and so on.
+
+use std::fmt;
+
+/// What went wrong talking to a cloud backend.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The resource does not exist (an image, instance or snapshot id unknown to the backend).
+    #[error("{what} not found in {region}")]
+    NotFound {
+        /// What was looked for, e.g. "image ami-0123…".
+        what: String,
+        /// The region that was asked.
+        region: String,
+    },
+    /// The caller is not allowed to do this.
+    #[error("permission denied: {message} (grant the IAM action `{action}`)")]
+    PermissionDenied {
+        /// The API action that was refused, e.g. `ec2:CopyImage`.
+        action: String,
+        /// What the backend said.
+        message: String,
+    },
+    /// The backend is rate-limiting us and retries did not get through.
+    #[error("throttled by the provider after retries: {message}; wait a moment and try again")]
+    Throttled {
+        /// What the backend said.
+        message: String,
+    },
+    /// The backend could not be reached or answered with a server error.
+    #[error("provider endpoint {endpoint} is unavailable: {message}")]
+    Unavailable {
+        /// The endpoint (URL or provider name) that failed.
+        endpoint: String,
+        /// What happened.
+        message: String,
+    },
+    /// The request itself was wrong (unknown region, malformed id, bad parameter).
+    #[error("invalid request: {message}")]
+    InvalidInput {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The request conflicts with existing state (e.g. an instance name already in use).
+    #[error("{message}")]
+    Conflict {
+        /// What conflicts, naming the existing resource.
+        message: String,
+    },
+    /// The backend cannot do this at all (e.g. a tier that needs a service the backend lacks).
+    #[error("{provider} does not support {operation}: {reason}")]
+    Unsupported {
+        /// The provider name.
+        provider: String,
+        /// The operation that is not supported.
+        operation: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// Anything else, with the backend's own error as the source (reached through
+    /// [`std::error::Error::source`], not repeated in this error's own message).
+    #[error("{provider} error")]
+    Generic {
+        /// The provider name.
+        provider: String,
+        /// The backend's error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+impl ProviderError {
+    /// A generic error from a plain message.
+    pub fn generic(provider: impl Into<String>, message: impl fmt::Display) -> Self {
+        ProviderError::Generic {
+            provider: provider.into(),
+            source: message.to_string().into(),
+        }
+    }
+
+    /// Whether retrying the same call later might succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Throttled { .. } | ProviderError::Unavailable { .. }
+        )
+    }
+
+    /// A short machine-readable name of the case, used in JSON reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::NotFound { .. } => "not_found",
+            ProviderError::PermissionDenied { .. } => "permission_denied",
+            ProviderError::Throttled { .. } => "throttled",
+            ProviderError::Unavailable { .. } => "unavailable",
+            ProviderError::InvalidInput { .. } => "invalid_input",
+            ProviderError::Conflict { .. } => "conflict",
+            ProviderError::Unsupported { .. } => "unsupported",
+            ProviderError::Generic { .. } => "generic",
+        }
+    }
+}
+
+/// Result alias for provider calls.
+pub type ProviderResult<T> = Result<T, ProviderError>;

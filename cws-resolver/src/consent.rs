@@ -1,0 +1,76 @@
+//! Consent: what cws asks before it spends money or widens access, as typed requests.
+//!
+//! A service that is about to copy an image, deregister one or terminate an instance builds a
+//! [`ConsentRequest`] carrying the facts (what, where, how long, how much, what the user
+//! should weigh first) and asks a [`Consent`] the caller supplies. The CLI words the question
+//! and asks on a terminal; the REST API answers from the request's `confirm` field; an embedder
+//! decides in its own UI. Nothing here phrases a question.
+
+use cws_provider::{Image, Instance};
+
+use crate::report::CopyPlan;
+
+/// Something that needs the user's agreement before it happens.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConsentRequest {
+    /// Copy an image across regions: it takes time and costs transfer and storage.
+    Copy {
+        /// The copy: source, size, time and cost.
+        plan: CopyPlan,
+        /// Where the copy goes.
+        target_region: String,
+        /// What the user should weigh first (a first launch slower by copy, a deprecated
+        /// source, ...).
+        warnings: Vec<String>,
+    },
+    /// `--prefer-script` asked for script provisioning, but an image is available.
+    PreferScript {
+        /// The available image.
+        ami_id: String,
+        /// The tier that found it.
+        tier: String,
+        /// Seconds to a usable workstation from the image.
+        image_seconds: u64,
+        /// Seconds to a usable workstation by script.
+        script_seconds: u64,
+    },
+    /// Deregister an image (cannot be undone).
+    Deregister {
+        /// The image.
+        image: Image,
+        /// Whether its snapshots are deleted too.
+        delete_snapshots: bool,
+    },
+    /// Terminate an instance (cannot be undone; its root volume is deleted).
+    Terminate {
+        /// The instance.
+        instance: Instance,
+    },
+}
+
+/// Answers [`ConsentRequest`]s: `true` only when the user clearly agreed.
+pub trait Consent: Send + Sync {
+    /// Asks; `false` unless the user clearly said yes.
+    fn confirm(&self, request: &ConsentRequest) -> bool;
+}
+
+/// Consent that always says yes (`--yes`, or a request that carried `"confirm": true`).
+#[derive(Debug, Clone, Copy)]
+pub struct AssumeYes;
+
+impl Consent for AssumeYes {
+    fn confirm(&self, _request: &ConsentRequest) -> bool {
+        true
+    }
+}
+
+/// Consent that always says no (no terminal and no `--yes`).
+#[derive(Debug, Clone, Copy)]
+pub struct AssumeNo;
+
+impl Consent for AssumeNo {
+    fn confirm(&self, _request: &ConsentRequest) -> bool {
+        false
+    }
+}

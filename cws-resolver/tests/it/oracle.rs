@@ -1,0 +1,389 @@
+//! Properties of the resolver against an oracle, over generated catalogues (cargo's
+//! resolver-tests style): whatever the catalogue and strategy, the resolver never returns an
+//! unavailable, wrong-architecture or untrusted image; `ami_required` never returns script
+//! provisioning; the answer does not depend on the order the provider lists images in; and a
+//! cross-region source is always on the region's fallback list.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cws_provider::*;
+use cws_resolver::*;
+use cws_template::Architecture;
+use proptest::prelude::*;
+
+const ACCOUNT: &str = "123456789012";
+const PUBLISHER: &str = "704381954421";
+const STRANGER: &str = "999999999999";
+const CANONICAL: &str = "099720109477";
+const REGIONS: [&str; 5] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "ap-south-1",
+    "ap-southeast-1",
+];
+
+/// A provider that answers from a list, in the list's order (so order can be shuffled).
+#[derive(Debug)]
+struct ListProvider {
+    images: Vec<Image>,
+}
+
+fn owner_matches(owners: &[String], owner: &str) -> bool {
+    owners.iter().any(|o| match o.as_str() {
+        "self" => owner == ACCOUNT,
+        "aws-marketplace" => owner == "679593333241",
+        other => other == owner,
+    })
+}
+
+fn unsupported<T>(op: &str) -> ProviderResult<T> {
+    Err(ProviderError::Unsupported {
+        provider: "list".into(),
+        operation: op.into(),
+        reason: "read-only test provider".into(),
+    })
+}
+
+#[async_trait]
+impl ImageCatalog for ListProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: "list".into(),
+            simulated: true,
+            description: "test list provider".into(),
+            account_id: ACCOUNT.into(),
+        }
+    }
+    async fn describe_images_by_id(
+        &self,
+        region: &str,
+        ids: &[String],
+    ) -> ProviderResult<Vec<Image>> {
+        Ok(self
+            .images
+            .iter()
+            .filter(|i| i.region == region && ids.contains(&i.id))
+            .cloned()
+            .collect())
+    }
+    async fn describe_images(&self, region: &str, q: &ImageQuery) -> ProviderResult<Vec<Image>> {
+        assert!(!q.owners.is_empty(), "searches must name trusted owners");
+        Ok(self
+            .images
+            .iter()
+            .filter(|i| i.region == region)
+            .filter(|i| owner_matches(&q.owners, &i.owner_id))
+            .filter(|i| q.matches_filters(i))
+            .filter(|i| q.include_deprecated || !i.is_deprecated_at(t("2026-06-01T00:00:00Z")))
+            .cloned()
+            .collect())
+    }
+    async fn describe_snapshots(&self, _r: &str, _ids: &[String]) -> ProviderResult<Vec<Snapshot>> {
+        Ok(vec![])
+    }
+    async fn describe_regions(&self) -> ProviderResult<Vec<String>> {
+        Ok(REGIONS.iter().map(|s| s.to_string()).collect())
+    }
+    async fn find_marketplace_products(
+        &self,
+        _q: &MarketplaceQuery,
+    ) -> ProviderResult<Vec<MarketplaceProduct>> {
+        Ok(vec![])
+    }
+}
+
+#[async_trait]
+impl ImageAdmin for ListProvider {
+    async fn copy_image(&self, _r: &CopyImageRequest) -> ProviderResult<Image> {
+        unsupported("copy_image")
+    }
+    async fn create_image(&self, _r: &CreateImageRequest) -> ProviderResult<Image> {
+        unsupported("create_image")
+    }
+    async fn create_tags(
+        &self,
+        _r: &str,
+        _id: &str,
+        _t: &BTreeMap<String, String>,
+    ) -> ProviderResult<()> {
+        unsupported("create_tags")
+    }
+    async fn modify_launch_permission(
+        &self,
+        _r: &str,
+        _i: &str,
+        _p: &LaunchPermission,
+        _a: bool,
+    ) -> ProviderResult<()> {
+        unsupported("modify_launch_permission")
+    }
+    async fn describe_launch_permissions(
+        &self,
+        _r: &str,
+        _i: &str,
+    ) -> ProviderResult<Vec<LaunchPermission>> {
+        unsupported("describe_launch_permissions")
+    }
+    async fn modify_snapshot_permission(
+        &self,
+        _r: &str,
+        _s: &str,
+        _p: &LaunchPermission,
+        _a: bool,
+    ) -> ProviderResult<()> {
+        unsupported("modify_snapshot_permission")
+    }
+    async fn deregister_image(&self, _r: &str, _i: &str) -> ProviderResult<()> {
+        unsupported("deregister_image")
+    }
+    async fn delete_snapshot(&self, _r: &str, _s: &str) -> ProviderResult<()> {
+        unsupported("delete_snapshot")
+    }
+}
+
+#[async_trait]
+impl Instances for ListProvider {
+    async fn run_instance(&self, _r: &RunInstanceRequest) -> ProviderResult<Instance> {
+        unsupported("run_instance")
+    }
+    async fn describe_instances(
+        &self,
+        _r: &str,
+        _f: &InstanceFilter,
+    ) -> ProviderResult<Vec<Instance>> {
+        Ok(vec![])
+    }
+    async fn stop_instance(&self, _r: &str, _i: &str) -> ProviderResult<Instance> {
+        unsupported("stop_instance")
+    }
+    async fn terminate_instance(&self, _r: &str, _i: &str) -> ProviderResult<Instance> {
+        unsupported("terminate_instance")
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Catalogue {
+    images: Vec<Image>,
+    yaml: String,
+    region: String,
+    arch: Option<Architecture>,
+    shuffle_seed: u64,
+}
+
+fn arb_image(idx: usize) -> impl Strategy<Value = Image> {
+    (
+        0..REGIONS.len(),
+        prop_oneof![Just(Architecture::X86_64), Just(Architecture::Arm64)],
+        prop_oneof![
+            6 => Just(ImageState::Available),
+            1 => Just(ImageState::Pending),
+            1 => Just(ImageState::Failed)
+        ],
+        any::<bool>(),
+        0u32..400,
+        prop_oneof![
+            Just(PUBLISHER),
+            Just(ACCOUNT),
+            Just(STRANGER),
+            Just(CANONICAL)
+        ],
+        any::<bool>(),
+        0u8..3,
+    )
+        .prop_map(
+            move |(r, arch, state, deprecated, day, owner, tagged, name_kind)| {
+                let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
+                    + chrono::Duration::days(day as i64);
+                let arch_s = if arch == Architecture::Arm64 {
+                    "arm64"
+                } else {
+                    "amd64"
+                };
+                let name = match (owner, name_kind) {
+                    (CANONICAL, _) => format!(
+                        "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{arch_s}-server-{}",
+                        date.format("%Y%m%d")
+                    ),
+                    (_, 0) => format!("other-{idx}"),
+                    _ => format!("cws-t-{idx}"),
+                };
+                let mut tags = BTreeMap::new();
+                if tagged && owner != CANONICAL {
+                    tags.insert("cws:template".to_string(), "t".to_string());
+                }
+                Image {
+                    id: format!("ami-{:017x}", 0x1000 + idx),
+                    region: REGIONS[r].to_string(),
+                    name,
+                    owner_id: owner.to_string(),
+                    architecture: arch,
+                    state,
+                    creation_date: t(&format!("{}T12:00:00.000Z", date.format("%Y-%m-%d"))),
+                    deprecation_time: deprecated.then(|| t("2026-01-01T00:00:00.000Z")),
+                    description: None,
+                    tags,
+                    product_codes: vec![],
+                    snapshot_ids: vec![],
+                    root_volume_gb: Some(8 + idx as u32),
+                    public: true,
+                }
+            },
+        )
+}
+
+fn arb_catalogue() -> impl Strategy<Value = Catalogue> {
+    (0usize..14)
+        .prop_flat_map(|n| {
+            let images: Vec<_> = (0..n).map(arb_image).collect();
+            (
+                images,
+                prop_oneof![Just("ami_preferred"), Just("ami_required"), Just("ami_fallback")],
+                prop_oneof![
+                    Just(None),
+                    Just(Some("script_provisioning")),
+                    Just(Some("cross_region")),
+                    Just(Some("error"))
+                ],
+                proptest::collection::btree_map(0..REGIONS.len(), 0usize..20, 0..4),
+                any::<bool>(),
+                any::<bool>(),
+                0..REGIONS.len(),
+                prop_oneof![Just(None), Just(Some(Architecture::X86_64)), Just(Some(Architecture::Arm64))],
+                any::<u64>(),
+            )
+        })
+        .prop_map(
+            |(images, strategy, fallback, mappings, has_search, search_self, region, arch, seed)| {
+                let mut yaml = format!(
+                    "name: T\nslug: t\nversion: 1.0.0\nbase: ubuntu-24.04\nami_config:\n  strategy: {strategy}\n"
+                );
+                if let Some(f) = fallback {
+                    yaml.push_str(&format!("  fallback_strategy: {f}\n"));
+                }
+                if !mappings.is_empty() {
+                    yaml.push_str("  ami_mappings:\n");
+                    for (r, id) in &mappings {
+                        yaml.push_str(&format!("    {}: ami-{:017x}\n", REGIONS[*r], 0x1000 + id));
+                    }
+                }
+                let has_search = has_search || mappings.is_empty();
+                if has_search {
+                    let owners = if search_self {
+                        format!("[\"self\", \"{PUBLISHER}\"]")
+                    } else {
+                        format!("[\"{PUBLISHER}\"]")
+                    };
+                    yaml.push_str(&format!(
+                        "  ami_search:\n    owners: {owners}\n    name_pattern: \"cws-t-*\"\n    architectures: [x86_64, arm64]\n"
+                    ));
+                }
+                Catalogue {
+                    images,
+                    yaml,
+                    region: REGIONS[region].to_string(),
+                    arch,
+                    shuffle_seed: seed,
+                }
+            },
+        )
+}
+
+fn shuffled(mut v: Vec<Image>, mut seed: u64) -> Vec<Image> {
+    for i in (1..v.len()).rev() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = (seed >> 33) as usize % (i + 1);
+        v.swap(i, j);
+    }
+    v
+}
+
+fn resolve_with(images: Vec<Image>, c: &Catalogue) -> Resolution {
+    let template =
+        cws_template::parse_str(&c.yaml, "generated.yaml").expect("generated template is valid");
+    let env = ResolveEnv::new(Arc::new(ListProvider { images }));
+    let mut req = ResolveRequest::new(template.clone(), c.region.clone());
+    req.architecture = c.arch;
+    req.now = Some(t("2026-06-01T00:00:00.000Z"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(Resolver::for_template(&template).resolve(&env, &req))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn resolver_invariants(c in arb_catalogue()) {
+        let template = cws_template::parse_str(&c.yaml, "generated.yaml").unwrap();
+        let r = resolve_with(c.images.clone(), &c);
+        let mut req = ResolveRequest::new(template.clone(), c.region.clone());
+        req.architecture = c.arch;
+        let accepted = req.architectures();
+
+        // Never a provider failure: the list provider answers every read.
+        prop_assert!(!r.failed_because_provider(), "{:#?}", r);
+
+        if let Some(id) = &r.ami_id {
+            let img = c.images.iter().find(|i| &i.id == id && Some(&i.region) == r.source_region.as_ref());
+            let img = img.expect("the chosen image exists where the report says");
+            prop_assert_eq!(img.state, ImageState::Available);
+            prop_assert!(accepted.contains(&img.architecture), "arch {:?} not in {:?}", img.architecture, accepted);
+            match &r.method {
+                Method::ScriptFallback => prop_assert_eq!(img.owner_id.as_str(), CANONICAL),
+                Method::DirectMapping => {
+                    prop_assert_eq!(&img.region, &c.region);
+                    let mapped = template.ami_config.as_ref().unwrap().ami_mappings.get(&c.region);
+                    prop_assert_eq!(mapped, Some(id));
+                }
+                Method::DynamicSearch => {
+                    prop_assert_eq!(&img.region, &c.region);
+                    prop_assert!(img.owner_id == PUBLISHER || img.owner_id == ACCOUNT, "untrusted owner {}", img.owner_id);
+                }
+                Method::CrossRegion => {
+                    let src = r.source_region.clone().unwrap();
+                    let walk = cws_regions::FallbackGraph::published().walk(&c.region, 3).unwrap();
+                    prop_assert!(walk.contains(&src.as_str()), "{} not in {:?}", src, walk);
+                    prop_assert!(r.requires_copy);
+                    // A mapped id is the template author's explicit choice; anything found by
+                    // search must come from a trusted owner.
+                    let mapped = template.ami_config.as_ref().unwrap().ami_mappings.get(&src);
+                    if mapped != Some(id) {
+                        prop_assert!(img.owner_id == PUBLISHER || img.owner_id == ACCOUNT, "untrusted owner {}", img.owner_id);
+                    }
+                }
+                other => prop_assert!(false, "unexpected method {other}"),
+            }
+        }
+        if template.strategy() == cws_template::AmiStrategy::AmiRequired {
+            prop_assert_ne!(&r.method, &Method::ScriptFallback);
+        }
+
+        // The provider's listing order does not change the answer.
+        let r2 = resolve_with(shuffled(c.images.clone(), c.shuffle_seed), &c);
+        prop_assert_eq!(&r.method, &r2.method);
+        prop_assert_eq!(&r.ami_id, &r2.ami_id);
+        prop_assert_eq!(&r.source_region, &r2.source_region);
+
+        // The concurrent resolver gives the sequential walk's answer.
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let env = ResolveEnv::new(Arc::new(ListProvider { images: c.images.clone() }));
+        let mut req = req;
+        req.now = Some(t("2026-06-01T00:00:00.000Z"));
+        let r3 = rt.block_on(Resolver::for_template(&template).sequential().resolve(&env, &req));
+        prop_assert_eq!(&r.method, &r3.method);
+        prop_assert_eq!(&r.ami_id, &r3.ami_id);
+        let seen: BTreeSet<_> = r.attempts.iter().map(|a| a.tier.clone()).collect();
+        prop_assert_eq!(seen.len(), r.attempts.len(), "each tier reported once");
+    }
+}
+
+/// A time from its RFC 3339 spelling.
+fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
+    cws_provider::ec2_time::parse(s).expect("a valid test time")
+}

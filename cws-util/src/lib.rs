@@ -1,0 +1,15 @@
+//! # cws-util
+//!
+//! Small helpers every cws crate shares, in a leaf crate that depends on no other cws crate,
+//! so the lowest crates (`cws-template`, `cws-regions`) can use them without depending on each
+//! other:
+//!
+//! - [`fs`]: crash-safe file replacement and size-bounded reads;
+//! - [`suggest`]: the one "did you mean" policy;
+//! - [`duration`]: durations the way people write and read them.
+
+#![deny(missing_docs)]
+
+pub mod duration;
+pub mod fs;
+pub mod suggest;
