@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use ::*;
 use assert_cmd::Command;
 use cws_aws::moto_harness::{MotoServer, ids};
 use cws_provider::*;

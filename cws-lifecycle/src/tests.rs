@@ -1,4 +1,3 @@
-
 use super::*;
 use cws_provider::{Image, LaunchPermission};
 use cws_template::Architecture;

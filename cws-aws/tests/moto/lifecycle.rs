@@ -158,12 +158,12 @@ struct Asked {
     questions: Mutex<Vec<String>>,
 }
 
-impl service::Consent for Asked {
-    fn confirm(&self, question: &str) -> bool {
+impl Consent for Asked {
+    fn confirm(&self, question: &ConsentRequest) -> bool {
         self.questions
             .lock()
             .expect("questions")
-            .push(question.to_string());
+            .push(format!("{question:?}"));
         self.answer
     }
 }
@@ -418,7 +418,10 @@ async fn copy_asks_with_time_and_cost_then_tags_the_copy_with_its_provenance() {
         .cloned()
         .expect("a question was asked");
     assert!(question.contains("eu-west-1"), "{question}");
-    assert!(question.contains('$'), "the cost is shown: {question}");
+    assert!(
+        question.contains("estimated_cost_usd"),
+        "the cost is asked about: {question}"
+    );
 
     let report = lifecycle::copy_to_region(&env, &req, &AssumeYes, None, &NoProgress)
         .await
