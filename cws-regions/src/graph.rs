@@ -37,7 +37,7 @@ const NEAREST_COUNT: usize = 3;
 /// How the [`FallbackGraph::from_edges`] input is named in error messages.
 const EDGE_LIST_ORIGIN: &str = "the explicit fallback edge list";
 
-/// The published fallback map, exactly as documented (DESIGN.md §3). Order
+/// The published fallback map, exactly as cws publishes it (see this crate's README). Order
 /// within each list is the order regions are tried.
 const PUBLISHED: &[(&str, &[&str])] = &[
     ("us-east-1", &["us-east-2", "us-west-2", "us-west-1"]),
