@@ -670,7 +670,7 @@ enum Cached {
     Products(Vec<MarketplaceProduct>),
     Permissions(Vec<LaunchPermission>),
     /// A `describe_best_image` answer and the `now` it was chosen at.
-    Best(DateTime<Utc>, Option<(Image, bool)>),
+    Best(DateTime<Utc>, Option<Box<(Image, bool)>>),
 }
 
 /// (operation, region — empty for global calls, serialized arguments).
@@ -868,7 +868,7 @@ impl<P: CloudProvider> ImageCatalog for CachingProvider<P> {
             &("best", query, preferred),
         );
         if let Some(Cached::Best(chosen_at, pick)) = self.get(&key) {
-            match &pick {
+            match pick.as_deref() {
                 _ if now < chosen_at => {}
                 None => return Ok(None),
                 Some((image, false)) if !image.is_deprecated_at(now) => {
@@ -882,7 +882,7 @@ impl<P: CloudProvider> ImageCatalog for CachingProvider<P> {
             .inner
             .describe_best_image(region, query, preferred, now)
             .await?;
-        self.put(key, Cached::Best(now, pick.clone()));
+        self.put(key, Cached::Best(now, pick.clone().map(Box::new)));
         Ok(pick)
     }
 
