@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use cws_resolver::aws::moto_harness::MotoServer;
+//! use cws_aws::moto_harness::MotoServer;
 //! let Some(moto) = MotoServer::start_or_skip() else { return };
 //! let provider = moto.provider().await.unwrap();
 //! # }
