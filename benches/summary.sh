@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the cws performance summary: one table with every figure of DESIGN §8, its target and
+# Prints the cws performance summary: one table with every figure of the performance model, its target and
 # whether this machine met it.
 #
 #   benches/summary.sh            # builds the release `cws` (for the CLI cold-start row) first

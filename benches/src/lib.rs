@@ -2,7 +2,7 @@
 //!
 //! Fixtures shared by the criterion benches and the `summary` bench that prints one table.
 //!
-//! The claim under test (DESIGN §8): a resolution is bound by provider round trips, not CPU;
+//! The claim under test (README "Performance"): a resolution is bound by provider round trips, not CPU;
 //! its floor is one round trip, because every tier's read-only probe can be in flight at once,
 //! and a cached repeat costs none. To show that, every scenario here is resolved three ways
 //! against the same simulated cloud with the same injected per-call latency:

@@ -264,12 +264,10 @@ pub(super) fn check_region(region: &str) -> ProviderResult<()> {
     if cws_regions::get(region).is_some() || looks_like_region(region) {
         return Ok(());
     }
-    let hint = match cws_regions::suggest(region) {
-        Some(s) => format!("; did you mean `{s}`?"),
-        None => "; `cws regions` lists the known regions".to_string(),
-    };
-    Err(ProviderError::InvalidInput {
-        message: format!("unknown AWS region `{region}`{hint}"),
+    Err(ProviderError::UnknownRegion {
+        provider: "AWS".to_string(),
+        region: region.to_string(),
+        suggestion: cws_regions::suggest(region).map(str::to_string),
     })
 }
 

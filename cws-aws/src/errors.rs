@@ -322,7 +322,7 @@ pub(super) fn classify(failure: Failure, call: &CallContext) -> ProviderError {
                 host_of(&call.endpoint),
                 short(cause),
                 if call.custom_endpoint {
-                    "check the host in --endpoint-url / CWS_ENDPOINT_URL, and the network"
+                    "check the host in the configured endpoint URL, and the network"
                 } else {
                     reach_hint(call)
                 }
@@ -336,7 +336,7 @@ pub(super) fn classify(failure: Failure, call: &CallContext) -> ProviderError {
         Failure::Dispatch { cause } if mentions_credentials(&cause) => ProviderError::generic(
             "aws",
             format!(
-                "no usable AWS credentials for {action} ({}); set AWS_PROFILE or --profile, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                "no usable AWS credentials for {action} ({}); choose a profile (AWS_PROFILE), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
                 short(&cause)
             ),
         ),
@@ -358,7 +358,7 @@ pub(super) fn classify(failure: Failure, call: &CallContext) -> ProviderError {
 /// suspect (a stopped emulator, a typo); AWS's own endpoints point at the network.
 fn reach_hint(call: &CallContext) -> &'static str {
     if call.custom_endpoint {
-        "check --endpoint-url / CWS_ENDPOINT_URL, that the service there is running, and the network"
+        "check the configured endpoint URL, that the service there is running, and the network"
     } else {
         "check the network connection, DNS and proxy settings (HTTPS_PROXY)"
     }
@@ -420,12 +420,12 @@ fn classify_service(
         c if c.starts_with("InvalidAMIID.") => not_found("image"),
         c if c.starts_with("InvalidInstanceID.") => not_found("instance"),
         c if c.starts_with("InvalidSnapshot") && c.ends_with("NotFound") => not_found("snapshot"),
-        "InvalidSnapshot.InUse" => ProviderError::Conflict {
-            message: format!(
-                "{said}; deregister the image that uses it first (`cws ami deregister AMI \
-                 --region {}`), then delete the snapshot",
-                call.region
-            ),
+        "InvalidSnapshot.InUse" => ProviderError::SnapshotInUse {
+            snapshot_id: id_in(&message, "snap-")
+                .or_else(|| call.what.as_deref().and_then(|w| id_in(w, "snap-")))
+                .unwrap_or_else(|| "(unnamed)".to_string()),
+            region: call.region.clone(),
+            image_id: id_in(&message, "ami-"),
         },
         c if c.ends_with(".NotFound") || c == "ResourceNotFoundException" => not_found("resource"),
         c if c.ends_with(".Duplicate") => ProviderError::Conflict {
@@ -544,6 +544,17 @@ fn find_url(message: &str) -> Option<&str> {
 /// load credentials", "no providers in chain provided credentials", …).
 fn mentions_credentials(cause: &str) -> bool {
     cause.to_ascii_lowercase().contains("credential")
+}
+
+/// The first resource id with this prefix in a message (EC2 names the image that holds a
+/// snapshot in its `InvalidSnapshot.InUse` message).
+fn id_in(message: &str, prefix: &str) -> Option<String> {
+    let start = message.find(prefix)?;
+    let id: String = message[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    (id.len() > prefix.len()).then_some(id)
 }
 
 #[cfg(test)]
@@ -767,7 +778,7 @@ mod tests {
         );
         assert_eq!(
             refused.to_string(),
-            "provider endpoint http://127.0.0.1:1 is unavailable: cannot connect (connection refused) for ec2:DescribeImages in us-east-1; check --endpoint-url / CWS_ENDPOINT_URL, that the service there is running, and the network"
+            "provider endpoint http://127.0.0.1:1 is unavailable: cannot connect (connection refused) for ec2:DescribeImages in us-east-1; check the configured endpoint URL, that the service there is running, and the network"
         );
         let dns = classify(
             Failure::Connect {

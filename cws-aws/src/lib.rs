@@ -462,7 +462,7 @@ impl AwsProvider {
         Err(ProviderError::generic(
             "aws",
             format!(
-                "{id} was created in {region} but EC2 does not list it yet; check it in a minute with `cws ami list`"
+                "{id} was created in {region} but EC2 does not list it yet; it should be listed within a minute"
             ),
         ))
     }

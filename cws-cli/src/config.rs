@@ -83,14 +83,14 @@ impl Config {
         Ok(())
     }
 
-    /// Writes atomically (temp file + rename) so a crash never leaves half a file.
+    /// Writes atomically (temp file, fsync, rename, fsync of the directory) so a crash never
+    /// leaves half a file.
     pub fn save(&self, home: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = Config::path(home);
-        let tmp = home.join(format!(".config.toml.tmp-{}", std::process::id()));
         let text = toml::to_string_pretty(self).context("serialising config")?;
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+        cws_util::fs::write_atomic(&path, text.as_bytes(), None)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
 }

@@ -52,7 +52,7 @@ impl Ctx {
             regions.push(r.clone());
         }
         for r in &regions {
-            cws_regions::lookup(r).map_err(|e| UsageError(format!("--region: {e}")))?;
+            cws_regions::lookup(r).map_err(|e| crate::input_hints::usage("--region", &e))?;
         }
 
         let provider_name = g

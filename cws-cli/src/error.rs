@@ -1,4 +1,4 @@
-//! Exit codes (DESIGN §7): 0 ok, 1 runtime/provider error, 2 invalid input, 3 no resolution.
+//! Exit codes (README "Configuration, output and exit codes"): 0 ok, 1 runtime/provider error, 2 invalid input, 3 no resolution.
 
 /// Bad input from the user: exit 2.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(l) = cause.downcast_ref::<cws_resolver::service::LaunchError>() {
             return match l {
                 cws_resolver::service::LaunchError::Provider(p) => provider_code(p),
-                cws_resolver::service::LaunchError::Invalid(_) => 2,
+                cws_resolver::service::LaunchError::Invalid(_)
+                | cws_resolver::service::LaunchError::UnknownTier(_) => 2,
                 cws_resolver::service::LaunchError::Wait(
                     cws_provider::wait::WaitError::Provider(p),
                 ) => provider_code(p),
@@ -67,6 +68,12 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
     use cws_lifecycle::LifecycleError as L;
     use cws_provider::wait::WaitSubject;
     for cause in err.chain() {
+        if let Some(h) = crate::input_hints::hint(cause) {
+            return Some(h);
+        }
+        if let Some(h) = provider_error(cause).and_then(provider_hint) {
+            return Some(h);
+        }
         if let Some(l) = cause.downcast_ref::<L>() {
             return match l {
                 L::InstanceNotRunning { .. } => {
@@ -110,12 +117,64 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
     None
 }
 
-fn provider_code(p: &cws_provider::ProviderError) -> u8 {
-    match p {
-        cws_provider::ProviderError::InvalidInput { .. }
-        | cws_provider::ProviderError::Conflict { .. } => 2,
-        _ => 1,
+/// The provider error behind a cause, also when a service error wraps it transparently (a
+/// transparent wrapper hides the inner error from the source chain).
+fn provider_error<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a cws_provider::ProviderError> {
+    use cws_provider::wait::WaitError;
+    use cws_resolver::service::LaunchError;
+    if let Some(p) = cause.downcast_ref::<cws_provider::ProviderError>() {
+        return Some(p);
     }
+    let wait = |w: &'a WaitError| match w {
+        WaitError::Provider(p) => Some(p),
+        _ => None,
+    };
+    match (
+        cause.downcast_ref::<cws_lifecycle::LifecycleError>(),
+        cause.downcast_ref::<LaunchError>(),
+        cause.downcast_ref::<WaitError>(),
+    ) {
+        (Some(cws_lifecycle::LifecycleError::Provider(p)), _, _) => Some(p),
+        (_, Some(LaunchError::Provider(p)), _) => Some(p),
+        (_, Some(LaunchError::Wait(w)), _) | (_, _, Some(w)) => wait(w),
+        _ => None,
+    }
+}
+
+/// Hints for provider errors that name a fix the CLI can spell out.
+fn provider_hint(p: &cws_provider::ProviderError) -> Option<String> {
+    use cws_provider::ProviderError as P;
+    match p {
+        P::UnknownRegion {
+            suggestion: None, ..
+        } => Some("`cws regions list` shows the known regions".into()),
+        P::Unavailable { endpoint, .. }
+            if endpoint.starts_with("http") && !endpoint.contains(".amazonaws.com") =>
+        {
+            Some(
+                "the endpoint comes from --endpoint-url, CWS_ENDPOINT_URL or `cws config set \
+                 endpoint`"
+                    .into(),
+            )
+        }
+        P::NotFound { what, .. } if what.starts_with("image ") => Some(
+            "if it lives in another region, pass --region (or --from for `cws ami copy`)".into(),
+        ),
+        P::SnapshotInUse {
+            image_id, region, ..
+        } => Some(format!(
+            "deregister the image first (`cws ami deregister {} --region {region}`), then \
+             delete the snapshot",
+            image_id.as_deref().unwrap_or("AMI")
+        )),
+        _ => None,
+    }
+}
+
+fn provider_code(p: &cws_provider::ProviderError) -> u8 {
+    if p.is_caller_error() { 2 } else { 1 }
 }
 
 #[cfg(test)]

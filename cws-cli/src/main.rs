@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod context;
 mod error;
+mod input_hints;
 mod output;
 mod questions;
 

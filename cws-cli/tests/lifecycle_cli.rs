@@ -438,6 +438,52 @@ fn deregister_asks_and_status_tracks_images_in_flight() {
     assert!(stdout(&out).contains(&ami), "{}", stdout(&out));
     assert!(stdout(&out).contains("available"), "{}", stdout(&out));
 
+    // The record this cws writes keeps the job, and the CLI words the command from it.
+    let record = serde_json::json!({
+        "version": 1,
+        "images": [{
+            "image_id": ami,
+            "region": "us-east-1",
+            "name": "My Setup",
+            "operation": "create",
+            "template": "python-research",
+            "started_at": "2026-01-01T00:00:00.000Z",
+            "job": {
+                "kind": "create",
+                "template": "python-research",
+                "instance": "box",
+                "name": "My Setup",
+                "region": "us-east-1",
+            },
+        }]
+    });
+    std::fs::write(
+        h.join("pending-images.json"),
+        serde_json::to_vec_pretty(&record).unwrap(),
+    )
+    .unwrap();
+    let out = run(h, &["ami", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "{ami} (us-east-1): available; `cws ami create python-research box --name 'My Setup' \
+             --region us-east-1` finishes whatever else the command had to do"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let s = ok_json(h, &["--json", "ami", "status"]);
+    let row = &s["images"][0];
+    assert_eq!(
+        row["finish"],
+        "cws ami create python-research box --name 'My Setup' --region us-east-1"
+    );
+    assert_eq!(
+        row["cleanup"],
+        format!("cws ami deregister {ami} --region us-east-1")
+    );
+    assert_eq!(row["job"]["kind"], "create");
+
     // Without a terminal and without --yes the prompt is answered no.
     let out = run(h, &["ami", "deregister", &ami]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -59,7 +59,7 @@ pub async fn plan_copy(
         .image(source_region, image_id)
         .await?
         .ok_or_else(|| ProviderError::NotFound {
-            what: format!("image {image_id} (pass --from REGION if it lives elsewhere)"),
+            what: format!("image {image_id}"),
             region: source_region.to_string(),
         })?;
     let size = provider.image_size_gb(&source).await?;
@@ -90,7 +90,7 @@ pub async fn copy_to_region(
     }
     if req.source_region == req.target_region {
         return Err(LifecycleError::Invalid(format!(
-            "{} is already in {}; pick another --to region",
+            "{} is already in {}; pick another target region",
             req.image_id, req.target_region
         )));
     }
@@ -99,7 +99,7 @@ pub async fn copy_to_region(
         plan_copy(env, &req.source_region, &req.image_id, &req.target_region).await?;
     if source.state != ImageState::Available {
         return Err(LifecycleError::Invalid(format!(
-            "{} in {} is {}, not available; wait for it (`cws ami status`) and copy it then",
+            "{} in {} is {}, not available; wait until it is and copy it then",
             source.id, source.region, source.state
         )));
     }
@@ -116,17 +116,17 @@ pub async fn copy_to_region(
             source.id, source.region
         )));
     }
-    let finish = format!(
-        "cws ami copy {} --from {} --to {}",
-        source.id, source.region, req.target_region
-    );
+    let job = PendingJob::Copy {
+        source_image: source.id.clone(),
+        source_region: source.region.clone(),
+        target_region: req.target_region.clone(),
+    };
     let (copy, reused) = copy_once(
         provider,
         &source,
         &req.target_region,
         false,
-        "copy",
-        &finish,
+        &job,
         &req.wait,
         pending,
         progress,

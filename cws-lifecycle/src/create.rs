@@ -154,28 +154,15 @@ pub(crate) async fn own_images_named(
     Ok(found.into_iter().filter(|i| i.name == name).collect())
 }
 
-pub(crate) fn finish_create_command(
-    req: &CreateRequest,
-    multi_regions: Option<&[String]>,
-) -> String {
-    let mut cmd = match multi_regions {
-        Some(_) => "cws ami create-multi".to_string(),
-        None => "cws ami create".to_string(),
-    };
-    cmd.push_str(&format!(
-        " {} {} --name {} --region {}",
-        shell_quote(&req.template.slug),
-        shell_quote(&req.instance),
-        shell_quote(&req.name),
-        req.region
-    ));
-    if let Some(regions) = multi_regions {
-        cmd.push_str(&format!(" --regions {}", regions.join(",")));
+pub(crate) fn create_job(req: &CreateRequest, multi_regions: &[String]) -> PendingJob {
+    PendingJob::Create {
+        template: req.template.slug.clone(),
+        instance: req.instance.clone(),
+        name: req.name.clone(),
+        region: req.region.clone(),
+        regions: multi_regions.to_vec(),
+        public: req.public,
     }
-    if req.public {
-        cmd.push_str(" --public");
-    }
-    cmd
 }
 
 /// Finds the image an earlier run made (same name, template and instance) or makes it;
@@ -183,8 +170,7 @@ pub(crate) fn finish_create_command(
 pub(crate) async fn create_or_find(
     env: &ResolveEnv,
     req: &CreateRequest,
-    operation: &str,
-    finish: &str,
+    job: &PendingJob,
     pending: Option<&PendingImages>,
     progress: &dyn Progress,
     keep_record: bool,
@@ -192,7 +178,7 @@ pub(crate) async fn create_or_find(
     let provider = env.provider.as_ref();
     if req.name.trim().is_empty() {
         return Err(LifecycleError::Invalid(
-            "--name must not be empty; images need a name (e.g. \"My Setup\")".into(),
+            "the image name must not be empty; images need a name (e.g. \"My Setup\")".into(),
         ));
     }
     let slug = req.template.slug.as_str();
@@ -221,7 +207,7 @@ pub(crate) async fn create_or_find(
         Some(img) => {
             warnings.push(format!(
                 "{} (`{}`) was already made by an earlier run; reusing it (deregister it or pick \
-                 another --name for a fresh image)",
+                 another name for a fresh image)",
                 img.id, img.name
             ));
             (img, true)
@@ -301,7 +287,7 @@ pub(crate) async fn create_or_find(
         }
     };
 
-    record(pending, &image, operation, Some(slug), finish)?;
+    record(pending, &image, Some(slug), job)?;
     let image =
         wait::image_available(provider, &req.region, &image.id, &req.wait, progress).await?;
     if req.public && !image.public {
@@ -351,9 +337,8 @@ pub async fn create(
     pending: Option<&PendingImages>,
     progress: &dyn Progress,
 ) -> Result<CreateReport, LifecycleError> {
-    let finish = finish_create_command(req, None);
-    let (image, warnings) =
-        create_or_find(env, req, "create", &finish, pending, progress, false).await?;
+    let job = create_job(req, &[]);
+    let (image, warnings) = create_or_find(env, req, &job, pending, progress, false).await?;
     let ami_config = suggested_ami_config(
         &req.template,
         &[(image.region.clone(), image.ami_id.clone())],

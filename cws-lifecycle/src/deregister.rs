@@ -66,7 +66,7 @@ pub(crate) async fn delete_released_snapshot(
     let mut retries = 0;
     loop {
         match provider.delete_snapshot(region, snapshot_id).await {
-            Err(ProviderError::Conflict { .. }) if retries < IN_USE_RETRIES => {
+            Err(ProviderError::SnapshotInUse { .. }) if retries < IN_USE_RETRIES => {
                 retries += 1;
                 tokio::time::sleep(pause).await;
                 pause *= 2;
@@ -164,8 +164,8 @@ pub async fn deregister(
         "the provider reports no snapshots for this image".to_string()
     } else if !req.delete_snapshots {
         format!(
-            "kept, as EC2 does ({snapshots_monthly_cost}/month); pass --delete-snapshots when \
-             deregistering to delete them with the image"
+            "kept, as EC2 does ({snapshots_monthly_cost}/month); deleting them with the image \
+             stops that"
         )
     } else if snapshots.failed.is_empty() {
         format!("deleted {}", plural(snapshots.changed.len(), "snapshot"))

@@ -198,10 +198,7 @@ impl LifecycleError {
             | LifecycleError::InstanceNotRunning { .. }
             | LifecycleError::InstanceGone { .. }
             | LifecycleError::NameTaken { .. } => true,
-            LifecycleError::Provider(p) => matches!(
-                p,
-                ProviderError::InvalidInput { .. } | ProviderError::Conflict { .. }
-            ),
+            LifecycleError::Provider(p) => p.is_caller_error(),
             _ => false,
         }
     }

@@ -76,8 +76,9 @@ pub struct CreateMultiReport {
     pub complete: bool,
     /// An `ami_config` mapping every region that holds the image, plus a search.
     pub ami_config: AmiConfig,
-    /// The command that finishes what failed (when not complete).
-    pub finish: Option<String>,
+    /// The job that finishes what failed when run again (when not complete): it waits for
+    /// copies in flight and copies only to the regions still missing.
+    pub finish: Option<PendingJob>,
     /// Things the user should know.
     pub warnings: Vec<String>,
 }
@@ -111,14 +112,14 @@ pub(crate) fn checked_regions(regions: &[String]) -> Result<Vec<String>, Lifecyc
         if r.is_empty() {
             continue;
         }
-        cws_regions::lookup(r).map_err(|e| LifecycleError::Invalid(format!("--regions: {e}")))?;
+        cws_regions::lookup(r).map_err(|e| LifecycleError::Invalid(format!("regions: {e}")))?;
         if seen.insert(r.to_string()) {
             out.push(r.to_string());
         }
     }
     if out.is_empty() {
         return Err(LifecycleError::Invalid(
-            "--regions needs at least one region, e.g. --regions us-east-1,us-west-2".into(),
+            "the list of regions needs at least one region, e.g. us-east-1,us-west-2".into(),
         ));
     }
     Ok(out)
@@ -152,8 +153,7 @@ pub(crate) async fn copy_once(
     source: &Image,
     region: &str,
     public: bool,
-    operation: &str,
-    finish: &str,
+    job: &PendingJob,
     wait: &WaitOptions,
     pending: Option<&PendingImages>,
     progress: &dyn Progress,
@@ -201,7 +201,7 @@ pub(crate) async fn copy_once(
         }
     };
     if copy.state != ImageState::Available {
-        record(pending, &copy, operation, template, finish)?;
+        record(pending, &copy, template, job)?;
     }
     let copy = wait::image_available(provider, region, &copy.id, wait, progress).await?;
     if public && !copy.public {
@@ -230,11 +230,10 @@ pub async fn create_multi(
     let regions = checked_regions(&req.regions)?;
     let provider = env.provider.as_ref();
     let c = &req.create;
-    let finish = finish_create_command(c, Some(&regions));
+    let job = create_job(c, &regions);
     // The master's record stays until every region is done: if the copies are interrupted,
-    // `cws ami status` still shows how to finish.
-    let (master, mut warnings) =
-        create_or_find(env, c, "create-multi", &finish, pending, progress, true).await?;
+    // the record still says how to finish.
+    let (master, mut warnings) = create_or_find(env, c, &job, pending, progress, true).await?;
     let master_image = provider
         .image(&master.region, &master.ami_id)
         .await?
@@ -250,19 +249,11 @@ pub async fn create_multi(
         .collect();
     let concurrency = req.concurrency.max(1);
     let master_ref = &master_image;
-    let finish_ref = finish.as_str();
+    let job_ref = &job;
     let mut results: Vec<(usize, RegionResult)> =
         futures::stream::iter(targets.iter().enumerate().map(|(i, region)| async move {
             let r = copy_once(
-                provider,
-                master_ref,
-                region,
-                c.public,
-                "create-multi",
-                finish_ref,
-                &c.wait,
-                pending,
-                progress,
+                provider, master_ref, region, c.public, job_ref, &c.wait, pending, progress,
             )
             .await;
             let row = match r {
@@ -323,7 +314,7 @@ pub async fn create_multi(
         forget(pending, &master.region, &master.ami_id);
     } else {
         warnings.push(format!(
-            "{} of {} regions failed; run `{finish}` again to finish only those",
+            "{} of {} regions failed",
             rows.iter()
                 .filter(|r| r.outcome == RegionOutcome::Failed)
                 .count(),
@@ -344,7 +335,7 @@ pub async fn create_multi(
         master,
         regions: rows,
         complete,
-        finish: (!complete).then_some(finish),
+        finish: (!complete).then_some(job),
         warnings,
     })
 }

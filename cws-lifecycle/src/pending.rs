@@ -3,7 +3,6 @@
 use cws_provider::Image;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::*;
@@ -24,11 +23,60 @@ pub struct PendingImage {
     pub template: Option<String>,
     /// When it was recorded, RFC 3339.
     pub started_at: String,
-    /// The command that finishes the job (re-running it waits for what is in flight and does
-    /// what is missing).
-    pub finish: String,
-    /// The command that cleans it up instead.
-    pub cleanup: String,
+    /// The job the image belongs to: what finishing it means (re-running the same job waits
+    /// for what is in flight and does what is missing). `None` in records written by an
+    /// earlier cws, which kept a ready-made command in [`PendingImage::legacy_finish`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<PendingJob>,
+    /// The command an earlier cws recorded to finish the job (read, never written).
+    #[serde(default, rename = "finish", skip_serializing_if = "Option::is_none")]
+    pub legacy_finish: Option<String>,
+}
+
+/// The job an image in flight belongs to, with what it takes to run it again. The image
+/// itself is cleaned up by deregistering [`PendingImage::image_id`] in its region.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PendingJob {
+    /// An image made from an instance, and for a multi-region create its copies.
+    Create {
+        /// The template slug.
+        template: String,
+        /// The instance (name or id) the image is made from.
+        instance: String,
+        /// The image name.
+        name: String,
+        /// The instance's region.
+        region: String,
+        /// The regions a multi-region create copies to (empty for a single-region create).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        regions: Vec<String>,
+        /// Whether the image is made public.
+        #[serde(default)]
+        public: bool,
+    },
+    /// A copy of an image into another region.
+    Copy {
+        /// The image copied.
+        source_image: String,
+        /// Its region.
+        source_region: String,
+        /// Where the copy goes.
+        target_region: String,
+    },
+}
+
+impl PendingJob {
+    /// The operation's short name, as recorded in [`PendingImage::operation`]: `create`,
+    /// `create-multi` or `copy`.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            PendingJob::Create { regions, .. } if regions.is_empty() => "create",
+            PendingJob::Create { .. } => "create-multi",
+            PendingJob::Copy { .. } => "copy",
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -89,7 +137,7 @@ impl PendingImages {
         LifecycleError::PendingFile {
             action: action.to_string(),
             path: path.to_path_buf(),
-            message: format!("{e}; check that the directory is writable or pass another --home"),
+            message: format!("{e}; check that the directory is writable"),
         }
     }
 
@@ -132,7 +180,7 @@ impl PendingImages {
                 path: self.path.clone(),
                 message: format!(
                     "it is not a cws pending-images file ({e}); move it aside (`mv {0} {0}.bak`) \
-                     and run again — `cws ami list` still finds the images themselves",
+                     and run again (the images themselves are not affected)",
                     self.path.display()
                 ),
             })?;
@@ -151,40 +199,10 @@ impl PendingImages {
     }
 
     fn save(&self, file: &PendingFile) -> Result<(), LifecycleError> {
-        let tmp = self.path.with_file_name(format!(
-            "{}.tmp-{}",
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "pending-images.json".into()),
-            std::process::id()
-        ));
-        let result = (|| {
-            let bytes = serde_json::to_vec_pretty(file)
-                .map_err(|e| self.err("encode the record for", &self.path, e))?;
-            let mut f = File::create(&tmp).map_err(|e| self.err("create", &tmp, e))?;
-            f.write_all(&bytes)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| self.err("write", &tmp, e))?;
-            drop(f);
-            fs::rename(&tmp, &self.path).map_err(|e| self.err("replace", &self.path, e))?;
-            #[cfg(unix)]
-            if let Some(dir) = self.path.parent()
-                && let Ok(d) = File::open(if dir.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    dir
-                })
-            {
-                // Makes the rename durable; best effort, the data is already safe.
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let bytes = serde_json::to_vec_pretty(file)
+            .map_err(|e| self.err("encode the record for", &self.path, e))?;
+        cws_util::fs::write_atomic(&self.path, &bytes, None)
+            .map_err(|e| self.err("write", &self.path, e))
     }
 
     fn update<R>(&self, f: impl FnOnce(&mut Vec<PendingImage>) -> R) -> Result<R, LifecycleError> {
@@ -237,29 +255,11 @@ pub(crate) fn now_rfc3339() -> String {
         .to_string()
 }
 
-/// Quotes a word for a POSIX shell when it needs it, so printed commands can be pasted.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-pub(crate) fn cleanup_command(image_id: &str, region: &str) -> String {
-    format!("cws ami deregister {image_id} --region {region}")
-}
-
 pub(crate) fn record(
     pending: Option<&PendingImages>,
     image: &Image,
-    operation: &str,
     template: Option<&str>,
-    finish: &str,
+    job: &PendingJob,
 ) -> Result<(), LifecycleError> {
     match pending {
         None => Ok(()),
@@ -267,11 +267,11 @@ pub(crate) fn record(
             image_id: image.id.clone(),
             region: image.region.clone(),
             name: image.name.clone(),
-            operation: operation.to_string(),
+            operation: job.operation().to_string(),
             template: template.map(str::to_string),
             started_at: now_rfc3339(),
-            finish: finish.to_string(),
-            cleanup: cleanup_command(&image.id, &image.region),
+            job: Some(job.clone()),
+            legacy_finish: None,
         }),
     }
 }

@@ -169,7 +169,7 @@ pub(crate) fn share_snapshot_detail(
     {
         parts.push(
             "EC2 cannot share snapshots with an organization, so its accounts can launch the \
-             image but not copy it; name them with --account if they need to"
+             image but not copy it; share with those accounts by id if they need to"
                 .into(),
         );
     }
@@ -189,7 +189,7 @@ pub(crate) fn share_snapshot_detail(
 pub async fn share(env: &ResolveEnv, req: &ShareRequest) -> Result<ShareReport, LifecycleError> {
     if req.permissions.is_empty() {
         return Err(LifecycleError::Invalid(
-            "say who to share with: --account ID (repeatable), --org-arn ARN or --public".into(),
+            "say who to share with: account ids, an organization ARN or everyone (public)".into(),
         ));
     }
     let provider = env.provider.as_ref();

@@ -18,8 +18,25 @@ pub struct PendingStatus {
     pub state: Option<ImageState>,
     /// Why the state could not be read.
     pub error: Option<String>,
-    /// What to do about it, in words.
-    pub next: String,
+    /// What to do about it.
+    pub next: NextStep,
+}
+
+/// What to do about an image in flight.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextStep {
+    /// Its state could not be read: ask again.
+    Retry,
+    /// The image no longer exists: running the job again starts over.
+    StartOver,
+    /// Still being made: running the job again waits for it and does the rest.
+    WaitAndFinish,
+    /// Available: running the job again finishes whatever else it had to do.
+    Finish,
+    /// It failed: deregister it.
+    CleanUp,
 }
 
 /// The result of `cws ami status`.
@@ -33,8 +50,8 @@ pub struct StatusReport {
     pub images: Vec<PendingStatus>,
 }
 
-/// `cws ami status`: every recorded image, re-described (concurrently), with the command
-/// that finishes the job or cleans it up.
+/// `cws ami status`: every recorded image, re-described (concurrently), with what to do
+/// next: finish its job or clean it up.
 pub async fn pending_status(
     env: &ResolveEnv,
     pending: &PendingImages,
@@ -47,20 +64,11 @@ pub async fn pending_status(
             Err(e) => (None, Some(e.to_string())),
         };
         let next = match (state, &error) {
-            (_, Some(_)) => "could not read the image; try again".to_string(),
-            (None, None) => format!(
-                "the image no longer exists; `{}` starts over if you still want it",
-                record.finish
-            ),
-            (Some(ImageState::Pending), _) => format!(
-                "still being made; `{}` waits for it and finishes the rest",
-                record.finish
-            ),
-            (Some(ImageState::Available), _) => format!(
-                "available; `{}` finishes whatever else the command had to do",
-                record.finish
-            ),
-            (Some(_), _) => format!("failed; clean it up with `{}`", record.cleanup),
+            (_, Some(_)) => NextStep::Retry,
+            (None, None) => NextStep::StartOver,
+            (Some(ImageState::Pending), _) => NextStep::WaitAndFinish,
+            (Some(ImageState::Available), _) => NextStep::Finish,
+            (Some(_), _) => NextStep::CleanUp,
         };
         PendingStatus {
             record,

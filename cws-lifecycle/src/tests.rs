@@ -12,17 +12,16 @@ fn entry(id: &str, region: &str) -> PendingImage {
         operation: "create".into(),
         template: None,
         started_at: now_rfc3339(),
-        finish: "cws ami create t box --name n".into(),
-        cleanup: cleanup_command(id, region),
+        job: Some(PendingJob::Create {
+            template: "t".into(),
+            instance: "box".into(),
+            name: "n".into(),
+            region: region.into(),
+            regions: vec![],
+            public: false,
+        }),
+        legacy_finish: None,
     }
-}
-
-#[test]
-fn shell_quote_leaves_plain_words_and_quotes_the_rest() {
-    assert_eq!(shell_quote("python-research"), "python-research");
-    assert_eq!(shell_quote("My Setup"), "'My Setup'");
-    assert_eq!(shell_quote("it's"), r"'it'\''s'");
-    assert_eq!(shell_quote(""), "''");
 }
 
 #[test]

@@ -271,8 +271,25 @@ impl LocalCloud {
         match &self.files {
             // In memory nothing changes behind our back: readers share the state.
             None => f(&self.share_inner().state),
-            // Persisted, a read may have to reload the file first, which needs the write lock.
+            // Persisted, readers share the state while the file is the one it came from
+            // (one `stat`); only a reload, after another process wrote, takes the write lock.
             Some(files) => {
+                let mut f = Some(f);
+                {
+                    let inner = self.share_inner();
+                    let answered = files.shared(|| {
+                        if files.is_current(inner.stamp.as_ref())? {
+                            let f = f.take().expect("the read runs once");
+                            f(&inner.state).map(Some)
+                        } else {
+                            Ok(None)
+                        }
+                    })?;
+                    if let Some(r) = answered {
+                        return Ok(r);
+                    }
+                }
+                let f = f.take().expect("the read has not run");
                 let mut inner = self.lock_inner();
                 files.shared(|| {
                     Self::refresh(files, &mut inner)?;
@@ -364,11 +381,11 @@ fn check_region(region: &str) -> ProviderResult<()> {
     if cws_regions::get(region).is_some() {
         return Ok(());
     }
-    let hint = match cws_regions::suggest(region) {
-        Some(s) => format!("; did you mean `{s}`?"),
-        None => "; `cws regions` lists the known regions".to_string(),
-    };
-    Err(invalid(format!("unknown region `{region}`{hint}")))
+    Err(ProviderError::UnknownRegion {
+        provider: "LocalCloud".to_string(),
+        region: region.to_string(),
+        suggestion: cws_regions::suggest(region).map(str::to_string),
+    })
 }
 
 fn invalid(message: String) -> ProviderError {
@@ -1065,12 +1082,10 @@ impl ImageAdmin for LocalCloud {
         self.write(|state| {
             let rs = own_snapshot_mut(state, region, snapshot_id, "ec2:DeleteSnapshot")?;
             if let Some(user) = snapshot_users(rs, snapshot_id).next() {
-                return Err(ProviderError::Conflict {
-                    message: format!(
-                        "snapshot {snapshot_id} in {region} is in use by image {} (`{}`); \
-                         deregister the image first (`cws ami deregister {} --region {region}`)",
-                        user.id, user.name, user.id
-                    ),
+                return Err(ProviderError::SnapshotInUse {
+                    snapshot_id: snapshot_id.to_string(),
+                    region: region.to_string(),
+                    image_id: Some(user.id.clone()),
                 });
             }
             rs.snapshots.remove(snapshot_id);

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+
 use std::path::{Path, PathBuf};
 
 use compact_str::CompactString;
@@ -224,7 +224,6 @@ impl Stamp {
 /// Where a persisted LocalCloud lives on disk.
 #[derive(Debug)]
 pub(crate) struct Files {
-    pub(crate) dir: PathBuf,
     pub(crate) state_path: PathBuf,
     lock_path: PathBuf,
     lock_file: File,
@@ -265,7 +264,6 @@ impl Files {
             .map_err(|e| io_error("open the lock file", &lock_path, e))?;
         Ok(Files {
             state_path: dir.join("state.json"),
-            dir,
             lock_path,
             lock_file,
         })
@@ -287,6 +285,15 @@ impl Files {
             .map_err(|e| io_error("take an exclusive lock on", &self.lock_path, e))?;
         let _guard = LockGuard(&self.lock_file);
         f()
+    }
+
+    /// Whether the state file is still the version stamped `current` (one `stat`).
+    pub(crate) fn is_current(&self, current: Option<&Stamp>) -> ProviderResult<bool> {
+        match fs::metadata(&self.state_path) {
+            Ok(meta) => Ok(current == Some(&Stamp::of(&meta))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("inspect", &self.state_path, e)),
+        }
     }
 
     /// Reads the state file unless it still matches `current`. Call with a lock held.
@@ -326,36 +333,13 @@ impl Files {
     /// Writes the state crash-safely (temp file, fsync, rename, fsync dir). Call with the
     /// exclusive lock held. Returns the new file's stamp.
     pub(crate) fn save(&self, state: &State) -> ProviderResult<Stamp> {
-        let tmp = self
-            .dir
-            .join(format!("state.json.tmp-{}", std::process::id()));
-        let result = (|| {
-            let file = File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
-            let mut writer = BufWriter::new(file);
-            serde_json::to_writer(&mut writer, state).map_err(|e| {
-                ProviderError::generic(PROVIDER, format!("cannot encode state: {e}"))
-            })?;
-            writer.flush().map_err(|e| io_error("write", &tmp, e))?;
-            let file = writer
-                .into_inner()
-                .map_err(|e| io_error("write", &tmp, e.into_error()))?;
-            file.sync_all().map_err(|e| io_error("fsync", &tmp, e))?;
-            drop(file);
-            fs::rename(&tmp, &self.state_path)
-                .map_err(|e| io_error("replace", &self.state_path, e))?;
-            #[cfg(unix)]
-            if let Ok(dir) = File::open(&self.dir) {
-                // Makes the rename itself durable; best effort, the data is already safe.
-                let _ = dir.sync_all();
-            }
-            let meta = fs::metadata(&self.state_path)
-                .map_err(|e| io_error("inspect", &self.state_path, e))?;
-            Ok(Stamp::of(&meta))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let bytes = serde_json::to_vec(state)
+            .map_err(|e| ProviderError::generic(PROVIDER, format!("cannot encode state: {e}")))?;
+        cws_util::fs::write_atomic(&self.state_path, &bytes, None)
+            .map_err(|e| io_error("write", &self.state_path, e))?;
+        let meta =
+            fs::metadata(&self.state_path).map_err(|e| io_error("inspect", &self.state_path, e))?;
+        Ok(Stamp::of(&meta))
     }
 }
 
@@ -363,7 +347,7 @@ fn io_error(action: &str, path: &Path, e: std::io::Error) -> ProviderError {
     ProviderError::generic(
         PROVIDER,
         format!(
-            "cannot {action} {} ({e}); check that the directory is writable or pass another --home",
+            "cannot {action} {} ({e}); check that the directory is writable",
             path.display()
         ),
     )
@@ -456,7 +440,7 @@ mod tests {
             _ => panic!("a rewritten file must be re-read"),
         }
         // No temp files are left behind.
-        let leftovers: Vec<_> = fs::read_dir(&files.dir)
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("localcloud"))
             .unwrap()
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))

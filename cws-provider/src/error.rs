@@ -46,6 +46,33 @@ pub enum ProviderError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A region name the backend does not know.
+    #[error(
+        "invalid request: unknown {provider} region `{region}`{}",
+        did_you_mean(suggestion)
+    )]
+    UnknownRegion {
+        /// The provider name (`aws`, `localcloud`, ...).
+        provider: String,
+        /// The region asked for.
+        region: String,
+        /// A known region the name is close to, if any.
+        suggestion: Option<String>,
+    },
+    /// A snapshot cannot be deleted while an image still uses it.
+    #[error(
+        "snapshot {snapshot_id} in {region} is in use by {}; deregister the image first, then \
+         delete the snapshot",
+        image_id.as_deref().unwrap_or("an image")
+    )]
+    SnapshotInUse {
+        /// The snapshot.
+        snapshot_id: String,
+        /// Its region.
+        region: String,
+        /// The image that uses it, when the backend says.
+        image_id: Option<String>,
+    },
     /// The request conflicts with existing state (e.g. an instance name already in use).
     #[error("{message}")]
     Conflict {
@@ -90,6 +117,12 @@ impl ProviderError {
         )
     }
 
+    /// Whether the request itself was at fault (bad input, or a conflict with existing state)
+    /// rather than the backend: asking again unchanged gets the same answer.
+    pub fn is_caller_error(&self) -> bool {
+        matches!(self.kind(), "invalid_input" | "conflict")
+    }
+
     /// A short machine-readable name of the case, used in JSON reports.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -97,11 +130,20 @@ impl ProviderError {
             ProviderError::PermissionDenied { .. } => "permission_denied",
             ProviderError::Throttled { .. } => "throttled",
             ProviderError::Unavailable { .. } => "unavailable",
-            ProviderError::InvalidInput { .. } => "invalid_input",
-            ProviderError::Conflict { .. } => "conflict",
+            ProviderError::InvalidInput { .. } | ProviderError::UnknownRegion { .. } => {
+                "invalid_input"
+            }
+            ProviderError::Conflict { .. } | ProviderError::SnapshotInUse { .. } => "conflict",
             ProviderError::Unsupported { .. } => "unsupported",
             ProviderError::Generic { .. } => "generic",
         }
+    }
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
     }
 }
 

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cws_template::Architecture;
 
-use crate::error::ProviderResult;
+use crate::error::{ProviderError, ProviderResult};
 use crate::ext::{ImageCatalogExt, InstancesExt};
 use crate::model::{
     CopyImageRequest, CreateImageRequest, Image, ImageQuery, ImageState, InstanceFilter,
@@ -862,11 +862,22 @@ pub async fn delete_snapshot(p: &dyn CloudProvider, fx: &Fixture) {
     let image = own_copy(p, fx, &fx.region, "snapdel").await;
     let snaps = own_snapshots(&image).to_vec();
     for snap in &snaps {
-        expect_kind(
-            p.delete_snapshot(&fx.region, snap).await,
-            "conflict",
-            "delete a snapshot its image still uses",
-        );
+        match p.delete_snapshot(&fx.region, snap).await {
+            Err(ProviderError::SnapshotInUse {
+                snapshot_id,
+                region,
+                ..
+            }) => {
+                assert_eq!(
+                    (&snapshot_id, &region),
+                    (snap, &fx.region),
+                    "delete a snapshot its image still uses: the error names it"
+                );
+            }
+            other => panic!(
+                "delete a snapshot its image still uses: expected SnapshotInUse, got {other:?}"
+            ),
+        }
     }
     let still = ok(
         p.describe_snapshots(&fx.region, &snaps).await,

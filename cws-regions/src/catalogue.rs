@@ -392,8 +392,17 @@ mod tests {
             other => panic!("expected UnknownRegion, got {other:?}"),
         }
         let message = lookup("us-est-1").map(|_| ()).unwrap_err().to_string();
-        assert!(message.contains("did you mean `us-east-1`?"), "{message}");
-        assert!(message.contains("cws regions fallbacks"), "{message}");
+        assert_eq!(
+            message,
+            "unknown region `us-est-1`; did you mean `us-east-1`?"
+        );
+        match lookup("mars-1") {
+            Err(RegionError::UnknownRegion { region, suggestion }) => {
+                assert_eq!(region, "mars-1");
+                assert_eq!(suggestion, None);
+            }
+            other => panic!("expected UnknownRegion, got {other:?}"),
+        }
         assert_eq!(lookup("eu-west-1").map(|r| r.code).ok(), Some("eu-west-1"));
     }
 

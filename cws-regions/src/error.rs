@@ -4,16 +4,15 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong in `cws-regions`.
 ///
-/// Each message names what was wrong and what to do about it, so the CLI can
-/// print it unchanged.
+/// Each message names what was wrong and, where the fix lies in the input,
+/// what to do about it. Pointers to a front end's own commands or flags (how
+/// to list the known regions, where the override file came from) are left to
+/// the front end, which has the data in the fields.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
     /// A region code that is not in the catalogue.
-    #[error(
-        "unknown region `{region}`{}(`cws regions fallbacks` lists the known regions)",
-        did_you_mean(*.suggestion)
-    )]
+    #[error("unknown region `{region}`{}", did_you_mean(*.suggestion))]
     UnknownRegion {
         /// The code exactly as it was given.
         region: String,
@@ -30,12 +29,14 @@ pub enum RegionError {
         origin: String,
         /// What is wrong, with a line and column when the source is a file.
         message: String,
+        /// The code, when what is wrong is a region code the catalogue does
+        /// not know (the suggestion, if any, is in `message`).
+        unknown_region: Option<String>,
     },
 
     /// The override file could not be read.
     #[error(
-        "cannot read region fallback file `{}`: {source}; check the path (from --regions-file or \
-         $CWS_HOME/regions.yaml) and its permissions",
+        "cannot read region fallback file `{}`: {source}; check the path and its permissions",
         path.display()
     )]
     Io {
@@ -49,8 +50,8 @@ pub enum RegionError {
 
 fn did_you_mean(suggestion: Option<&'static str>) -> String {
     match suggestion {
-        Some(code) => format!("; did you mean `{code}`? "),
-        None => " ".to_owned(),
+        Some(code) => format!("; did you mean `{code}`?"),
+        None => String::new(),
     }
 }
 
@@ -66,17 +67,13 @@ mod tests {
         };
         assert_eq!(
             with.to_string(),
-            "unknown region `us-est-1`; did you mean `us-east-1`? \
-             (`cws regions fallbacks` lists the known regions)"
+            "unknown region `us-est-1`; did you mean `us-east-1`?"
         );
         let without = RegionError::UnknownRegion {
             region: "mars-1".into(),
             suggestion: None,
         };
-        assert_eq!(
-            without.to_string(),
-            "unknown region `mars-1` (`cws regions fallbacks` lists the known regions)"
-        );
+        assert_eq!(without.to_string(), "unknown region `mars-1`");
     }
 
     #[test]
@@ -87,7 +84,7 @@ mod tests {
         };
         let message = err.to_string();
         assert!(message.contains("/nope/regions.yaml"), "{message}");
-        assert!(message.contains("--regions-file"), "{message}");
+        assert!(message.contains("check the path"), "{message}");
         assert!(std::error::Error::source(&err).is_some());
     }
 }

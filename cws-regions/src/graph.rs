@@ -233,6 +233,8 @@ impl FallbackGraph {
         let invalid = |message: String| RegionError::InvalidGraph {
             origin: EDGE_LIST_ORIGIN.to_owned(),
             message,
+            // Unknown codes in an edge list are `UnknownRegion` errors instead.
+            unknown_region: None,
         };
         let mut graph = Self::nearest_only();
         let mut listed = vec![false; graph.nodes.len()];

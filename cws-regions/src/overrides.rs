@@ -37,12 +37,15 @@ pub(crate) type Overrides = Vec<(usize, Vec<usize>)>;
 pub(crate) fn parse(text: &str, origin: &str) -> Result<Overrides, RegionError> {
     let ctx = Ctx::default();
     let deserializer = serde_norway::Deserializer::from_str(text);
-    FileSeed(&ctx)
-        .deserialize(deserializer)
-        .map_err(|err| RegionError::InvalidGraph {
+    FileSeed(&ctx).deserialize(deserializer).map_err(|err| {
+        let problem = ctx.problem.into_inner();
+        let unknown_region = problem.as_ref().and_then(|p| p.unknown_region.clone());
+        RegionError::InvalidGraph {
             origin: origin.to_owned(),
-            message: describe(&err, ctx.problem.into_inner()),
-        })
+            message: describe(&err, problem.map(|p| p.message)),
+            unknown_region,
+        }
+    })
 }
 
 /// Turn a `serde_norway` error into "line L, column C: what; how to fix".
@@ -73,11 +76,28 @@ fn describe(err: &serde_norway::Error, problem: Option<String>) -> String {
     }
 }
 
+/// One validation failure found while deserialising.
+struct Problem {
+    /// What is wrong and how to fix it.
+    message: String,
+    /// The code, when the failure is a region code the catalogue does not know.
+    unknown_region: Option<String>,
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Self {
+        Problem {
+            message,
+            unknown_region: None,
+        }
+    }
+}
+
 /// Shared validation state for one parse.
 #[derive(Default)]
 struct Ctx {
-    /// The first validation failure's human message, if any.
-    problem: RefCell<Option<String>>,
+    /// The first validation failure, if any.
+    problem: RefCell<Option<Problem>>,
     /// Whether `fallbacks:` was already seen (a repeated key is an error).
     seen_top_key: Cell<bool>,
 }
@@ -85,24 +105,28 @@ struct Ctx {
 impl Ctx {
     /// Record `message` and return it as a deserialisation error so that
     /// `serde_norway` attaches the current position to it.
-    fn fail<E: de::Error>(&self, message: String) -> E {
+    fn fail<E: de::Error>(&self, problem: impl Into<Problem>) -> E {
+        let problem = problem.into();
+        let error = E::custom(&problem.message);
         let mut slot = self.problem.borrow_mut();
         if slot.is_none() {
-            *slot = Some(message.clone());
+            *slot = Some(problem);
         }
-        E::custom(message)
+        error
     }
 }
 
-pub(crate) fn unknown_region_message(code: &str, role: &str) -> String {
+/// `code` (in the role given, e.g. " (listed as a fallback of `x`)") is not
+/// in the catalogue.
+fn unknown_region(code: &str, role: &str) -> Problem {
     let fix = match suggest(code) {
         Some(s) => format!("did you mean `{s}`? Fix"),
         None => "fix".to_owned(),
     };
-    format!(
-        "`{code}`{role} is not a known region; {fix} the code or remove it \
-         (`cws regions fallbacks` lists the known regions)"
-    )
+    Problem {
+        message: format!("`{code}`{role} is not a known region; {fix} the code or remove it"),
+        unknown_region: Some(code.to_owned()),
+    }
 }
 
 pub(crate) fn self_edge_message(region: &str) -> String {
@@ -133,7 +157,7 @@ struct Scalar<'a, F> {
     check: F,
 }
 
-impl<'de, T, F: FnOnce(&str) -> Result<T, String>> Visitor<'de> for Scalar<'_, F> {
+impl<'de, T, F: FnOnce(&str) -> Result<T, Problem>> Visitor<'de> for Scalar<'_, F> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,13 +231,15 @@ impl<'de> DeserializeSeed<'de> for TopKeySeed<'_> {
                     return Err(format!(
                         "unknown top-level key `{key}`{hint}; the only key allowed is \
                          `{TOP_KEY}`, a mapping from region to its list of fallback regions"
-                    ));
+                    )
+                    .into());
                 }
                 if ctx.seen_top_key.replace(true) {
                     return Err(format!(
                         "`{TOP_KEY}` appears more than once; merge the entries into a single \
                          `{TOP_KEY}` mapping"
-                    ));
+                    )
+                    .into());
                 }
                 Ok(())
             },
@@ -282,9 +308,9 @@ impl<'de> DeserializeSeed<'de> for RegionKeySeed<'_> {
             ctx: self.ctx,
             expecting: "a region code such as `us-east-1`",
             check: |code: &str| {
-                let index = index_of(code).ok_or_else(|| unknown_region_message(code, ""))?;
+                let index = index_of(code).ok_or_else(|| unknown_region(code, ""))?;
                 if seen.iter().any(|(s, _)| *s == index) {
-                    return Err(duplicate_region_message(code));
+                    return Err(duplicate_region_message(code).into());
                 }
                 Ok(index)
             },
@@ -373,13 +399,13 @@ impl<'de> DeserializeSeed<'de> for TargetSeed<'_> {
             check: |code: &str| {
                 let Some(index) = index_of(code) else {
                     let role = format!(" (listed as a fallback of `{region}`)");
-                    return Err(unknown_region_message(code, &role));
+                    return Err(unknown_region(code, &role));
                 };
                 if index == own {
-                    return Err(self_edge_message(region));
+                    return Err(self_edge_message(region).into());
                 }
                 if seen.contains(&index) {
-                    return Err(duplicate_target_message(region, code));
+                    return Err(duplicate_target_message(region, code).into());
                 }
                 Ok(index)
             },

@@ -100,7 +100,30 @@ fn unknown_target_region_has_location_and_suggestion() {
     assert!(m.contains("`us-est-2`"), "{m}");
     assert!(m.contains("fallback of `us-east-1`"), "{m}");
     assert!(m.contains("did you mean `us-east-2`?"), "{m}");
-    assert!(m.contains("cws regions fallbacks"), "{m}");
+    assert!(
+        !m.contains("cws "),
+        "no CLI wording in a library message: {m}"
+    );
+    // The unknown code is data, so a front end can add its own pointer.
+    match parse("fallbacks:\n  us-east-1: [us-west-2, us-est-2]\n") {
+        Err(RegionError::InvalidGraph { unknown_region, .. }) => {
+            assert_eq!(unknown_region.as_deref(), Some("us-est-2"));
+        }
+        other => panic!("expected InvalidGraph, got {other:?}"),
+    }
+    match parse("fallbacks:\n  mars-north-1: [us-east-1]\n") {
+        Err(RegionError::InvalidGraph { unknown_region, .. }) => {
+            assert_eq!(unknown_region.as_deref(), Some("mars-north-1"));
+        }
+        other => panic!("expected InvalidGraph, got {other:?}"),
+    }
+    // Other problems carry no code.
+    match parse("fallbacks:\n  us-east-1: [us-east-1]\n") {
+        Err(RegionError::InvalidGraph { unknown_region, .. }) => {
+            assert_eq!(unknown_region, None);
+        }
+        other => panic!("expected InvalidGraph, got {other:?}"),
+    }
 }
 
 #[test]
@@ -211,7 +234,9 @@ fn load_reads_files_and_names_them_in_errors() {
     assert_eq!(ok(FallbackGraph::load_optional(&good)), g);
 
     match FallbackGraph::load(&bad) {
-        Err(RegionError::InvalidGraph { origin, message }) => {
+        Err(RegionError::InvalidGraph {
+            origin, message, ..
+        }) => {
             assert!(origin.ends_with("broken.yaml"), "{origin}");
             assert!(message.contains("line 2, column 15"), "{message}");
         }

@@ -29,7 +29,7 @@ pub enum ConsentRequest {
         /// The available image.
         ami_id: String,
         /// The tier that found it.
-        tier: String,
+        tier: crate::TierId,
         /// Seconds to a usable workstation from the image.
         image_seconds: u64,
         /// Seconds to a usable workstation by script.

@@ -18,8 +18,10 @@ mod report;
 mod resolver;
 pub mod service;
 pub mod tier;
+mod tier_id;
 
 pub use consent::{AssumeNo, AssumeYes, Consent, ConsentRequest};
 pub use report::{Attempt, CopyPlan, Method, Outcome, ProviderLabel, Resolution};
-pub use resolver::{ResolveEnv, ResolveRequest, Resolver};
+pub use resolver::{ResolveEnv, ResolveRequest, Resolver, UnknownTier};
 pub use tier::{Candidate, Probe, ResolveContext, Tier};
+pub use tier_id::{InvalidTierId, TierId};

@@ -6,7 +6,10 @@ use cws_provider::ProviderInfo;
 use cws_template::{AmiStrategy, Architecture};
 use serde::{Serialize, Serializer};
 
+use crate::TierId;
+
 /// How an image was (or was not) obtained.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
     /// The template's mapped id for the region.
@@ -22,7 +25,7 @@ pub enum Method {
     /// No tier could serve the launch.
     Failed,
     /// A tier supplied by an embedding tool.
-    Custom(String),
+    Custom(TierId),
 }
 
 impl Method {
@@ -35,20 +38,20 @@ impl Method {
             Method::CrossRegion => "cross_region",
             Method::ScriptFallback => "script_fallback",
             Method::Failed => "failed",
-            Method::Custom(s) => s,
+            Method::Custom(s) => s.as_str(),
         }
     }
 
-    /// The method for a tier name (built-in names map to their variant).
-    pub fn from_name(name: &str) -> Method {
-        match name {
-            "direct_mapping" => Method::DirectMapping,
-            "dynamic_search" => Method::DynamicSearch,
-            "marketplace" => Method::Marketplace,
-            "cross_region" => Method::CrossRegion,
-            "script_fallback" => Method::ScriptFallback,
-            "failed" => Method::Failed,
-            other => Method::Custom(other.to_string()),
+    /// The method a success of this tier is reported as (built-in tiers map to their
+    /// variant, any other tier to [`Method::Custom`]).
+    pub fn from_tier(id: &TierId) -> Method {
+        match id {
+            id if *id == TierId::DIRECT_MAPPING => Method::DirectMapping,
+            id if *id == TierId::DYNAMIC_SEARCH => Method::DynamicSearch,
+            id if *id == TierId::MARKETPLACE => Method::Marketplace,
+            id if *id == TierId::CROSS_REGION => Method::CrossRegion,
+            id if *id == TierId::SCRIPT_FALLBACK => Method::ScriptFallback,
+            other => Method::Custom(other.clone()),
         }
     }
 
@@ -71,6 +74,7 @@ impl Serialize for Method {
 }
 
 /// What one tier concluded, as reported.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -86,11 +90,24 @@ pub enum Outcome {
     Failed,
 }
 
+impl std::fmt::Display for Outcome {
+    /// In words: `found`, `not found`, `skipped`, `declined`, `failed`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Outcome::Found => "found",
+            Outcome::NotFound => "not found",
+            Outcome::Skipped => "skipped",
+            Outcome::Declined => "declined",
+            Outcome::Failed => "failed",
+        })
+    }
+}
+
 /// One tier's line in the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attempt {
-    /// Tier name.
-    pub tier: String,
+    /// The tier.
+    pub tier: TierId,
     /// What it concluded.
     pub outcome: Outcome,
     /// Why, in one line.
@@ -157,7 +174,7 @@ pub struct Resolution {
     pub strategy: AmiStrategy,
     /// The tier forced with `--ami-strategy`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub forced_tier: Option<String>,
+    pub forced_tier: Option<TierId>,
     /// How the image was obtained.
     pub method: Method,
     /// The image to launch (the base image for script fallback).
@@ -182,6 +199,44 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// One entry per tier consulted, in priority order.
     pub attempts: Vec<Attempt>,
+}
+
+/// A plain-text summary for embedders and logs: the answer on the first line, then the copy
+/// it needs, one line per tier, and the warnings. (The `cws` CLI prints its own layout.)
+impl std::fmt::Display for Resolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} in {}: {}",
+            self.template, self.target_region, self.method
+        )?;
+        if let Some(id) = &self.ami_id {
+            write!(f, " -> {id}")?;
+            if let Some(name) = &self.ami_name {
+                write!(f, " ({name})")?;
+            }
+        }
+        if self.provider.simulated {
+            write!(f, " [simulated: {}]", self.provider.name)?;
+        }
+        if let Some(copy) = &self.copy {
+            write!(
+                f,
+                "\n  needs a copy from {} first: {} GiB, ~{}, {}",
+                copy.source_region,
+                copy.snapshot_gb,
+                cws_util::duration::format_seconds(copy.estimated_seconds),
+                copy.estimated_cost_usd
+            )?;
+        }
+        for a in &self.attempts {
+            write!(f, "\n  {:<16} {:<10} {}", a.tier, a.outcome, a.detail)?;
+        }
+        for w in &self.warnings {
+            write!(f, "\n  warning: {w}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Resolution {

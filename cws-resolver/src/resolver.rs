@@ -23,6 +23,7 @@ use futures::future::BoxFuture;
 use chrono::{DateTime, Utc};
 use cws_provider::{CloudProvider, ImageCatalog, ProviderError};
 
+use crate::TierId;
 use crate::report::{Attempt, Method, Outcome, ProviderLabel, Resolution};
 use crate::tier::{self, Candidate, Probe, ResolveContext, Tier};
 
@@ -65,8 +66,8 @@ pub struct ResolveRequest {
     pub region: String,
     /// A required architecture (`--arch`); `None` follows the template.
     pub architecture: Option<Architecture>,
-    /// Tiers the user declined (tier name → why), reported as `declined` without probing.
-    pub declined: BTreeMap<String, String>,
+    /// Tiers the user declined (tier → why), reported as `declined` without probing.
+    pub declined: BTreeMap<TierId, String>,
     /// "Now" for deprecation checks; `None` uses the clock.
     pub now: Option<DateTime<Utc>>,
 }
@@ -122,18 +123,44 @@ enum Mode {
     Sequential,
 }
 
+/// A forced tier that is not one of the built-in tiers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown tier `{name}`{}; the tiers are {}",
+    did_you_mean(suggestion),
+    builtin_list()
+)]
+pub struct UnknownTier {
+    /// The name given.
+    pub name: String,
+    /// A built-in tier it is close to.
+    pub suggestion: Option<String>,
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+fn builtin_list() -> String {
+    let builtin = TierId::BUILTIN;
+    let names: Vec<&str> = builtin.iter().map(TierId::as_str).collect();
+    names.join(", ")
+}
+
 /// An ordered list of tiers and how to run them.
 #[derive(Clone)]
 pub struct Resolver {
     tiers: Vec<Arc<dyn Tier>>,
     mode: Mode,
-    forced: Option<String>,
+    forced: Option<TierId>,
 }
 
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Resolver")
-            .field("tiers", &self.tier_names())
+            .field("tiers", &self.tier_ids())
             .field("mode", &self.mode)
             .finish()
     }
@@ -149,7 +176,7 @@ impl Resolver {
         }
     }
 
-    /// The standard tier chain for a strategy (DESIGN §5):
+    /// The standard tier chain for a strategy:
     ///
     /// | strategy | chain |
     /// |---|---|
@@ -161,27 +188,28 @@ impl Resolver {
     /// `cross_region` ends after cross_region (no script), `error` ends after the in-region
     /// AMI tiers (no copy, no script).
     pub fn for_strategy(strategy: AmiStrategy, fallback: FallbackStrategy) -> Self {
-        let ami: Vec<&str> = match fallback {
-            FallbackStrategy::Error => vec!["direct_mapping", "dynamic_search", "marketplace"],
-            _ => vec![
-                "direct_mapping",
-                "dynamic_search",
-                "marketplace",
-                "cross_region",
-            ],
-        };
-        let names: Vec<&str> = match strategy {
+        let mut ami = vec![
+            TierId::DIRECT_MAPPING,
+            TierId::DYNAMIC_SEARCH,
+            TierId::MARKETPLACE,
+        ];
+        if fallback != FallbackStrategy::Error {
+            ami.push(TierId::CROSS_REGION);
+        }
+        let ids: Vec<TierId> = match strategy {
             AmiStrategy::AmiRequired => ami,
-            AmiStrategy::AmiFallback => std::iter::once("script_fallback").chain(ami).collect(),
+            AmiStrategy::AmiFallback => std::iter::once(TierId::SCRIPT_FALLBACK)
+                .chain(ami)
+                .collect(),
             _ => {
                 let mut v = ami;
                 if fallback == FallbackStrategy::ScriptProvisioning {
-                    v.push("script_fallback");
+                    v.push(TierId::SCRIPT_FALLBACK);
                 }
                 v
             }
         };
-        Resolver::new(names.into_iter().filter_map(tier::builtin).collect())
+        Resolver::new(ids.iter().filter_map(tier::builtin).collect())
     }
 
     /// The chain a template asks for. A template without `ami_config` is a script template:
@@ -193,17 +221,19 @@ impl Resolver {
         }
     }
 
-    /// A resolver with a single forced tier (`--ami-strategy`). Unknown names are an error
-    /// listing the valid ones.
-    pub fn forced(name: &str) -> Result<Self, String> {
-        let t = tier::builtin(name).ok_or_else(|| {
-            format!(
-                "unknown tier `{name}`; use one of: {}",
-                tier::BUILTIN_TIERS.join(", ")
-            )
-        })?;
+    /// A resolver with a single forced built-in tier. A name that is not a built-in tier is
+    /// an [`UnknownTier`] error carrying the valid ones.
+    pub fn forced(name: &str) -> Result<Self, UnknownTier> {
+        let builtin = TierId::BUILTIN;
+        let unknown = || UnknownTier {
+            name: name.to_string(),
+            suggestion: cws_util::suggest::did_you_mean(name, builtin.iter().map(TierId::as_str))
+                .map(str::to_string),
+        };
+        let id = TierId::new(name).map_err(|_| unknown())?;
+        let t = tier::builtin(&id).ok_or_else(unknown)?;
         let mut r = Resolver::new(vec![t]);
-        r.forced = Some(name.to_string());
+        r.forced = Some(id);
         Ok(r)
     }
 
@@ -236,26 +266,26 @@ impl Resolver {
         &self.tiers
     }
 
-    /// The tier names, in priority order.
-    pub fn tier_names(&self) -> Vec<String> {
-        self.tiers.iter().map(|t| t.name().to_string()).collect()
+    /// The tiers' ids, in priority order.
+    pub fn tier_ids(&self) -> Vec<TierId> {
+        self.tiers.iter().map(|t| t.id()).collect()
     }
 
-    /// Inserts a tier right after the tier named `after` (at the end when absent).
-    pub fn insert_after(mut self, after: &str, tier: Arc<dyn Tier>) -> Self {
+    /// Inserts a tier right after the tier `after` (at the end when the chain lacks it).
+    pub fn insert_after(mut self, after: &TierId, tier: Arc<dyn Tier>) -> Self {
         let pos = self
             .tiers
             .iter()
-            .position(|t| t.name() == after)
+            .position(|t| t.id() == *after)
             .map(|p| p + 1)
             .unwrap_or(self.tiers.len());
         self.tiers.insert(pos, tier);
         self
     }
 
-    /// Removes the tier with this name.
-    pub fn without(mut self, name: &str) -> Self {
-        self.tiers.retain(|t| t.name() != name);
+    /// Removes the tier with this id.
+    pub fn without(mut self, id: &TierId) -> Self {
+        self.tiers.retain(|t| t.id() != *id);
         self
     }
 
@@ -288,7 +318,7 @@ impl Resolver {
         let n = self.tiers.len();
         let mut results: Vec<Option<(TierResult, u64)>> = vec![None; n];
         for (i, t) in self.tiers.iter().enumerate() {
-            if let Some(why) = req.declined.get(t.name()) {
+            if let Some(why) = req.declined.get(&t.id()) {
                 results[i] = Some((TierResult::Declined(why.clone()), 0));
             }
         }
@@ -359,11 +389,11 @@ impl Resolver {
         let winner = results
             .iter()
             .position(|r| matches!(r, Some((TierResult::Found(_), _))));
-        let winner_name = winner.map(|w| self.tiers[w].name().to_string());
+        let winner_name = winner.map(|w| self.tiers[w].id());
         let mut attempts = Vec::with_capacity(results.len());
         let mut warnings = Vec::new();
         for (i, r) in results.iter().enumerate() {
-            let name = self.tiers[i].name().to_string();
+            let name = self.tiers[i].id();
             let attempt = match r {
                 None => Attempt {
                     tier: name,
@@ -448,7 +478,7 @@ impl Resolver {
             {
                 warnings.push(format!(
                     "an image is available via {}: {} launches in ~{} instead of ~{}",
-                    self.tiers[j].name(),
+                    self.tiers[j].id(),
                     alt.ami_id,
                     cws_util::duration::format_seconds(alt.estimated_launch_seconds),
                     cws_util::duration::format_seconds(c.estimated_launch_seconds)

@@ -17,9 +17,10 @@ use cws_provider::{
     ProviderError, ProviderResult, RunInstanceRequest,
 };
 
+use crate::TierId;
 use crate::consent::{Consent, ConsentRequest};
 use crate::report::{CopyPlan, Method, Outcome, Resolution};
-use crate::resolver::{ResolveEnv, ResolveRequest, Resolver};
+use crate::resolver::{ResolveEnv, ResolveRequest, Resolver, UnknownTier};
 use crate::tier;
 
 /// What to launch.
@@ -101,9 +102,12 @@ pub enum LaunchError {
     /// The provider failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
-    /// The request is invalid (unknown tier, unknown instance type, ...).
+    /// The request is invalid (unknown instance type, ...).
     #[error("{0}")]
     Invalid(String),
+    /// The forced tier is not a built-in tier.
+    #[error(transparent)]
+    UnknownTier(#[from] UnknownTier),
     /// Waiting for a copy failed (timed out, or the image failed).
     #[error(transparent)]
     Wait(#[from] cws_provider::wait::WaitError),
@@ -133,7 +137,7 @@ pub fn resolver_for(
     template: &Template,
     forced_tier: Option<&str>,
     prefer_script: bool,
-) -> Result<Resolver, String> {
+) -> Result<Resolver, UnknownTier> {
     let r = match forced_tier {
         Some(t) => Resolver::forced(t)?,
         None => Resolver::for_template(template),
@@ -186,8 +190,7 @@ pub async fn launch(
         }
         .into());
     }
-    let resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)
-        .map_err(LaunchError::Invalid)?;
+    let resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)?;
     let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
     rreq.architecture = req.architecture;
     let mut resolution = resolver.resolve(env, &rreq).await;
@@ -198,7 +201,7 @@ pub async fn launch(
         && let Some(alt) = resolution
             .attempts
             .iter()
-            .find(|a| a.outcome == Outcome::Found && a.tier != "script_fallback")
+            .find(|a| a.outcome == Outcome::Found && a.tier != TierId::SCRIPT_FALLBACK)
     {
         let question = ConsentRequest::PreferScript {
             ami_id: alt.ami_id.clone().unwrap_or_default(),
@@ -208,8 +211,8 @@ pub async fn launch(
         };
         if !req.dry_run && consent.confirm(&question) {
             rreq.declined.insert(
-                "script_fallback".into(),
-                "user chose the available image over --prefer-script".into(),
+                TierId::SCRIPT_FALLBACK,
+                "user chose the available image over script provisioning".into(),
             );
             resolution = resolver.resolve(env, &rreq).await;
         }
@@ -226,7 +229,7 @@ pub async fn launch(
         })
     {
         rreq.declined.insert(
-            "cross_region".into(),
+            TierId::CROSS_REGION,
             format!(
                 "copy of {} from {} declined ({} + {})",
                 plan.source_ami_id,

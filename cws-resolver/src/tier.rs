@@ -21,6 +21,7 @@ use cws_provider::{
     select_image,
 };
 
+use crate::TierId;
 use crate::report::{CopyPlan, Method};
 
 /// Everything a tier may look at while probing. Borrowed: probing allocates little.
@@ -91,12 +92,12 @@ pub enum Probe {
 /// One way of getting an image. Implementations must be read-only.
 #[async_trait]
 pub trait Tier: Send + Sync + std::fmt::Debug {
-    /// The tier's name in reports, e.g. `direct_mapping`.
-    fn name(&self) -> &str;
+    /// The tier's identity in reports and chains, e.g. [`TierId::DIRECT_MAPPING`].
+    fn id(&self) -> TierId;
 
     /// The method a success of this tier is reported as.
     fn method(&self) -> Method {
-        Method::from_name(self.name())
+        Method::from_tier(&self.id())
     }
 
     /// Whether a success provides a prepared image (false for script provisioning).
@@ -283,8 +284,8 @@ pub struct DirectMapping;
 
 #[async_trait]
 impl Tier for DirectMapping {
-    fn name(&self) -> &str {
-        "direct_mapping"
+    fn id(&self) -> TierId {
+        TierId::DIRECT_MAPPING
     }
 
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
@@ -315,8 +316,8 @@ pub struct DynamicSearch;
 
 #[async_trait]
 impl Tier for DynamicSearch {
-    fn name(&self) -> &str {
-        "dynamic_search"
+    fn id(&self) -> TierId {
+        TierId::DYNAMIC_SEARCH
     }
 
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
@@ -358,8 +359,8 @@ pub struct Marketplace;
 
 #[async_trait]
 impl Tier for Marketplace {
-    fn name(&self) -> &str {
-        "marketplace"
+    fn id(&self) -> TierId {
+        TierId::MARKETPLACE
     }
 
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
@@ -446,8 +447,8 @@ impl Default for CrossRegion {
 
 #[async_trait]
 impl Tier for CrossRegion {
-    fn name(&self) -> &str {
-        "cross_region"
+    fn id(&self) -> TierId {
+        TierId::CROSS_REGION
     }
 
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
@@ -581,8 +582,8 @@ pub fn base_image_query(base: &str) -> Option<ImageQuery> {
 
 #[async_trait]
 impl Tier for ScriptFallback {
-    fn name(&self) -> &str {
-        "script_fallback"
+    fn id(&self) -> TierId {
+        TierId::SCRIPT_FALLBACK
     }
 
     fn provides_ami(&self) -> bool {
@@ -639,23 +640,14 @@ pub fn setup_seconds(template: &Template) -> u64 {
     })
 }
 
-/// The built-in tier for a method name, if there is one.
-pub fn builtin(name: &str) -> Option<Arc<dyn Tier>> {
-    Some(match name {
-        "direct_mapping" => Arc::new(DirectMapping),
-        "dynamic_search" => Arc::new(DynamicSearch),
-        "marketplace" => Arc::new(Marketplace),
-        "cross_region" => Arc::new(CrossRegion::default()),
-        "script_fallback" => Arc::new(ScriptFallback),
-        _ => return None,
-    })
+/// The built-in tier with this id, if there is one.
+pub fn builtin(id: &TierId) -> Option<Arc<dyn Tier>> {
+    let tiers: [Arc<dyn Tier>; 5] = [
+        Arc::new(DirectMapping),
+        Arc::new(DynamicSearch),
+        Arc::new(Marketplace),
+        Arc::new(CrossRegion::default()),
+        Arc::new(ScriptFallback),
+    ];
+    tiers.into_iter().find(|t| t.id() == *id)
 }
-
-/// The names of the built-in tiers, in default priority order.
-pub const BUILTIN_TIERS: [&str; 5] = [
-    "direct_mapping",
-    "dynamic_search",
-    "marketplace",
-    "cross_region",
-    "script_fallback",
-];

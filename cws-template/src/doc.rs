@@ -264,7 +264,7 @@ pub(crate) fn finish(chain: &[&Doc]) -> Result<Template, TemplateError> {
                 &[],
                 format!("missing field `{field}`: it would come from `{parent}`, but inheritance is not resolved here"),
             )
-            .hint("load the file through a `TemplateStore` (as `cws templates validate FILE` does), which resolves `inherits`"),
+            .hint("load the file through a `TemplateStore`, which resolves `inherits`"),
             _ => Issue::key(
                 &[],
                 format!("missing required field `{field}` (set neither here nor in a parent template)"),

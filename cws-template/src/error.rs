@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong loading, validating or finding a template.
 ///
-/// Every variant's message says what to do next; `Invalid` always points at
-/// a file, line and column so editors and terminals can jump to it.
+/// Each message says what is wrong and carries the facts needed to fix it;
+/// `Invalid` and `UnknownParent` always point at a file, line and column so
+/// editors and terminals can jump to them. Advice that depends on the front
+/// end (which command lists the templates, which flag adds a directory) is
+/// left to the front end, which has the data in the fields.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -26,7 +29,7 @@ pub enum TemplateError {
     },
     /// No template with that slug or name exists on the search path.
     #[error(
-        "template `{name}` not found{}\n  searched: {}\n  help: run `cws templates list` to see every template, or add a directory with `--templates DIR`",
+        "template `{name}` not found{}\n  searched: {}",
         DidYouMean(suggestions),
         searched.join(", ")
     )]
@@ -37,6 +40,25 @@ pub enum TemplateError {
         suggestions: Vec<String>,
         /// Where the store looked, in order (e.g. `--templates /x`, `bundled`).
         searched: Vec<String>,
+    },
+    /// A template's `inherits` names a slug that no template on the search
+    /// path has.
+    #[error(
+        "{file}:{line}:{column}: `inherits`: no template with slug `{parent}`{}",
+        DidYouMean(&suggestions[..suggestions.len().min(1)])
+    )]
+    UnknownParent {
+        /// The file (or bundled-template label) with the `inherits` line.
+        file: String,
+        /// 1-based line of the `inherits` value.
+        line: usize,
+        /// 1-based column of the `inherits` value.
+        column: usize,
+        /// The slug that was asked for.
+        parent: String,
+        /// Close slugs on the search path, best first (may be empty); the
+        /// message names only the best.
+        suggestions: Vec<String>,
     },
     /// Templates inherit from each other in a loop (fix: remove `inherits`
     /// from one of the templates named).
@@ -81,10 +103,13 @@ impl TemplateError {
         }
     }
 
-    /// For `Invalid`: the (file, line, column) it points at.
+    /// For `Invalid` and `UnknownParent`: the (file, line, column) it points at.
     pub fn location(&self) -> Option<(&str, usize, usize)> {
         match self {
             TemplateError::Invalid {
+                file, line, column, ..
+            }
+            | TemplateError::UnknownParent {
                 file, line, column, ..
             } => Some((file.as_str(), *line, *column)),
             _ => None,
@@ -157,6 +182,34 @@ mod tests {
             s.starts_with("template `pyton-ml` not found; did you mean `python-ml`?"),
             "{s}"
         );
-        assert!(s.contains("searched: --templates /x, bundled"), "{s}");
+        assert!(s.ends_with("searched: --templates /x, bundled"), "{s}");
+        assert!(!s.contains("help:"), "{s}");
+    }
+
+    #[test]
+    fn unknown_parent_display_names_the_best_suggestion_only() {
+        let e = TemplateError::UnknownParent {
+            file: "kid.yaml".into(),
+            line: 3,
+            column: 11,
+            parent: "pyton-ml".into(),
+            suggestions: vec!["python-ml".into(), "python-research".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "kid.yaml:3:11: `inherits`: no template with slug `pyton-ml`; did you mean `python-ml`?"
+        );
+        assert_eq!(e.location(), Some(("kid.yaml", 3, 11)));
+        let e = TemplateError::UnknownParent {
+            file: "kid.yaml".into(),
+            line: 3,
+            column: 11,
+            parent: "zzz".into(),
+            suggestions: Vec::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "kid.yaml:3:11: `inherits`: no template with slug `zzz`"
+        );
     }
 }

@@ -431,15 +431,16 @@ fn resolve(cands: &[Candidate], index: usize) -> Result<Template, TemplateError>
                 .filter_map(|c| c.parsed.as_deref().ok())
                 .map(Doc::slug)
                 .collect();
-            let suggestions = close_matches(parent, slugs, 3);
-            let mut message = format!("`inherits`: no template with slug `{parent}`");
-            if let Some(best) = suggestions.first() {
-                message.push_str(&format!("; did you mean `{best}`?"));
-            }
-            return Err(doc.error(
-                Issue::value(&[Seg::Key("inherits".into())], message)
-                    .hint("run `cws templates list` to see the available slugs"),
-            ));
+            // Located like any other issue, so it points at the `inherits` value.
+            let at = doc.error(Issue::value(&[Seg::Key("inherits".into())], ""));
+            let (file, line, column) = at.location().unwrap_or(("<template>", 1, 1));
+            return Err(TemplateError::UnknownParent {
+                file: file.to_string(),
+                line,
+                column,
+                parent: parent.to_string(),
+                suggestions: close_matches(parent, slugs, 3),
+            });
         };
         if let Some(pos) = chain.iter().position(|&c| c == j) {
             let mut cycle: Vec<String> = chain[pos..]

@@ -348,6 +348,17 @@ fn unknown_parent_points_at_inherits() {
             .contains("no template with slug `pyton-ml`; did you mean `python-ml`?"),
         "{err}"
     );
+    match &err {
+        TemplateError::UnknownParent {
+            parent,
+            suggestions,
+            ..
+        } => {
+            assert_eq!(parent, "pyton-ml");
+            assert_eq!(suggestions.first().map(String::as_str), Some("python-ml"));
+        }
+        other => panic!("expected UnknownParent, got {other:?}"),
+    }
 }
 
 #[test]

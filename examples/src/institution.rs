@@ -27,7 +27,7 @@ use cws_template::{Architecture, Template, TemplateStore};
 use crate::ExampleError;
 
 /// The tier's name in reports; a win is reported as method `institution_catalogue`.
-pub const TIER_NAME: &str = "institution_catalogue";
+pub const TIER: TierId = TierId::from_static("institution_catalogue");
 
 /// The account the example institution publishes its images from.
 pub const INSTITUTION_ACCOUNT: &str = "210987654321";
@@ -73,8 +73,8 @@ impl InstitutionCatalogue {
 
 #[async_trait]
 impl Tier for InstitutionCatalogue {
-    fn name(&self) -> &str {
-        TIER_NAME
+    fn id(&self) -> TierId {
+        TIER
     }
 
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
@@ -132,7 +132,7 @@ impl Tier for InstitutionCatalogue {
 
 /// The template's standard chain with `catalogue` inserted right after `dynamic_search`.
 pub fn resolver_with(template: &Template, catalogue: InstitutionCatalogue) -> Resolver {
-    Resolver::for_template(template).insert_after("dynamic_search", Arc::new(catalogue))
+    Resolver::for_template(template).insert_after(&TierId::DYNAMIC_SEARCH, Arc::new(catalogue))
 }
 
 /// The example's simulated cloud: the seeded LocalCloud plus the institution's vetted image.
@@ -174,7 +174,7 @@ pub fn example_catalogue() -> InstitutionCatalogue {
 #[derive(Debug, Clone)]
 pub struct TierRun {
     /// The chain with the custom tier, in priority order.
-    pub tiers: Vec<String>,
+    pub tiers: Vec<TierId>,
     /// The standard chain's answer.
     pub standard: Resolution,
     /// The answer with the custom tier.
@@ -200,7 +200,7 @@ impl fmt::Display for TierRun {
         )?;
         write!(
             f,
-            "{} in {}, with {TIER_NAME}: {}",
+            "{} in {}, with {TIER}: {}",
             self.custom.template,
             self.custom.target_region,
             show(&self.custom)
@@ -224,7 +224,7 @@ pub async fn run(region: &str) -> Result<TierRun, ExampleError> {
     let resolver = resolver_with(&template, example_catalogue());
     let custom = resolver.resolve(&env, &req).await;
     Ok(TierRun {
-        tiers: resolver.tier_names(),
+        tiers: resolver.tier_ids(),
         standard,
         custom,
     })

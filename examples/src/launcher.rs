@@ -93,36 +93,7 @@ pub struct Decision {
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.resolution;
-        write!(f, "{} in {}: {}", r.template, r.target_region, r.method)?;
-        if let Some(id) = &r.ami_id {
-            write!(f, " -> {id}")?;
-            if let Some(name) = &r.ami_name {
-                write!(f, " ({name})")?;
-            }
-        }
-        writeln!(f)?;
-        if let Some(copy) = &r.copy {
-            writeln!(
-                f,
-                "  needs a copy from {}: {} GiB, ~{} s, {}",
-                copy.source_region,
-                copy.snapshot_gb,
-                copy.estimated_seconds,
-                copy.estimated_cost_usd
-            )?;
-        }
-        for a in &r.attempts {
-            writeln!(
-                f,
-                "  {:<16} {:<10} {}",
-                a.tier,
-                outcome(a.outcome),
-                a.detail
-            )?;
-        }
-        for w in &r.warnings {
-            writeln!(f, "  warning: {w}")?;
-        }
+        writeln!(f, "{r}")?;
         write!(
             f,
             "  {} provider call(s), {:.1} ms; provider: {}",
@@ -130,16 +101,6 @@ impl fmt::Display for Decision {
             self.elapsed.as_secs_f64() * 1000.0,
             r.provider.description
         )
-    }
-}
-
-fn outcome(o: cws_resolver::Outcome) -> &'static str {
-    match o {
-        cws_resolver::Outcome::Found => "found",
-        cws_resolver::Outcome::NotFound => "not found",
-        cws_resolver::Outcome::Skipped => "skipped",
-        cws_resolver::Outcome::Declined => "declined",
-        cws_resolver::Outcome::Failed => "failed",
     }
 }
 

@@ -1,6 +1,6 @@
 //! # cws-examples
 //!
-//! How another tool embeds cws. Two programs, built with `cargo build --examples`:
+//! How another tool embeds cws. Three programs, built with `cargo build --examples`:
 //!
 //! - `custom_launcher` ([`launcher`]): a downstream launcher that picks its own provider
 //!   stack (LocalCloud persisted in a directory it owns, behind a cache and a call counter),
@@ -9,12 +9,16 @@
 //! - `custom_tier` ([`institution`]): a resolver with a tier of its own, an institution's
 //!   vetted image catalogue, inserted between dynamic search and the Marketplace without
 //!   touching `cws-resolver`.
+//! - `custom_provider` ([`catalogue`]): an institution's read-only image catalogue as a
+//!   provider of its own (only `ImageCatalog`), resolved against with `Resolver::resolve_in`
+//!   without AWS or LocalCloud.
 //!
 //! The logic lives in this library and the example binaries only call it, so the tests in
-//! `tests/` run exactly what the examples do (CI runs the tests; it does not run examples).
+//! `tests/` run exactly what the examples do (CI runs the tests, then runs each example).
 
 #![deny(missing_docs)]
 
+pub mod catalogue;
 pub mod institution;
 pub mod launcher;
 

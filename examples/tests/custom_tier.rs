@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use cws_examples::institution::{
-    self, INSTITUTION_ACCOUNT, InstitutionCatalogue, TIER_NAME, VETTED_AMI,
+    self, INSTITUTION_ACCOUNT, InstitutionCatalogue, TIER, VETTED_AMI,
 };
 use cws_resolver::*;
 use cws_template::{Architecture, TemplateStore};
@@ -14,16 +14,16 @@ async fn the_institution_tier_sits_between_dynamic_search_and_marketplace_and_wi
     assert_eq!(
         run.tiers,
         [
-            "direct_mapping",
-            "dynamic_search",
-            TIER_NAME,
-            "marketplace",
-            "cross_region",
-            "script_fallback"
+            TierId::DIRECT_MAPPING,
+            TierId::DYNAMIC_SEARCH,
+            TIER,
+            TierId::MARKETPLACE,
+            TierId::CROSS_REGION,
+            TierId::SCRIPT_FALLBACK,
         ]
     );
-    assert_ne!(run.standard.method, Method::Custom(TIER_NAME.into()));
-    assert_eq!(run.custom.method, Method::Custom(TIER_NAME.into()));
+    assert_ne!(run.standard.method, Method::Custom(TIER));
+    assert_eq!(run.custom.method, Method::Custom(TIER));
     assert_eq!(run.custom.ami_id.as_deref(), Some(VETTED_AMI));
     assert!(!run.custom.requires_copy);
     let text = run.to_string();
@@ -60,14 +60,14 @@ async fn stale_or_unfit_catalogue_entries_fall_through() {
     let r = institution::resolver_with(&template, stale)
         .resolve(&env, &ResolveRequest::new(template.clone(), "eu-west-3"))
         .await;
-    let attempt = r.attempts.iter().find(|a| a.tier == TIER_NAME).unwrap();
+    let attempt = r.attempts.iter().find(|a| a.tier == TIER).unwrap();
     assert_eq!(attempt.outcome, Outcome::NotFound);
     assert!(
         attempt.detail.contains("no longer exists"),
         "{}",
         attempt.detail
     );
-    assert_ne!(r.method, Method::Custom(TIER_NAME.into()));
+    assert_ne!(r.method, Method::Custom(TIER));
 
     // Listed, but x86_64 while arm64 is required.
     let mut req = ResolveRequest::new(template.clone(), "eu-west-3");
@@ -75,7 +75,7 @@ async fn stale_or_unfit_catalogue_entries_fall_through() {
     let r = institution::resolver_with(&template, institution::example_catalogue())
         .resolve(&env, &req)
         .await;
-    let attempt = r.attempts.iter().find(|a| a.tier == TIER_NAME).unwrap();
+    let attempt = r.attempts.iter().find(|a| a.tier == TIER).unwrap();
     assert_eq!(attempt.outcome, Outcome::NotFound);
     assert!(attempt.detail.contains("arm64"), "{}", attempt.detail);
 
@@ -83,7 +83,7 @@ async fn stale_or_unfit_catalogue_entries_fall_through() {
     let r = institution::resolver_with(&template, InstitutionCatalogue::new("uni"))
         .resolve(&env, &ResolveRequest::new(template, "eu-west-3"))
         .await;
-    let attempt = r.attempts.iter().find(|a| a.tier == TIER_NAME).unwrap();
+    let attempt = r.attempts.iter().find(|a| a.tier == TIER).unwrap();
     assert_eq!(attempt.outcome, Outcome::NotFound);
     assert!(
         attempt.detail.contains("lists no image"),

@@ -309,11 +309,8 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     );
     let failed = &report.regions[2];
     assert_eq!(failed.error_kind.as_deref(), Some("unavailable"));
-    let finish = report
-        .finish
-        .clone()
-        .expect("a command that finishes the job");
-    assert!(finish.starts_with("cws ami create-multi"), "{finish}");
+    let finish = report.finish.clone().expect("the job that finishes it");
+    assert_eq!(finish.operation(), "create-multi", "{finish:?}");
     let recorded = pending.list().expect("pending");
     assert_eq!(
         recorded.len(),
@@ -321,6 +318,7 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
         "the master stays recorded until every region is done"
     );
     assert_eq!(recorded[0].image_id, report.master.ami_id);
+    assert_eq!(recorded[0].job.as_ref(), Some(&finish));
 
     // The copy in us-west-2 is a real EC2 copy, tagged with its provenance.
     let copy_id = report.regions[1].ami_id.clone().expect("copy id");
@@ -582,12 +580,25 @@ async fn deregister_deletes_the_snapshots_when_asked_and_keeps_them_otherwise() 
     let kept_snaps = snapshots_of(kept.ami_id.clone()).await;
     assert!(!doomed_snaps.is_empty() && !kept_snaps.is_empty());
 
-    // EC2 refuses to delete a snapshot its image still uses: a conflict, not a crash.
+    // EC2 refuses to delete a snapshot its image still uses: a typed conflict naming the
+    // snapshot and the image, not a crash.
     match p.delete_snapshot(REGION, &doomed_snaps[0]).await {
-        Err(ProviderError::Conflict { message }) => {
-            assert!(message.contains("deregister"), "{message}")
+        Err(e @ ProviderError::SnapshotInUse { .. }) => {
+            assert_eq!(e.kind(), "conflict");
+            let ProviderError::SnapshotInUse {
+                snapshot_id,
+                region,
+                image_id,
+            } = &e
+            else {
+                unreachable!()
+            };
+            assert_eq!(snapshot_id, &doomed_snaps[0]);
+            assert_eq!(region, REGION);
+            assert_eq!(image_id.as_deref(), Some(doomed.ami_id.as_str()), "{e}");
+            assert!(e.to_string().contains("deregister the image first"), "{e}");
         }
-        other => panic!("expected a conflict, got {other:?}"),
+        other => panic!("expected SnapshotInUse, got {other:?}"),
     }
 
     let report = lifecycle::deregister(

@@ -569,6 +569,79 @@ async fn the_sdk_waiters_see_available_images_and_running_or_terminated_instance
     }
 }
 
+/// The wrappers forward the provided wait methods, so an `AwsProvider` behind caching and
+/// counting still waits with the SDK's waiters. Had a wrapper fallen back on the trait's
+/// default, the wait would answer `Unsupported` (and the engine would poll instead).
+#[tokio::test(flavor = "multi_thread")]
+async fn wrapped_in_caching_and_counting_the_waits_still_reach_the_sdk_waiters() {
+    use cws_provider::wrappers::Operation;
+    let Some((_moto, p)) = moto_provider().await else {
+        return;
+    };
+    let region = "us-east-1";
+    let limit = Duration::from_secs(60);
+    let image_id = own_image_in(&p, region, "cws-wrapped-wait").await;
+    let env = ResolveEnv::new(p.clone());
+    let launched = service::launch(
+        &env,
+        &launch_request(bundled("python-ml"), "wrapped-wait", region),
+        &AssumeYes,
+    )
+    .await
+    .expect("launch")
+    .instance
+    .expect("instance");
+
+    // Both orders: caching outside counting, and counting outside caching.
+    let caching_outside =
+        CachingProvider::new(CountingProvider::new(p.clone()), Duration::from_secs(300));
+    let counting_outside =
+        CountingProvider::new(CachingProvider::new(p.clone(), Duration::from_secs(300)));
+    for (order, provider, counts) in [
+        (
+            "caching(counting(aws))",
+            &caching_outside as &dyn CloudProvider,
+            Box::new(|op| caching_outside.inner().count(op)) as Box<dyn Fn(Operation) -> u64>,
+        ),
+        (
+            "counting(caching(aws))",
+            &counting_outside as &dyn CloudProvider,
+            Box::new(|op| counting_outside.count(op)) as Box<dyn Fn(Operation) -> u64>,
+        ),
+    ] {
+        for _ in 0..2 {
+            let sent = p.requests_sent();
+            match provider
+                .wait_image_available(region, &image_id, limit)
+                .await
+            {
+                Ok(WaitOutcome::Ready(image)) => {
+                    assert_eq!(image.id, image_id);
+                    assert_eq!(image.state, ImageState::Available);
+                }
+                other => panic!("{order}: the ImageAvailable waiter was lost: {other:?}"),
+            }
+            // The waiter went to EC2 each time: waits are never answered from the cache.
+            assert!(p.requests_sent() > sent, "{order}: no request reached EC2");
+            let sent = p.requests_sent();
+            match provider
+                .wait_instance_running(region, &launched.id, limit)
+                .await
+            {
+                Ok(WaitOutcome::Ready(instance)) => {
+                    assert_eq!(instance.id, launched.id);
+                    assert_eq!(instance.state, InstanceState::Running);
+                }
+                other => panic!("{order}: the InstanceRunning waiter was lost: {other:?}"),
+            }
+            assert!(p.requests_sent() > sent, "{order}: no request reached EC2");
+        }
+        // Each forwarded wait counts once, as the lookup its polls are.
+        assert_eq!(counts(Operation::DescribeImagesById), 2, "{order}");
+        assert_eq!(counts(Operation::DescribeInstances), 2, "{order}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn test_regions_reports_every_region() {
     let Some((_moto, p)) = moto_provider().await else {
@@ -954,7 +1027,7 @@ async fn a_refused_connection_fails_fast_with_a_clean_message() {
     assert_eq!(
         err.to_string(),
         format!(
-            "provider endpoint {url} is unavailable: cannot connect (connection refused) for ec2:DescribeImages in us-east-1; check --endpoint-url / CWS_ENDPOINT_URL, that the service there is running, and the network"
+            "provider endpoint {url} is unavailable: cannot connect (connection refused) for ec2:DescribeImages in us-east-1; check the configured endpoint URL, that the service there is running, and the network"
         )
     );
     assert_clean(&err);

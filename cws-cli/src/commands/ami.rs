@@ -87,7 +87,7 @@ async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
     let region = ctx.region()?;
     let env = ctx.env().await?;
     let resolver = service::resolver_for(&loaded.template, opts.ami_strategy.as_deref(), false)
-        .map_err(UsageError)?;
+        .map_err(|e| UsageError(format!("--ami-strategy: {e}")))?;
     let mut req = ResolveRequest::new(loaded.template.clone(), region);
     req.architecture = parse_arch(opts.arch.as_deref())?;
     let r = resolver.resolve(&env, &req).await;
@@ -106,6 +106,7 @@ fn mark(o: Outcome) -> &'static str {
         Outcome::Skipped => "⏭ ",
         Outcome::Declined => "🚫",
         Outcome::Failed => "⚠️",
+        _ => "? ",
     }
 }
 
@@ -156,7 +157,12 @@ pub fn render_resolution(r: &Resolution) -> String {
         }
     }
     let _ = writeln!(s, "  Fallback chain:");
-    let w = r.attempts.iter().map(|a| a.tier.len()).max().unwrap_or(0);
+    let w = r
+        .attempts
+        .iter()
+        .map(|a| a.tier.as_str().len())
+        .max()
+        .unwrap_or(0);
     for a in &r.attempts {
         let _ = writeln!(
             s,

@@ -16,12 +16,13 @@ use std::time::Duration;
 use anyhow::Result;
 use cws_lifecycle as lifecycle;
 use cws_lifecycle::{
-    self, CopyRequest, CreateMultiRequest, CreateRequest, DeregisterRequest, NoProgress,
-    PendingImages, Progress, ProgressEvent, ShareRequest, SnapshotAction, WaitOptions,
-    describe_permission,
+    self, CopyRequest, CreateMultiRequest, CreateRequest, DeregisterRequest, NextStep, NoProgress,
+    PendingImage, PendingImages, PendingJob, Progress, ProgressEvent, ShareRequest, SnapshotAction,
+    WaitOptions, describe_permission,
 };
 use cws_provider::LaunchPermission;
 use cws_template::Template;
+use cws_template::script::shell_quote;
 use cws_util::duration::format_seconds as human_seconds;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -174,24 +175,124 @@ async fn interruptible<T>(fut: impl Future<Output = T>, pending: &PendingImages)
     tokio::select! {
         r = fut => Ok(r),
         () = ctrl_c => {
-            match pending.list() {
-                Ok(images) if !images.is_empty() => eprintln!(
-                    "\ninterrupted: stopped waiting. Nothing is lost: {} image(s) in flight are \
-                     recorded in {}; `cws ami status` shows them and how to finish or clean up",
-                    images.len(),
-                    pending.path().display()
-                ),
-                Ok(_) => eprintln!(
-                    "\ninterrupted: stopped waiting before any image was requested; nothing to clean up"
-                ),
-                Err(e) => eprintln!("\ninterrupted: stopped waiting ({e})"),
-            }
+            eprintln!("\n{}", interrupted_message(pending));
             Err(Reported(130).into())
         }
     }
 }
 
+/// What Ctrl-C during a wait leaves behind, in words.
+fn interrupted_message(pending: &PendingImages) -> String {
+    match pending.list() {
+        Ok(images) if !images.is_empty() => {
+            let mut text = format!(
+                "interrupted: stopped waiting. Nothing is lost: {} image(s) in flight are \
+                 recorded in {}; `cws ami status` shows them and how to finish or clean up",
+                images.len(),
+                pending.path().display()
+            );
+            for image in &images {
+                if let Some(cmd) = finish_command(image) {
+                    text.push_str(&format!(
+                        "\n  {} ({}): `{cmd}` finishes it",
+                        image.image_id, image.region
+                    ));
+                }
+            }
+            text
+        }
+        Ok(_) => "interrupted: stopped waiting before any image was requested; nothing to clean up"
+            .to_string(),
+        Err(e) => format!("interrupted: stopped waiting ({e})"),
+    }
+}
+
+/// The command that runs a recorded job again (waiting for what is in flight and doing only
+/// what is missing).
+pub fn job_command(job: &PendingJob) -> String {
+    match job {
+        PendingJob::Create {
+            template,
+            instance,
+            name,
+            region,
+            regions,
+            public,
+        } => {
+            let mut cmd = format!(
+                "cws ami {} {} {} --name {} --region {region}",
+                if regions.is_empty() {
+                    "create"
+                } else {
+                    "create-multi"
+                },
+                shell_quote(template),
+                shell_quote(instance),
+                shell_quote(name),
+            );
+            if !regions.is_empty() {
+                cmd.push_str(&format!(" --regions {}", regions.join(",")));
+            }
+            if *public {
+                cmd.push_str(" --public");
+            }
+            cmd
+        }
+        PendingJob::Copy {
+            source_image,
+            source_region,
+            target_region,
+        } => format!("cws ami copy {source_image} --from {source_region} --to {target_region}"),
+        _ => "the same cws command again".to_string(),
+    }
+}
+
+/// The command that finishes a recorded image's job: from its job, or the command an earlier
+/// cws recorded.
+fn finish_command(record: &PendingImage) -> Option<String> {
+    match (&record.job, &record.legacy_finish) {
+        (Some(job), _) => Some(job_command(job)),
+        (None, Some(cmd)) => Some(cmd.clone()),
+        (None, None) => None,
+    }
+}
+
+/// The command that cleans a recorded image up instead.
+fn cleanup_command(record: &PendingImage) -> String {
+    format!(
+        "cws ami deregister {} --region {}",
+        record.image_id, record.region
+    )
+}
+
+/// What to do next about a recorded image, in words.
+fn next_words(step: NextStep, record: &PendingImage) -> String {
+    let finish = finish_command(record)
+        .map(|c| format!("`{c}`"))
+        .unwrap_or_else(|| "running the same command again".into());
+    match step {
+        NextStep::Retry => "could not read the image; try again".to_string(),
+        NextStep::StartOver => {
+            format!("the image no longer exists; {finish} starts over if you still want it")
+        }
+        NextStep::WaitAndFinish => {
+            format!("still being made; {finish} waits for it and finishes the rest")
+        }
+        NextStep::Finish => {
+            format!("available; {finish} finishes whatever else the command had to do")
+        }
+        NextStep::CleanUp => format!("failed; clean it up with `{}`", cleanup_command(record)),
+        _ => format!("see {finish}"),
+    }
+}
+
 fn create_request(ctx: &Ctx, template: Template, a: &AmiCreateArgs) -> Result<CreateRequest> {
+    if a.name.trim().is_empty() {
+        return Err(UsageError(
+            "--name must not be empty; images need a name (e.g. \"My Setup\")".into(),
+        )
+        .into());
+    }
     Ok(CreateRequest {
         template,
         instance: a.instance.clone(),
@@ -278,6 +379,9 @@ pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
 
 pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
     let loaded = ctx.store.get(&a.create.template)?;
+    for r in a.regions.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        cws_regions::lookup(r).map_err(|e| crate::input_hints::usage("--regions", &e))?;
+    }
     let req = CreateMultiRequest {
         create: create_request(ctx, loaded.template.clone(), &a.create)?,
         regions: a.regions.clone(),
@@ -293,7 +397,9 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
     .await??;
     warn_all(&report.warnings);
     if ctx.json {
-        output::json(&report)?;
+        let mut v = serde_json::to_value(&report)?;
+        v["finish"] = report.finish.as_ref().map(job_command).into();
+        output::json(&v)?;
     } else {
         let info = env.provider.info();
         println!("{}", provider_line(&info));
@@ -333,8 +439,11 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
                 r.error.as_deref().unwrap_or("failed")
             );
         }
-        if let Some(f) = &report.finish {
-            eprintln!("run `{f}` again to finish only the failed regions");
+        if let Some(job) = &report.finish {
+            eprintln!(
+                "run `{}` again to finish only the failed regions",
+                job_command(job)
+            );
         }
     }
     if report.complete {
@@ -347,12 +456,12 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
 pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
     let from = match &a.from {
         Some(f) => {
-            cws_regions::lookup(f).map_err(|e| UsageError(format!("--from: {e}")))?;
+            cws_regions::lookup(f).map_err(|e| crate::input_hints::usage("--from", &e))?;
             f.clone()
         }
         None => ctx.region()?,
     };
-    cws_regions::lookup(&a.to).map_err(|e| UsageError(format!("--to: {e}")))?;
+    cws_regions::lookup(&a.to).map_err(|e| crate::input_hints::usage("--to", &e))?;
     let req = CopyRequest {
         image_id: a.ami.clone(),
         source_region: from,
@@ -409,6 +518,12 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
     }
     if a.public {
         permissions.push(LaunchPermission::Public);
+    }
+    if permissions.is_empty() {
+        return Err(UsageError(
+            "say who to share with: --account ID (repeatable), --org-arn ARN or --public".into(),
+        )
+        .into());
     }
     let req = ShareRequest {
         image_id: a.ami.clone(),
@@ -559,6 +674,9 @@ pub async fn deregister(ctx: &Ctx, ami: &str, delete_snapshots: bool) -> Result<
             report.snapshots.snapshot_ids.join(", "),
             report.snapshots.detail
         );
+        if !delete_snapshots {
+            println!("Pass --delete-snapshots when deregistering to delete them with the image.");
+        }
     }
     snapshot_failures(&report.snapshots);
     finished(report.complete())
@@ -569,7 +687,15 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
     let pending = PendingImages::open(&ctx.home);
     let report = lifecycle::pending_status(&env, &pending).await?;
     if ctx.json {
-        return output::json(&report);
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(rows) = v["images"].as_array_mut() {
+            for (row, s) in rows.iter_mut().zip(&report.images) {
+                row["finish"] = finish_command(&s.record).into();
+                row["cleanup"] = cleanup_command(&s.record).into();
+                row["next"] = next_words(s.next, &s.record).into();
+            }
+        }
+        return output::json(&v);
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
@@ -595,7 +721,12 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
     }
     t.print();
     for s in &report.images {
-        println!("{} ({}): {}", s.record.image_id, s.record.region, s.next);
+        println!(
+            "{} ({}): {}",
+            s.record.image_id,
+            s.record.region,
+            next_words(s.next, &s.record)
+        );
         if let Some(e) = &s.error {
             eprintln!("error: {} ({}): {e}", s.record.image_id, s.record.region);
         }
@@ -606,6 +737,104 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn create_job(name: &str, regions: &[&str]) -> PendingJob {
+        PendingJob::Create {
+            template: "python-research".into(),
+            instance: "box".into(),
+            name: name.into(),
+            region: "us-east-1".into(),
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            public: false,
+        }
+    }
+
+    fn record(job: Option<PendingJob>, legacy: Option<&str>) -> PendingImage {
+        PendingImage {
+            image_id: "ami-0123456789abcdef0".into(),
+            region: "us-east-1".into(),
+            name: "n".into(),
+            operation: "create".into(),
+            template: Some("python-research".into()),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            job,
+            legacy_finish: legacy.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn jobs_are_worded_as_commands_that_paste_into_a_shell() {
+        assert_eq!(
+            job_command(&create_job("Slow Image", &[])),
+            "cws ami create python-research box --name 'Slow Image' --region us-east-1"
+        );
+        assert_eq!(
+            job_command(&create_job("Interrupted", &["us-east-1", "us-west-2"])),
+            "cws ami create-multi python-research box --name Interrupted --region us-east-1 \
+             --regions us-east-1,us-west-2"
+        );
+        let mut public = create_job("it's", &[]);
+        if let PendingJob::Create { public: p, .. } = &mut public {
+            *p = true;
+        }
+        assert_eq!(
+            job_command(&public),
+            r"cws ami create python-research box --name 'it'\''s' --region us-east-1 --public"
+        );
+        assert_eq!(
+            job_command(&PendingJob::Copy {
+                source_image: "ami-0123456789abcdef0".into(),
+                source_region: "us-east-1".into(),
+                target_region: "eu-west-1".into(),
+            }),
+            "cws ami copy ami-0123456789abcdef0 --from us-east-1 --to eu-west-1"
+        );
+    }
+
+    #[test]
+    fn next_steps_name_the_command_that_finishes_or_cleans_up() {
+        let r = record(Some(create_job("Slow Image", &[])), None);
+        let finish = "`cws ami create python-research box --name 'Slow Image' --region us-east-1`";
+        assert_eq!(
+            next_words(NextStep::WaitAndFinish, &r),
+            format!("still being made; {finish} waits for it and finishes the rest")
+        );
+        assert!(next_words(NextStep::Finish, &r).contains(finish));
+        assert!(next_words(NextStep::StartOver, &r).contains(finish));
+        assert_eq!(
+            next_words(NextStep::CleanUp, &r),
+            "failed; clean it up with `cws ami deregister ami-0123456789abcdef0 --region us-east-1`"
+        );
+        // A record from an earlier cws keeps the command it recorded.
+        let old = record(None, Some("cws ami create t box --name n"));
+        assert!(next_words(NextStep::Finish, &old).contains("`cws ami create t box --name n`"));
+        let bare = record(None, None);
+        assert!(
+            next_words(NextStep::Finish, &bare).contains("running the same command again"),
+            "{}",
+            next_words(NextStep::Finish, &bare)
+        );
+    }
+
+    #[test]
+    fn an_interrupted_create_says_what_is_recorded_and_how_to_finish() {
+        let home = tempfile::tempdir().unwrap();
+        let pending = PendingImages::open(home.path());
+        assert!(interrupted_message(&pending).contains("nothing to clean up"));
+        pending
+            .add(record(Some(create_job("My Setup", &[])), None))
+            .unwrap();
+        let text = interrupted_message(&pending);
+        assert!(text.contains("1 image(s) in flight"), "{text}");
+        assert!(text.contains("`cws ami status` shows them"), "{text}");
+        assert!(
+            text.contains(
+                "ami-0123456789abcdef0 (us-east-1): `cws ami create python-research box --name \
+                 'My Setup' --region us-east-1` finishes it"
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn timeouts_take_units() {

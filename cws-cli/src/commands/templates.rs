@@ -113,7 +113,7 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
                 valid: false,
                 slug: None,
                 version: None,
-                error: Some(e.to_string()),
+                error: Some(crate::input_hints::with_hint(&e)),
             },
         });
     }

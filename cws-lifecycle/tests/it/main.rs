@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use cws_lifecycle as lifecycle;
 use cws_lifecycle::{
     CopyRequest, CreateMultiRequest, CreateRequest, DeregisterRequest, LifecycleError, NoProgress,
-    PendingImages, RegionOutcome, ShareRequest, WaitOptions,
+    PendingImages, PendingJob, RegionOutcome, ShareRequest, WaitOptions,
 };
 use cws_localcloud::{LOCAL_ACCOUNT_ID, LocalCloud};
 use cws_provider::tags;
@@ -292,24 +292,25 @@ async fn a_wait_gives_up_at_the_limit_and_the_record_says_how_to_finish() {
         "{waited:?}"
     );
 
-    // The image is still recorded, with the command that finishes the job.
+    // The image is still recorded, with the job that finishes it.
     let status = lifecycle::pending_status(&env, &pending).await.unwrap();
     assert_eq!(status.images.len(), 1);
     let s = &status.images[0];
     assert_eq!(s.state, Some(ImageState::Pending));
     assert_eq!(s.record.operation, "create");
     assert_eq!(
-        s.record.finish,
-        "cws ami create python-research box --name 'Slow Image' --region us-east-1"
+        s.record.job,
+        Some(PendingJob::Create {
+            template: "python-research".into(),
+            instance: "box".into(),
+            name: "Slow Image".into(),
+            region: "us-east-1".into(),
+            regions: vec![],
+            public: false,
+        })
     );
-    assert_eq!(
-        s.record.cleanup,
-        format!(
-            "cws ami deregister {} --region us-east-1",
-            s.record.image_id
-        )
-    );
-    assert!(s.next.contains(&s.record.finish), "{}", s.next);
+    assert_eq!(s.record.legacy_finish, None);
+    assert_eq!(s.next, lifecycle::NextStep::WaitAndFinish);
 
     // Once the image is done, running the same command again finds it and clears the record.
     *scripted.new_image_state.lock().unwrap() = None;
@@ -345,9 +346,15 @@ async fn an_interrupted_wait_leaves_the_image_recorded() {
     assert_eq!(s.state, Some(ImageState::Pending));
     assert_eq!(s.record.operation, "create-multi");
     assert_eq!(
-        s.record.finish,
-        "cws ami create-multi python-research box --name Interrupted --region us-east-1 \
-         --regions us-east-1,us-west-2"
+        s.record.job,
+        Some(PendingJob::Create {
+            template: "python-research".into(),
+            instance: "box".into(),
+            name: "Interrupted".into(),
+            region: "us-east-1".into(),
+            regions: vec!["us-east-1".into(), "us-west-2".into()],
+            public: false,
+        })
     );
 }
 
@@ -499,13 +506,13 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     // Rows come in the order asked for, the source first.
     let order: Vec<&str> = report.regions.iter().map(|r| r.region.as_str()).collect();
     assert_eq!(order, regions);
-    let finish = report.finish.clone().expect("finish command");
-    assert!(finish.starts_with("cws ami create-multi"), "{finish}");
+    let finish = report.finish.clone().expect("the job that finishes it");
+    assert_eq!(finish.operation(), "create-multi");
     // The master stays recorded until every region is done.
     let recorded = pending.list().unwrap();
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].image_id, report.master.ami_id);
-    assert_eq!(recorded[0].finish, finish);
+    assert_eq!(recorded[0].job.as_ref(), Some(&finish));
 
     // Copies carry provenance and the template tag from the master.
     let copy_id = by_region["us-west-2"].ami_id.clone().unwrap();
@@ -943,8 +950,15 @@ async fn deregister_asks_first_and_forgets_the_pending_record() {
             operation: "create".into(),
             template: Some("python-research".into()),
             started_at: "2026-01-01T00:00:00.000Z".into(),
-            finish: "cws ami create python-research box --name Doomed".into(),
-            cleanup: format!("cws ami deregister {id} --region {REGION}"),
+            job: Some(PendingJob::Create {
+                template: "python-research".into(),
+                instance: "box".into(),
+                name: "Doomed".into(),
+                region: REGION.into(),
+                regions: vec![],
+                public: false,
+            }),
+            legacy_finish: None,
         })
         .unwrap();
     let req = DeregisterRequest {

@@ -5,7 +5,6 @@
 //! cross-region source is always on the region's fallback list.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use cws_provider::*;
@@ -25,9 +24,10 @@ const REGIONS: [&str; 5] = [
     "ap-southeast-1",
 ];
 
-/// A provider that answers from a list, in the list's order (so order can be shuffled).
+/// A read-only catalogue that answers from a list, in the list's order (so order can be
+/// shuffled). Only `ImageCatalog`: resolution never needs more.
 #[derive(Debug)]
-struct ListProvider {
+struct ListCatalog {
     images: Vec<Image>,
 }
 
@@ -39,16 +39,8 @@ fn owner_matches(owners: &[String], owner: &str) -> bool {
     })
 }
 
-fn unsupported<T>(op: &str) -> ProviderResult<T> {
-    Err(ProviderError::Unsupported {
-        provider: "list".into(),
-        operation: op.into(),
-        reason: "read-only test provider".into(),
-    })
-}
-
 #[async_trait]
-impl ImageCatalog for ListProvider {
+impl ImageCatalog for ListCatalog {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "list".into(),
@@ -92,75 +84,6 @@ impl ImageCatalog for ListProvider {
         _q: &MarketplaceQuery,
     ) -> ProviderResult<Vec<MarketplaceProduct>> {
         Ok(vec![])
-    }
-}
-
-#[async_trait]
-impl ImageAdmin for ListProvider {
-    async fn copy_image(&self, _r: &CopyImageRequest) -> ProviderResult<Image> {
-        unsupported("copy_image")
-    }
-    async fn create_image(&self, _r: &CreateImageRequest) -> ProviderResult<Image> {
-        unsupported("create_image")
-    }
-    async fn create_tags(
-        &self,
-        _r: &str,
-        _id: &str,
-        _t: &BTreeMap<String, String>,
-    ) -> ProviderResult<()> {
-        unsupported("create_tags")
-    }
-    async fn modify_launch_permission(
-        &self,
-        _r: &str,
-        _i: &str,
-        _p: &LaunchPermission,
-        _a: bool,
-    ) -> ProviderResult<()> {
-        unsupported("modify_launch_permission")
-    }
-    async fn describe_launch_permissions(
-        &self,
-        _r: &str,
-        _i: &str,
-    ) -> ProviderResult<Vec<LaunchPermission>> {
-        unsupported("describe_launch_permissions")
-    }
-    async fn modify_snapshot_permission(
-        &self,
-        _r: &str,
-        _s: &str,
-        _p: &LaunchPermission,
-        _a: bool,
-    ) -> ProviderResult<()> {
-        unsupported("modify_snapshot_permission")
-    }
-    async fn deregister_image(&self, _r: &str, _i: &str) -> ProviderResult<()> {
-        unsupported("deregister_image")
-    }
-    async fn delete_snapshot(&self, _r: &str, _s: &str) -> ProviderResult<()> {
-        unsupported("delete_snapshot")
-    }
-}
-
-#[async_trait]
-impl Instances for ListProvider {
-    async fn run_instance(&self, _r: &RunInstanceRequest) -> ProviderResult<Instance> {
-        unsupported("run_instance")
-    }
-    async fn describe_instances(
-        &self,
-        _r: &str,
-        _f: &InstanceFilter,
-    ) -> ProviderResult<Vec<Instance>> {
-        Ok(vec![])
-    }
-    async fn stop_instance(&self, _r: &str, _i: &str) -> ProviderResult<Instance> {
-        unsupported("stop_instance")
-    }
-    async fn terminate_instance(&self, _r: &str, _i: &str) -> ProviderResult<Instance> {
-        unsupported("terminate_instance")
     }
 }
 
@@ -305,14 +228,25 @@ fn shuffled(mut v: Vec<Image>, mut seed: u64) -> Vec<Image> {
 fn resolve_with(images: Vec<Image>, c: &Catalogue) -> Resolution {
     let template =
         cws_template::parse_str(&c.yaml, "generated.yaml").expect("generated template is valid");
-    let env = ResolveEnv::new(Arc::new(ListProvider { images }));
     let mut req = ResolveRequest::new(template.clone(), c.region.clone());
     req.architecture = c.arch;
     req.now = Some(t("2026-06-01T00:00:00.000Z"));
+    resolve_in(&Resolver::for_template(&template), images, &req)
+}
+
+/// Resolves `req` against a [`ListCatalog`] of `images`, with the published fallback graph
+/// and the bundled prices.
+fn resolve_in(resolver: &Resolver, images: Vec<Image>, req: &ResolveRequest) -> Resolution {
+    let catalogue = ListCatalog { images };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rt.block_on(Resolver::for_template(&template).resolve(&env, &req))
+    rt.block_on(resolver.resolve_in(
+        &catalogue,
+        &cws_regions::FallbackGraph::published(),
+        &cws_cost::PriceBook::bundled(),
+        req,
+    ))
 }
 
 proptest! {
@@ -326,7 +260,7 @@ proptest! {
         req.architecture = c.arch;
         let accepted = req.architectures();
 
-        // Never a provider failure: the list provider answers every read.
+        // Never a provider failure: the list catalogue answers every read.
         prop_assert!(!r.failed_because_provider(), "{:#?}", r);
 
         if let Some(id) = &r.ami_id {
@@ -371,11 +305,9 @@ proptest! {
         prop_assert_eq!(&r.source_region, &r2.source_region);
 
         // The concurrent resolver gives the sequential walk's answer.
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let env = ResolveEnv::new(Arc::new(ListProvider { images: c.images.clone() }));
         let mut req = req;
         req.now = Some(t("2026-06-01T00:00:00.000Z"));
-        let r3 = rt.block_on(Resolver::for_template(&template).sequential().resolve(&env, &req));
+        let r3 = resolve_in(&Resolver::for_template(&template).sequential(), c.images.clone(), &req);
         prop_assert_eq!(&r.method, &r3.method);
         prop_assert_eq!(&r.ami_id, &r3.ami_id);
         let seen: BTreeSet<_> = r.attempts.iter().map(|a| a.tier.clone()).collect();

@@ -234,7 +234,7 @@ async fn forced_tier_only_runs_that_tier() {
         .await;
     assert_eq!(r.method, Method::ScriptFallback);
     assert_eq!(r.attempts.len(), 1);
-    assert_eq!(r.forced_tier.as_deref(), Some("script_fallback"));
+    assert_eq!(r.forced_tier, Some(TierId::SCRIPT_FALLBACK));
     assert!(service::resolver_for(&t, Some("bogus"), false).is_err());
 }
 
@@ -308,8 +308,8 @@ struct InstitutionCatalogue;
 
 #[async_trait]
 impl Tier for InstitutionCatalogue {
-    fn name(&self) -> &str {
-        "institution_catalogue"
+    fn id(&self) -> TierId {
+        TierId::from_static("institution_catalogue")
     }
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
         if ctx.region != "eu-west-3" {
@@ -333,9 +333,9 @@ impl Tier for InstitutionCatalogue {
 async fn an_embedding_tool_can_add_its_own_tier() {
     let env = env();
     let t = template("bioinformatics");
-    let resolver =
-        Resolver::for_template(&t).insert_after("dynamic_search", Arc::new(InstitutionCatalogue));
-    assert_eq!(resolver.tier_names()[2], "institution_catalogue");
+    let resolver = Resolver::for_template(&t)
+        .insert_after(&TierId::DYNAMIC_SEARCH, Arc::new(InstitutionCatalogue));
+    assert_eq!(resolver.tier_ids()[2], "institution_catalogue");
     let r = resolver
         .resolve(&env, &ResolveRequest::new(t.clone(), "eu-west-3"))
         .await;
@@ -343,7 +343,7 @@ async fn an_embedding_tool_can_add_its_own_tier() {
     assert_eq!(r.ami_id.as_deref(), Some("ami-0123456789abcdef0"));
     // Removing it restores the standard answer.
     let r2 = resolver
-        .without("institution_catalogue")
+        .without(&"institution_catalogue".into())
         .resolve(&env, &ResolveRequest::new(t, "eu-west-3"))
         .await;
     assert_ne!(r2.method, Method::Custom("institution_catalogue".into()));
@@ -356,8 +356,8 @@ async fn provider_errors_are_typed() {
     struct Broken;
     #[async_trait]
     impl Tier for Broken {
-        fn name(&self) -> &str {
-            "broken"
+        fn id(&self) -> TierId {
+            TierId::from_static("broken")
         }
         async fn probe(&self, _ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {
             Err(ProviderError::Throttled {
