@@ -89,6 +89,9 @@ pub const MARKETPLACE_OWNER: &str = "679593333241";
 pub struct LocalCloud {
     files: Option<Files>,
     inner: RwLock<Inner>,
+    /// How often the state's write lock was taken (tests check that reads do not).
+    #[cfg(test)]
+    write_locks: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -125,6 +128,8 @@ impl LocalCloud {
                 state,
                 stamp: Some(stamp),
             }),
+            #[cfg(test)]
+            write_locks: Default::default(),
         })
     }
 
@@ -144,6 +149,8 @@ impl LocalCloud {
         LocalCloud {
             files: None,
             inner: RwLock::new(Inner { state, stamp: None }),
+            #[cfg(test)]
+            write_locks: Default::default(),
         }
     }
 
@@ -239,6 +246,9 @@ impl LocalCloud {
     }
 
     fn lock_inner(&self) -> RwLockWriteGuard<'_, Inner> {
+        #[cfg(test)]
+        self.write_locks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // A panic while holding the lock cannot leave the state half-mutated in a way later
         // calls would trip over (mutations validate before changing anything), so a poisoned
         // lock is still usable.
@@ -274,22 +284,14 @@ impl LocalCloud {
             // Persisted, readers share the state while the file is the one it came from
             // (one `stat`); only a reload, after another process wrote, takes the write lock.
             Some(files) => {
-                let mut f = Some(f);
                 {
                     let inner = self.share_inner();
-                    let answered = files.shared(|| {
-                        if files.is_current(inner.stamp.as_ref())? {
-                            let f = f.take().expect("the read runs once");
-                            f(&inner.state).map(Some)
-                        } else {
-                            Ok(None)
-                        }
-                    })?;
-                    if let Some(r) = answered {
-                        return Ok(r);
+                    // The in-memory state is the file's version `inner.stamp`; reading it needs
+                    // no file lock once that is checked.
+                    if files.shared(|| files.is_current(inner.stamp.as_ref()))? {
+                        return f(&inner.state);
                     }
                 }
-                let f = f.take().expect("the read has not run");
                 let mut inner = self.lock_inner();
                 files.shared(|| {
                     Self::refresh(files, &mut inner)?;

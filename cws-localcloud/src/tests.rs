@@ -1015,3 +1015,54 @@ fn corrupt_state_is_an_error_naming_the_file() {
     // And it is left alone for the user to inspect.
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "garbage");
 }
+
+#[test]
+fn persisted_reads_share_the_state_and_only_a_reload_takes_the_write_lock() {
+    run(async {
+        let home = tempfile::tempdir().unwrap();
+        let cloud = LocalCloud::open(home.path()).unwrap();
+        let writes = || cloud.write_locks.load(std::sync::atomic::Ordering::Relaxed);
+        let region = US_EAST;
+        let query = ImageQuery::owned_by(["amazon"]);
+        let before = writes();
+        for _ in 0..5 {
+            assert!(
+                !cloud
+                    .describe_images(region, &query)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            cloud.describe_regions().await.unwrap();
+        }
+        assert_eq!(
+            writes(),
+            before,
+            "reads of an unchanged file must not take the write lock"
+        );
+
+        // Another process (another LocalCloud on the same home) changes the file: the next
+        // read reloads it, under the write lock, once.
+        let amd = noble(US_EAST, "amd64", "20251002");
+        let other = LocalCloud::open(home.path()).unwrap();
+        other
+            .run_instance(&run_request("elsewhere", &amd, "t3.micro"))
+            .await
+            .unwrap();
+        let seen = cloud
+            .describe_instances(region, &InstanceFilter::default())
+            .await
+            .unwrap();
+        assert!(seen.iter().any(|i| i.name == "elsewhere"), "{seen:?}");
+        assert_eq!(writes(), before + 1);
+        cloud.describe_regions().await.unwrap();
+        assert_eq!(writes(), before + 1);
+
+        // A write takes it, as it must.
+        cloud
+            .run_instance(&run_request("here", &amd, "t3.micro"))
+            .await
+            .unwrap();
+        assert_eq!(writes(), before + 2);
+    });
+}
