@@ -76,8 +76,10 @@ use errors::{CallContext, map_sdk_error};
 /// early.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
-/// The default time limit for one operation, retries included.
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
+/// The default time limit for one operation, retries and their backoff included: a dead or
+/// persistently failing (5xx, throttling) endpoint is given up on after this long, whatever
+/// the retry budget. Waits for images and instances are separate (each poll is one operation).
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How to reach AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,11 +123,12 @@ impl AwsConfig {
             });
         }
         if let Some(url) = &self.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && let Err(problem) = check_endpoint_url(url)
         {
             return Err(ProviderError::InvalidInput {
                 message: format!(
-                    "endpoint URL `{url}` must start with http:// or https:// (e.g. http://127.0.0.1:5000)"
+                    "endpoint URL `{}` {problem} (e.g. http://127.0.0.1:5000)",
+                    url.escape_debug()
                 ),
             });
         }
@@ -1327,6 +1330,61 @@ fn with_subscription_link(err: ProviderError, image: &ec2::types::Image) -> Prov
     }
 }
 
+/// Checks an endpoint URL's shape: `http(s)://HOST[:PORT][/PATH]`, HOST a name, an IPv4
+/// address or a bracketed IPv6 address, PORT 1–65535, nothing blank or control.
+fn check_endpoint_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not carry credentials");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (addr, after) = v6
+            .split_once(']')
+            .ok_or("has an IPv6 address without its `]`")?;
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("has an invalid IPv6 address");
+        }
+        match after {
+            "" => (addr, None),
+            p => (
+                addr,
+                Some(
+                    p.strip_prefix(':')
+                        .ok_or("has junk after the IPv6 address")?,
+                ),
+            ),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    if !authority.starts_with('[')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+    {
+        return Err("has an invalid host name");
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
+    {
+        return Err("has an invalid port (1-65535)");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1341,6 +1399,10 @@ mod tests {
             },
             AwsConfig {
                 endpoint_url: Some("127.0.0.1:5000".into()),
+                ..AwsConfig::default()
+            },
+            AwsConfig {
+                endpoint_url: Some("http://[::1".into()),
                 ..AwsConfig::default()
             },
             AwsConfig {
@@ -1362,6 +1424,35 @@ mod tests {
                 "invalid_input",
                 "{cfg:?}"
             );
+        }
+    }
+
+    #[test]
+    fn endpoint_urls_are_checked_before_any_call() {
+        for ok in [
+            "http://127.0.0.1:5000",
+            "https://ec2.eu-west-1.amazonaws.com",
+            "http://[::1]:5000/",
+            "http://[::1]",
+            "http://localhost/path?x=1",
+        ] {
+            assert_eq!(check_endpoint_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("127.0.0.1:5000", "http://"),
+            ("http://[::1", "`]`"),
+            ("http://[zz::1]:5000", "IPv6"),
+            ("http://host:99999", "port"),
+            ("http://host:0", "port"),
+            ("http://", "no host"),
+            ("http://:5000", "no host"),
+            ("http://ho st", "spaces"),
+            ("http://user:pw@host", "credentials"),
+            ("http://h\u{1b}[2J", "control"),
+            ("http://bad$host", "host name"),
+        ] {
+            let e = check_endpoint_url(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 

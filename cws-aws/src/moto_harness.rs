@@ -9,10 +9,14 @@
 //! # }
 //! ```
 //!
-//! The server is found at `$CWS_MOTO_SERVER`, else `<workspace>/.venv-moto/bin/moto_server`,
-//! else `moto_server` on `PATH`. Without one, [`MotoServer::start_or_skip`] prints how to
-//! install it and returns `None` — unless `CI` is set, where moto is required and its absence
-//! fails the test.
+//! The server is `$CWS_MOTO_SERVER` when set (used as it is), else the workspace's own
+//! `.venv-moto/bin/moto_server`, which must hold moto [`MOTO_VERSION`] (the version the tests
+//! are written against; another `moto_server` on `PATH` is never used). When the venv is
+//! missing, the harness creates it and installs the pinned moto into it (once, under a lock,
+//! for every test process), so `cargo test` on a fresh clone needs only `python3` and access
+//! to PyPI. A venv holding another moto version is refused with the command that fixes it.
+//! When moto cannot be had, [`MotoServer::start_or_skip`] prints why and returns `None` —
+//! unless `CI` is set, where moto is required and its absence fails the test.
 //!
 //! moto serves every region on one port (the region comes from the request signature) and
 //! loads the images of [`seed_images`] into each region (through `MOTO_AMIS_PATH`, which
@@ -31,9 +35,13 @@ use aws_sdk_ec2::config::Credentials;
 use super::{AwsConfig, AwsProvider};
 use cws_provider::ProviderError;
 
+/// The moto version the tests are written against (moto's behaviour differs between
+/// releases: 5.2.1 answers some of cws's calls with HTTP 500).
+pub const MOTO_VERSION: &str = "5.2.5";
+
 /// What to run to install moto, printed when it is missing.
 pub const INSTALL_HINT: &str =
-    "python3 -m venv .venv-moto && .venv-moto/bin/pip install 'moto[server,ec2]'";
+    "python3 -m venv .venv-moto && .venv-moto/bin/pip install 'moto[server,ec2]==5.2.5'";
 
 /// The account moto acts as.
 pub const MOTO_ACCOUNT_ID: &str = "123456789012";
@@ -158,9 +166,25 @@ pub fn seed_images() -> serde_json::Value {
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
-    /// No `moto_server` was found.
-    #[error("moto_server not found (run: {INSTALL_HINT})")]
-    NotFound,
+    /// No `moto_server` was found, and it could not be installed.
+    #[error("moto_server not found and not installable here: {why} (run: {INSTALL_HINT})")]
+    NotFound {
+        /// Why the install did not happen or failed.
+        why: String,
+    },
+    /// The workspace venv holds another moto than [`MOTO_VERSION`].
+    #[error(
+        "{venv} holds moto {found}, but the tests need moto {MOTO_VERSION}: run \
+         `{venv}/bin/pip install 'moto[server,ec2]=={MOTO_VERSION}'` (or remove {venv} and let \
+         the tests install it)",
+        venv = venv.display()
+    )]
+    WrongVersion {
+        /// The venv.
+        venv: PathBuf,
+        /// The version it holds.
+        found: String,
+    },
     /// Starting or talking to it failed.
     #[error("moto_server at {path}: {message} (its log: {log})")]
     Failed {
@@ -187,20 +211,101 @@ pub struct MotoServer {
     keep_dir: bool,
 }
 
-/// The moto executable: `$CWS_MOTO_SERVER`, the workspace venv, or `PATH`.
-pub fn find_moto_server() -> Option<PathBuf> {
+/// The moto executable: `$CWS_MOTO_SERVER` as it is, else the workspace venv's, installed
+/// there with [`MOTO_VERSION`] when missing (see the module docs).
+pub fn find_moto_server() -> Result<PathBuf, MotoError> {
     if let Some(p) = std::env::var_os("CWS_MOTO_SERVER") {
         let p = PathBuf::from(p);
-        return p.is_file().then_some(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(MotoError::NotFound {
+                why: format!("CWS_MOTO_SERVER={} is not a file", p.display()),
+            })
+        };
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-    let venv = workspace.join(".venv-moto/bin/moto_server");
-    if venv.is_file() {
-        return Some(venv);
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| MotoError::NotFound {
+            why: "no workspace directory".into(),
+        })?;
+    let venv = workspace.join(".venv-moto");
+    // One install for every thread of this process, and a file lock for other processes.
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| install_pinned(&venv))
+        .clone()
+        .map_err(|why| MotoError::NotFound { why })?;
+    match installed_version(&venv) {
+        Some(v) if v == MOTO_VERSION => Ok(venv.join("bin/moto_server")),
+        Some(found) => Err(MotoError::WrongVersion { venv, found }),
+        None => Err(MotoError::NotFound {
+            why: format!("{} has no moto", venv.display()),
+        }),
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("moto_server"))
-        .find(|p| p.is_file())
+}
+
+/// The moto version installed in a venv, from its `moto-X.Y.Z.dist-info` directory.
+fn installed_version(venv: &Path) -> Option<String> {
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    for python in lib.flatten() {
+        let Ok(packages) = std::fs::read_dir(python.path().join("site-packages")) else {
+            continue;
+        };
+        for entry in packages.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(v) = name
+                .strip_prefix("moto-")
+                .and_then(|rest| rest.strip_suffix(".dist-info"))
+            {
+                return Some(v.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Creates the venv and installs the pinned moto when it has no `moto_server` yet.
+fn install_pinned(venv: &Path) -> Result<(), String> {
+    if venv.join("bin/moto_server").is_file() {
+        return Ok(());
+    }
+    let lock_path = venv.with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if venv.join("bin/moto_server").is_file() {
+        return Ok(()); // another process installed it while we waited
+    }
+    eprintln!(
+        "installing moto {MOTO_VERSION} into {} for the tests (once)",
+        venv.display()
+    );
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = err.lines().rev().take(3).collect();
+            Err(format!("{cmd:?} failed: {}", tail.join(" | ")))
+        }
+    };
+    run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("moto[server,ec2]=={MOTO_VERSION}"),
+    ]))
 }
 
 impl MotoServer {
@@ -210,13 +315,13 @@ impl MotoServer {
     pub fn start_or_skip() -> Option<MotoServer> {
         match MotoServer::start() {
             Ok(s) => Some(s),
-            Err(MotoError::NotFound) if std::env::var_os("CI").is_none() => {
-                eprintln!("skipping: moto_server not found (run: {INSTALL_HINT})");
+            Err(e @ MotoError::NotFound { .. }) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipping: {e}");
                 None
             }
-            Err(MotoError::NotFound) => panic!(
-                "moto_server not found and CI is set: CI must install moto before the tests (run: {INSTALL_HINT})"
-            ),
+            Err(e @ MotoError::NotFound { .. }) => {
+                panic!("{e}; CI is set, so moto is required")
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -226,7 +331,7 @@ impl MotoServer {
     /// The port is picked by binding port 0 and handed to moto; in the rare case another
     /// process takes it in between, moto exits at once and the start is retried on a new port.
     pub fn start() -> Result<MotoServer, MotoError> {
-        let path = find_moto_server().ok_or(MotoError::NotFound)?;
+        let path = find_moto_server()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -443,6 +548,28 @@ mod tests {
 
     #[test]
     fn missing_moto_is_reported_with_the_install_hint() {
-        assert!(MotoError::NotFound.to_string().contains(INSTALL_HINT));
+        let e = MotoError::NotFound {
+            why: "python3 not found".into(),
+        };
+        assert!(e.to_string().contains(INSTALL_HINT), "{e}");
+        assert!(e.to_string().contains("python3 not found"), "{e}");
+    }
+
+    #[test]
+    fn the_venv_version_is_read_from_its_dist_info_and_another_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("cws-moto-version-{}", std::process::id()));
+        let packages = dir.join("lib/python3.11/site-packages");
+        std::fs::create_dir_all(packages.join("moto-5.2.1.dist-info")).unwrap();
+        std::fs::create_dir_all(packages.join("boto3-1.40.0.dist-info")).unwrap();
+        assert_eq!(installed_version(&dir).as_deref(), Some("5.2.1"));
+        let e = MotoError::WrongVersion {
+            venv: dir.clone(),
+            found: "5.2.1".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("moto 5.2.1"), "{text}");
+        assert!(text.contains("moto[server,ec2]==5.2.5"), "{text}");
+        assert_eq!(installed_version(&dir.join("nowhere")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

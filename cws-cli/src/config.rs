@@ -3,12 +3,25 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use cws_util::fs::ReadError;
 use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
 
 /// The keys `cws config set` accepts.
 pub const KEYS: [&str; 5] = ["provider", "region", "profile", "endpoint", "templates"];
+
+/// The largest `config.toml` cws reads: 64 KiB. The file holds a handful of short keys (a
+/// full one is about 200 bytes); a larger file, or a path that is not a regular file, is
+/// refused before it is read.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// `config.toml` was refused before it was parsed: larger than [`MAX_CONFIG_BYTES`], not a
+/// regular file, or not UTF-8. The [`ReadError`] names the path and the limit; the fix is worded
+/// by `input_hints`.
+#[derive(Debug, thiserror::Error)]
+#[error("config file {0}")]
+pub struct ConfigRefused(pub ReadError);
 
 /// Defaults from the config file.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -31,20 +44,38 @@ impl Config {
         home.join("config.toml")
     }
 
+    /// Reads the file if there is one. A file over [`MAX_CONFIG_BYTES`], or a path that is not
+    /// a regular file, is refused ([`ConfigRefused`], exit 2) without being read.
     pub fn load(home: &Path) -> Result<Config> {
         let path = Config::path(home);
-        match std::fs::read_to_string(&path) {
+        match cws_util::fs::read_text_bounded(&path, MAX_CONFIG_BYTES) {
             Ok(text) => toml::from_str(&text).map_err(|e| {
+                // Line and column of the error (1-based), from its byte span.
+                let at = e
+                    .span()
+                    .map(|span| {
+                        let before = &text[..span.start.min(text.len())];
+                        let line = before.matches('\n').count() + 1;
+                        let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+                        format!(":{line}:{column}")
+                    })
+                    .unwrap_or_default();
                 UsageError(format!(
-                    "{}: {}\n  help: valid keys are {}; fix the file or `cws config unset KEY`",
+                    "{}{at}: {}\n  help: valid keys are {}; fix the file in an editor, or move \
+                     it aside (`mv {} {}.bak`) and set the keys again with `cws config set`",
                     path.display(),
-                    e.message(),
-                    KEYS.join(", ")
+                    e.message().trim_end(),
+                    KEYS.join(", "),
+                    path.display(),
+                    path.display(),
                 ))
                 .into()
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) if e.is_not_found() => Ok(Config::default()),
+            Err(ReadError::Io { source, .. }) => {
+                Err(source).with_context(|| format!("reading {}", path.display()))
+            }
+            Err(refused) => Err(ConfigRefused(refused).into()),
         }
     }
 

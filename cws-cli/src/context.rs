@@ -39,20 +39,31 @@ impl Ctx {
         let config = Config::load(&home)?;
         let json = g.json || g.output == Some(OutputFormat::Json);
 
+        // Where the regions came from, so a bad one is blamed on the right source.
         let mut regions = g.region.clone();
+        let mut region_source = if std::env::var_os("CWS_REGION").is_some_and(|v| !v.is_empty()) {
+            "--region (or CWS_REGION)".to_string()
+        } else {
+            "--region".to_string()
+        };
         if regions.is_empty()
             && let Ok(r) = std::env::var("AWS_REGION")
             && !r.is_empty()
         {
             regions.push(r);
+            region_source = "AWS_REGION".into();
         }
         if regions.is_empty()
             && let Some(r) = &config.region
         {
             regions.push(r.clone());
+            region_source = format!(
+                "`region` in {} (change it with `cws config set region REGION`)",
+                Config::path(&home).display()
+            );
         }
         for r in &regions {
-            cws_regions::lookup(r).map_err(|e| crate::input_hints::usage("--region", &e))?;
+            cws_regions::lookup(r).map_err(|e| crate::input_hints::usage(&region_source, &e))?;
         }
 
         let provider_name = g
@@ -168,6 +179,14 @@ impl Ctx {
                 Ok(Arc::new(provider))
             }
             _ => {
+                if let Some(url) = &self.endpoint_url {
+                    eprintln!(
+                        "warning: the endpoint URL {} (--endpoint-url, CWS_ENDPOINT_URL or \
+                         config) is for the AWS provider; LocalCloud, the simulated provider in \
+                         use, ignores it (pass --provider aws to use it)",
+                        url.escape_debug()
+                    );
+                }
                 let cloud = cws_localcloud::LocalCloud::open(&self.home).with_context(|| {
                     format!("opening the simulated cloud under {}", self.home.display())
                 })?;
@@ -211,7 +230,10 @@ pub struct TerminalConsent {
 
 impl Consent for TerminalConsent {
     fn confirm(&self, request: &ConsentRequest) -> bool {
-        let question = crate::questions::question(request);
+        // The question quotes names and warnings from the cloud: escape what it holds, keep
+        // the lines the CLI laid out.
+        let question =
+            crate::sanitize::shown_lines(&crate::questions::question(request)).into_owned();
         if self.yes {
             eprintln!("{question} [y/N] yes (--yes)");
             return true;

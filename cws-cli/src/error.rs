@@ -22,6 +22,15 @@ pub struct Reported(pub u8);
 
 /// The exit code for an error.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    // A file refused by its size or type is bad input wherever it was met, also beneath a
+    // provider or service error that would otherwise decide the code.
+    if err.downcast_ref::<Reported>().is_none()
+        && err
+            .chain()
+            .any(|cause| crate::input_hints::refused_file(cause).is_some())
+    {
+        return 2;
+    }
     for cause in err.chain() {
         if let Some(r) = cause.downcast_ref::<Reported>() {
             return r.0;
@@ -185,6 +194,29 @@ mod tests {
 
     fn code(e: LifecycleError) -> u8 {
         exit_code(&anyhow::Error::from(e))
+    }
+
+    #[test]
+    fn refused_files_exit_2_even_beneath_a_provider_error() {
+        let refusal = cws_util::fs::ReadError::TooLarge {
+            path: "/h/localcloud/state.json".into(),
+            limit: cws_localcloud::MAX_STATE_BYTES,
+        };
+        let provider = ProviderError::Generic {
+            provider: "local".into(),
+            source: Box::new(cws_localcloud::StateFileRefused(refusal)),
+        };
+        let err = anyhow::Error::from(provider).context("opening the simulated cloud");
+        assert_eq!(exit_code(&err), 2);
+        assert!(
+            hint(&err).is_some_and(|h| h.contains("freshly seeded")),
+            "{:?}",
+            hint(&err)
+        );
+        let pending = LifecycleError::PendingFileRefused(cws_util::fs::ReadError::NotAFile {
+            path: "/h/pending-images.json".into(),
+        });
+        assert_eq!(code(pending), 2);
     }
 
     #[test]

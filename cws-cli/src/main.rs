@@ -11,6 +11,7 @@ mod error;
 mod input_hints;
 mod output;
 mod questions;
+mod sanitize;
 
 use std::process::ExitCode;
 
@@ -36,16 +37,29 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit_code(&e);
             if e.downcast_ref::<Reported>().is_none() {
-                eprintln!("error: {e}");
-                for cause in e.chain().skip(1) {
-                    eprintln!("  caused by: {cause}");
+                // Provider errors carry cloud text (names, tags, messages): escape it all.
+                for (i, cause) in e.chain().enumerate() {
+                    let lead = if i == 0 { "error:" } else { "  caused by:" };
+                    eprintln!("{lead} {}", shown_cause(cause));
                 }
                 if let Some(hint) = crate::error::hint(&e) {
-                    eprintln!("  help: {hint}");
+                    eprintln!("  help: {}", sanitize::Shown(&hint));
                 }
             }
             ExitCode::from(code)
         }
+    }
+}
+
+/// One cause of an error as shown: escaped onto one line, except a [`UsageError`], which the
+/// CLI composes itself and may end in its own `help:` line (its library parts were escaped when
+/// it was made, see `input_hints::usage`).
+fn shown_cause(cause: &(dyn std::error::Error + 'static)) -> String {
+    let text = cause.to_string();
+    if cause.is::<crate::error::UsageError>() {
+        sanitize::shown_lines(&text).into_owned()
+    } else {
+        sanitize::shown(&text).into_owned()
     }
 }
 

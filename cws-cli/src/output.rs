@@ -1,9 +1,15 @@
 //! Printing: one JSON document on stdout, or aligned tables for people.
+//!
+//! Tables escape every cell with [`shown`]: their cells hold names, tags and ids from the
+//! cloud. JSON is written as it is; serde escapes control characters and keeps the real string.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::Result;
 use serde::Serialize;
+
+use crate::sanitize::{Shown, shown};
 
 /// Prints one JSON document (pretty) on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
@@ -13,7 +19,8 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// A plain aligned table.
+/// A plain aligned table. Every cell (and header) is escaped with [`shown`], so a newline in
+/// a name cannot forge a row and an escape sequence in a tag cannot reach the terminal.
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -26,7 +33,7 @@ impl Table {
         S: Into<String>,
     {
         Table {
-            headers: headers.into_iter().map(Into::into).collect(),
+            headers: headers.into_iter().map(cell).collect(),
             rows: Vec::new(),
         }
     }
@@ -36,7 +43,7 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.rows.push(cells.into_iter().map(Into::into).collect());
+        self.rows.push(cells.into_iter().map(cell).collect());
     }
 
     pub fn render(&self) -> String {
@@ -73,15 +80,29 @@ impl Table {
     }
 }
 
+/// A cell as shown: escaped, and not copied again when nothing needed escaping.
+fn cell(value: impl Into<String>) -> String {
+    let value = value.into();
+    match shown(&value) {
+        Cow::Borrowed(_) => value,
+        Cow::Owned(escaped) => escaped,
+    }
+}
+
 /// The line every table output starts with, naming the provider.
 pub fn provider_line(info: &cws_provider::ProviderInfo) -> String {
     if info.simulated {
         format!(
             "Provider: {} — {} (simulated: no real AWS resources are created)",
-            info.name, info.description
+            Shown(&info.name),
+            Shown(&info.description)
         )
     } else {
-        format!("Provider: {} — {}", info.name, info.description)
+        format!(
+            "Provider: {} — {}",
+            Shown(&info.name),
+            Shown(&info.description)
+        )
     }
 }
 
@@ -94,5 +115,22 @@ mod tests {
         let mut t = Table::new(["A", "LONGER"]);
         t.row(["xxxx", "y"]);
         assert_eq!(t.render(), "A     LONGER\nxxxx  y\n");
+    }
+
+    #[test]
+    fn cells_are_escaped_so_no_row_is_forged_and_no_sequence_reaches_the_terminal() {
+        let mut t = Table::new(["NAME", "TAG"]);
+        t.row(["ok\nFORGED  row", "\u{1b}]0;pwned\u{7}"]);
+        t.row(["abc\u{202e}fed".to_string(), "été 中文".to_string()]);
+        let text = t.render();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(text.contains("ok\\nFORGED  row"), "{text}");
+        assert!(text.contains("\\e]0;pwned\\u{7}"), "{text}");
+        assert!(text.contains("abc\\u{202e}fed"), "{text}");
+        assert!(text.contains("été 中文"), "{text}");
     }
 }

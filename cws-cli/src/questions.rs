@@ -4,6 +4,8 @@
 use cws_resolver::ConsentRequest;
 use cws_util::duration::format_seconds;
 
+use crate::sanitize::Shown;
+
 /// The question for a consent request, preceded by what the user should weigh first (one
 /// `note:` line each).
 pub fn question(request: &ConsentRequest) -> String {
@@ -15,15 +17,14 @@ pub fn question(request: &ConsentRequest) -> String {
         } => {
             let mut q = String::new();
             for w in warnings {
-                q.push_str("note: ");
-                q.push_str(w);
-                q.push('\n');
+                // A warning quotes cloud text: one escaped line each.
+                q.push_str(&format!("note: {}\n", Shown(w)));
             }
             q.push_str(&format!(
                 "Cross-region copy required ({} + {}): copy {} ({} GiB) from {} to {}. Continue?",
                 format_seconds(plan.estimated_seconds),
                 plan.estimated_cost_usd,
-                plan.source_ami_id,
+                Shown(&plan.source_ami_id),
                 plan.snapshot_gb,
                 plan.source_region,
                 target_region
@@ -43,24 +44,118 @@ pub fn question(request: &ConsentRequest) -> String {
             } else if *delete_snapshots {
                 format!(
                     " Its snapshots ({}) are deleted too.",
-                    image.snapshot_ids.join(", ")
+                    Shown(image.snapshot_ids.join(", "))
                 )
             } else {
                 format!(
                     " Its snapshots ({}) are kept (pass --delete-snapshots to delete them too).",
-                    image.snapshot_ids.join(", ")
+                    Shown(image.snapshot_ids.join(", "))
                 )
             };
             format!(
                 "Deregister {} ({}) in {}? New launches from it will fail and this cannot be \
                  undone.{snaps} Continue?",
-                image.id, image.name, image.region
+                Shown(&image.id),
+                Shown(&image.name),
+                Shown(&image.region)
             )
         }
         ConsentRequest::Terminate { instance } => format!(
             "Terminate {} ({}) in {}? Its disks are deleted and this cannot be undone.",
-            instance.name, instance.id, instance.region
+            Shown(&instance.name),
+            Shown(&instance.id),
+            Shown(&instance.region)
         ),
+        ConsentRequest::Share {
+            image_id: None,
+            name,
+            region,
+            ..
+        } => format!(
+            "Make the new image `{}` in {} public? Any AWS account will be able to launch it. \
+             Continue?",
+            Shown(name),
+            Shown(region)
+        ),
+        ConsentRequest::Share {
+            image_id: Some(id),
+            name,
+            region,
+            permissions,
+            snapshot_ids,
+        } => {
+            let who: Vec<String> = permissions
+                .iter()
+                .map(cws_lifecycle::describe_permission)
+                .collect();
+            let snaps = if snapshot_ids.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " They can also copy its snapshots ({}).",
+                    Shown(snapshot_ids.join(", "))
+                )
+            };
+            format!(
+                "Share {} (`{}`) in {} with {}? They can launch it.{snaps} Continue?",
+                Shown(id),
+                Shown(name),
+                Shown(region),
+                Shown(who.join(", "))
+            )
+        }
+        ConsentRequest::CreateMulti {
+            template,
+            name,
+            instance,
+            source_region,
+            copies,
+            public,
+            size_guessed,
+        } => {
+            let mut q = format!(
+                "Make image `{}` of {} in {} for {}{}",
+                Shown(name),
+                Shown(instance),
+                Shown(source_region),
+                Shown(template),
+                if *public { ", public," } else { "" }
+            );
+            if copies.is_empty() {
+                q.push_str(" (no copies). Continue?");
+                return q;
+            }
+            let gb = copies[0].snapshot_gb;
+            q.push_str(&format!(
+                " and copy it ({gb} GiB{}) to {} region(s):\n",
+                if *size_guessed { ", a guess" } else { "" },
+                copies.len()
+            ));
+            for c in copies {
+                q.push_str(&format!(
+                    "  {}: ~{}, {} transfer + {}/month storage\n",
+                    Shown(&c.target_region),
+                    format_seconds(c.estimated_seconds),
+                    c.transfer_cost,
+                    c.monthly_storage
+                ));
+            }
+            let transfer: cws_cost::Money = copies.iter().map(|c| &c.transfer_cost).sum();
+            let storage: cws_cost::Money = copies.iter().map(|c| &c.monthly_storage).sum();
+            let slowest = copies
+                .iter()
+                .map(|c| c.estimated_seconds)
+                .max()
+                .unwrap_or(0);
+            let rounds = copies.len().div_ceil(cws_lifecycle::COPY_CONCURRENCY) as u64;
+            q.push_str(&format!(
+                "Total: {transfer} transfer + {storage}/month storage, about {} ({} at a time). \
+                 Continue?",
+                format_seconds(slowest * rounds),
+                cws_lifecycle::COPY_CONCURRENCY
+            ));
+            q
+        }
         other => format!("{other:?}: continue?"),
     }
 }

@@ -308,12 +308,13 @@ fn eight_concurrent_launches_all_survive() {
     let home = tempfile::tempdir().unwrap();
     // Seed once so the eight processes race on writes, not on first-use seeding only.
     assert!(run(home.path(), &["templates", "list"]).status.success());
-    let bin = assert_cmd::cargo::cargo_bin("cws");
     let children: Vec<_> = (0..8)
         .map(|i| {
-            std::process::Command::new(&bin)
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("cws"));
+            c.env_clear()
                 .env("CWS_HOME", home.path())
-                .args(["--json", "launch", "python-research", &format!("box-{i}")])
+                .env("HOME", home.path());
+            c.args(["--json", "launch", "python-research", &format!("box-{i}")])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -501,4 +502,230 @@ fn templates_path_env_and_home_templates_are_searched_before_bundled() {
         .unwrap();
     // The lab variant inherits the mappings, so it still resolves directly.
     assert_eq!(json(&out)["method"], "direct_mapping");
+}
+
+/// A sparse file of `len` bytes: refused by its size, so it costs no disk and is never read.
+fn sparse(path: &std::path::Path, len: u64) {
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+/// Exit 2, and stderr names the file, says why, and has a `help:` line with the fix.
+fn refused(out: &Output, file: &str, why: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(file), "the file is not named: {err}");
+    assert!(err.contains(why), "{err}");
+    assert!(err.contains("help:"), "no fix: {err}");
+    err
+}
+
+#[cfg(unix)]
+#[test]
+fn templates_validate_dev_zero_is_refused_by_its_type() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["templates", "validate", "/dev/zero"]);
+    let err = refused(&out, "/dev/zero", "not a regular file");
+    assert!(err.contains("template file"), "{err}");
+}
+
+#[test]
+fn templates_validate_refuses_a_file_over_the_limit() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("huge.yaml");
+    sparse(&file, cws_template::MAX_TEMPLATE_BYTES + 1);
+    let out = run(
+        home.path(),
+        &["templates", "validate", file.to_str().unwrap()],
+    );
+    refused(&out, "huge.yaml", "larger than the limit of 1 MiB");
+    // JSON says the same in the file's row.
+    let out = run(
+        home.path(),
+        &["--json", "templates", "validate", file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let row = &json(&out)[0];
+    assert_eq!(row["valid"], false);
+    assert!(
+        row["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("larger than the limit of 1 MiB")),
+        "{row}"
+    );
+}
+
+#[test]
+fn a_too_large_template_on_the_search_path_is_listed_as_broken_and_the_rest_still_list() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("lab-templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("lab.yaml"),
+        "name: Lab\nslug: lab\nversion: 1.0.0\nbase: ubuntu-24.04\n",
+    )
+    .unwrap();
+    sparse(&dir.join("huge.yaml"), cws_template::MAX_TEMPLATE_BYTES + 1);
+    let dir_arg = dir.to_str().unwrap();
+
+    let out = run(home.path(), &["--templates", dir_arg, "templates", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let huge_row = text
+        .lines()
+        .find(|l| l.contains("huge.yaml"))
+        .unwrap_or_else(|| panic!("huge.yaml is not listed:\n{text}"));
+    assert!(huge_row.contains("broken"), "{huge_row}");
+    for slug in ["lab", "python-ml", "r-research"] {
+        assert!(text.contains(slug), "{slug} missing:\n{text}");
+    }
+    let err = stderr(&out);
+    assert!(err.contains("warning:"), "{err}");
+    assert!(err.contains("huge.yaml"), "{err}");
+    assert!(err.contains("larger than the limit of 1 MiB"), "{err}");
+
+    let out = run(
+        home.path(),
+        &["--templates", dir_arg, "--json", "templates", "list"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = json(&out);
+    let entries = entries.as_array().unwrap();
+    let by_slug = |s: &str| entries.iter().find(|e| e["slug"] == s).unwrap();
+    assert!(by_slug("huge")["error"].is_string());
+    assert!(by_slug("lab")["error"].is_null());
+
+    // The other templates are still served.
+    let out = run(
+        home.path(),
+        &["--templates", dir_arg, "templates", "show", "lab"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_regions_or_prices_file_that_is_not_a_regular_file_exits_2() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["--regions-file", "/dev/zero", "regions", "fallbacks"],
+    );
+    let err = refused(&out, "/dev/zero", "not a regular file");
+    assert!(err.contains("--regions-file"), "{err}");
+
+    let out = run(
+        home.path(),
+        &["--prices-file", "/dev/zero", "ami", "costs", "python-ml"],
+    );
+    let err = refused(&out, "/dev/zero", "not a regular file");
+    assert!(err.contains("--prices-file"), "{err}");
+}
+
+#[test]
+fn a_regions_file_over_the_limit_exits_2() {
+    let home = tempfile::tempdir().unwrap();
+    sparse(
+        &home.path().join("regions.yaml"),
+        cws_regions::MAX_OVERRIDE_BYTES + 1,
+    );
+    let out = run(home.path(), &["regions", "fallbacks"]);
+    refused(&out, "regions.yaml", "larger than the limit of 1 MiB");
+}
+
+#[test]
+fn config_state_and_pending_files_over_their_limits_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    sparse(&config, 64 * 1024 + 1);
+    let out = run(home.path(), &["templates", "list"]);
+    let err = refused(&out, "config.toml", "larger than the limit of 64 KiB");
+    assert!(err.contains("cws config set"), "{err}");
+    std::fs::remove_file(&config).unwrap();
+
+    // The simulated cloud's state: generous, but bounded.
+    assert!(run(home.path(), &["instance", "list"]).status.success());
+    let state = home.path().join("localcloud").join("state.json");
+    let kept = home.path().join("state.json.real");
+    std::fs::rename(&state, &kept).unwrap();
+    sparse(&state, cws_localcloud::MAX_STATE_BYTES + 1);
+    let out = run(home.path(), &["instance", "list"]);
+    let err = refused(&out, "state.json", "larger than the limit of 256 MiB");
+    assert!(err.contains("freshly seeded"), "{err}");
+    std::fs::rename(&kept, &state).unwrap();
+
+    let pending = home.path().join("pending-images.json");
+    sparse(&pending, cws_lifecycle::MAX_PENDING_BYTES + 1);
+    let out = run(home.path(), &["ami", "status"]);
+    let err = refused(
+        &out,
+        "pending-images.json",
+        "larger than the limit of 16 MiB",
+    );
+    assert!(err.contains("not affected"), "{err}");
+}
+
+#[test]
+fn a_malformed_endpoint_url_is_bad_input_before_any_call() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "--provider",
+            "aws",
+            "--endpoint-url",
+            "http://[::1",
+            "ami",
+            "resolve",
+            "python-ml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("http://[::1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("IPv6"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_endpoint_url_with_the_simulated_provider_is_called_out() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "--endpoint-url",
+            "http://127.0.0.1:5000",
+            "ami",
+            "resolve",
+            "python-ml",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("LocalCloud, the simulated provider in use, ignores it"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_errors_point_at_the_file_line_and_key() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let config = h.join("config.toml");
+
+    // A TOML mistake: the file, line and column, and a fix that works while the file is broken.
+    std::fs::write(&config, "provider = \"local\"\nregion = us-east-1\n").unwrap();
+    let out = run(h, &["ami", "resolve", "python-ml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("config.toml:2:10:"), "{err}");
+    assert!(err.contains(".bak"), "{err}");
+
+    // A region the catalogue does not know is blamed on the config file, not on --region.
+    std::fs::write(&config, "region = \"us-est-1\"\n").unwrap();
+    let out = run(h, &["ami", "resolve", "python-ml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("`region` in "), "{err}");
+    assert!(err.contains("config.toml"), "{err}");
+    assert!(!err.starts_with("error: --region"), "{err}");
+    assert!(err.contains("us-east-1"), "did you mean: {err}");
 }

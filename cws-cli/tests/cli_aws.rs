@@ -31,8 +31,14 @@ impl Aws {
         for f in ["aws-config", "aws-credentials"] {
             std::fs::write(self.home.path().join(f), "").unwrap();
         }
+        // An empty environment first: no developer credentials, token or region get through.
         let mut c = Command::cargo_bin("cws").unwrap();
+        c.env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            c.env("PATH", path);
+        }
         c.env("CWS_HOME", self.home.path())
+            .env("HOME", self.home.path())
             .env("CWS_PROVIDER", "aws")
             .env("CWS_ENDPOINT_URL", self.moto.endpoint())
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -42,11 +48,7 @@ impl Aws {
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.home.path().join("aws-credentials"),
-            )
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_REGION")
-            .env_remove("CWS_REGION")
-            .env_remove("CWS_TEMPLATES_PATH");
+            );
         c
     }
 

@@ -113,12 +113,67 @@ fn a_tuned_workstation_becomes_an_image_the_templates_find_in_three_regions() {
     assert_eq!(r["method"], "dynamic_search", "{r}");
     assert_eq!(r["ami_id"], ami.as_str());
 
-    // create-multi to three regions: the master is found again, two copies are made.
+    // create-multi spends on copies: without a terminal and without --yes it asks, shows
+    // where, how long and how much, and makes nothing.
     let regions = ["us-east-1", "us-west-2", "eu-west-1"];
+    let images = |h| {
+        regions
+            .iter()
+            .map(|r| {
+                ok_json(
+                    h,
+                    &[
+                        "--json",
+                        "--region",
+                        r,
+                        "ami",
+                        "list",
+                        "--template",
+                        "python-research",
+                    ],
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let images_before = images(h);
+    let out = run(
+        h,
+        &[
+            "ami",
+            "create-multi",
+            "python-research",
+            "box",
+            "--regions",
+            &regions.join(","),
+            "--name",
+            "Not Asked",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    for needle in [
+        "copy it (",
+        "us-west-2: ~",
+        "eu-west-1: ~",
+        "/month storage",
+        "Total: ",
+        "pass --yes to agree",
+        "nothing was made",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    assert_eq!(
+        images(h),
+        images_before,
+        "a declined create-multi makes nothing"
+    );
+
+    // With --yes: the master is found again, two copies are made.
     let multi = ok_json(
         h,
         &[
             "--json",
+            "--yes",
             "ami",
             "create-multi",
             "python-research",
@@ -308,10 +363,69 @@ fn share_grants_revokes_and_info_shows_who_may_launch() {
     let h = home.path();
     let ami = box_and_image(h);
 
+    // An image made public widens access too: asked before anything is made.
+    let out = run(
+        h,
+        &[
+            "ami",
+            "create",
+            "python-research",
+            "box",
+            "--name",
+            "Public Setup",
+            "--public",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("public? Any AWS account"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("pass --yes to agree"),
+        "{}",
+        stderr(&out)
+    );
+    let listed = ok_json(
+        h,
+        &["--json", "ami", "list", "--template", "python-research"],
+    );
+    assert!(
+        !listed.to_string().contains("Public Setup"),
+        "nothing was made: {listed}"
+    );
+
+    // Sharing widens access: without a terminal and without --yes nothing changes, and the
+    // question says who would gain what and how to agree.
+    for audience in [
+        &["--public"][..],
+        &["--account", "111122223333"][..],
+        &[
+            "--org-arn",
+            "arn:aws:organizations::123456789012:organization/o-abc",
+        ][..],
+    ] {
+        let mut args = vec!["ami", "share", ami.as_str()];
+        args.extend_from_slice(audience);
+        let out = run(h, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("pass --yes to agree"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("nothing changed"), "{}", stderr(&out));
+        let info = ok_json(h, &["--json", "ami", "info", &ami]);
+        assert_eq!(info["shared_with"].as_array().unwrap().len(), 0, "{info}");
+        assert_eq!(info["image"]["public"], false, "{info}");
+    }
+
     let v = ok_json(
         h,
         &[
             "--json",
+            "--yes",
             "ami",
             "share",
             &ami,
@@ -367,8 +481,29 @@ fn share_grants_revokes_and_info_shows_who_may_launch() {
     let info = ok_json(h, &["--json", "ami", "info", &ami]);
     assert_eq!(info["shared_with"].as_array().unwrap().len(), 1, "{info}");
 
-    let v = ok_json(h, &["--json", "ami", "share", &ami, "--public"]);
+    let listed = ok_json(
+        h,
+        &["--json", "ami", "list", "--template", "python-research"],
+    );
+    assert!(
+        listed.to_string().contains("\"source\":\"private\""),
+        "{listed}"
+    );
+    let v = ok_json(h, &["--json", "--yes", "ami", "share", &ami, "--public"]);
     assert_eq!(v["launch_permissions"][0]["kind"], "public", "{v}");
+    // A public image of the account's own is listed as public, not private.
+    let listed = ok_json(
+        h,
+        &["--json", "ami", "list", "--template", "python-research"],
+    );
+    assert!(
+        listed.to_string().contains("\"source\":\"public\""),
+        "{listed}"
+    );
+    assert!(
+        !listed.to_string().contains("\"source\":\"private\""),
+        "{listed}"
+    );
 
     // Who to share with is required, and only one kind at a time.
     let out = run(h, &["ami", "share", &ami]);

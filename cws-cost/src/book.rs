@@ -163,12 +163,13 @@ impl PriceBook {
 
     /// Applies a user override file on top of this book.
     ///
-    /// Errors name the file, the line and column, the key and the fix.
+    /// Errors name the file, the line and column, the key and the fix. The file
+    /// is read only if it is a regular file of at most
+    /// [`MAX_PRICE_FILE_BYTES`](crate::MAX_PRICE_FILE_BYTES) (1 MiB); otherwise
+    /// the error is [`CostError::Refused`], and [`CostError::Io`] when it cannot
+    /// be read at all.
     pub fn with_overrides_file(self, path: &Path) -> Result<PriceBook, CostError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CostError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = cws_util::fs::read_text_bounded(path, crate::MAX_PRICE_FILE_BYTES)?;
         self.with_overrides_str(&text, &path.display().to_string())
     }
 

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use cws_util::fs::ReadError;
+
 /// Everything that can go wrong while pricing a launch.
 ///
 /// Each message says what to do next where the fix lies in the input, because
@@ -75,6 +77,25 @@ pub enum CostError {
         #[source]
         source: std::io::Error,
     },
+
+    /// A price override file was refused before it was parsed: larger than
+    /// [`MAX_PRICE_FILE_BYTES`](crate::MAX_PRICE_FILE_BYTES), not a regular
+    /// file (a directory, a device such as `/dev/zero`, a FIFO) or not UTF-8
+    /// text. The [`ReadError`] carries the path and, for a file too large, the
+    /// limit.
+    #[error("price file {0}")]
+    Refused(ReadError),
+}
+
+impl From<ReadError> for CostError {
+    /// A failed open or read stays [`CostError::Io`]; every refusal becomes
+    /// [`CostError::Refused`].
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io { path, source } => CostError::Io { path, source },
+            refused => CostError::Refused(refused),
+        }
+    }
 }
 
 fn did_you_mean(suggestion: Option<&str>) -> String {

@@ -47,7 +47,9 @@
 //! A user override file in the same TOML format changes any of it — an
 //! instance price for all regions or for one, region multipliers, snapshot and
 //! transfer prices — via [`PriceBook::with_overrides_file`]. Mistakes are
-//! reported with the file, line, column, key and fix. The format is documented
+//! reported with the file, line, column, key and fix. An override file is at
+//! most [`MAX_PRICE_FILE_BYTES`] (1 MiB); a larger one, or a path that is not a
+//! regular file, is refused before it is read ([`CostError::Refused`]). The format is documented
 //! on [`PriceBook`]'s module, [`book`].
 //!
 //! ```
@@ -128,3 +130,10 @@ pub use timing::{
     AMI_BOOT_SECONDS, COPY_FIXED_SECONDS, PackageCounts, SCRIPT_BOOT_SECONDS, SetupStep,
     format_duration, script_setup_breakdown, script_setup_seconds,
 };
+
+/// The largest price override file [`PriceBook::with_overrides_file`] reads:
+/// 1 MiB, far beyond a price for every instance type in every region (the
+/// bundled book is about 6 KiB). A larger file, or a path that is not a
+/// regular file (a directory, `/dev/zero`, a FIFO), is refused before it is
+/// read ([`CostError::Refused`]).
+pub const MAX_PRICE_FILE_BYTES: u64 = 1024 * 1024;

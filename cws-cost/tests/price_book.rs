@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use cws_cost::{CostError, Money, PriceBook};
+use cws_cost::{CostError, MAX_PRICE_FILE_BYTES, Money, PriceBook};
+use cws_util::fs::ReadError;
 
 fn m(s: &str) -> Money {
     Money::parse(s).unwrap()
@@ -395,6 +396,39 @@ fn missing_override_file_is_an_io_error_naming_the_path() {
     let err = PriceBook::bundled().with_overrides_file(&path).unwrap_err();
     assert!(matches!(err, CostError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("nope.toml"), "{err}");
+}
+
+#[test]
+fn override_file_over_the_limit_or_not_a_file_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prices.toml");
+    // Sparse: refused by its size, so nothing is read or written.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(MAX_PRICE_FILE_BYTES + 1)
+        .unwrap();
+    let err = PriceBook::bundled().with_overrides_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, CostError::Refused(ReadError::TooLarge { path: p, limit })
+            if p == &path && *limit == MAX_PRICE_FILE_BYTES),
+        "{err:?}"
+    );
+    let shown = err.to_string();
+    assert!(shown.contains("prices.toml"), "{shown}");
+    assert!(shown.contains("1 MiB"), "{shown}");
+
+    let err = PriceBook::bundled()
+        .with_overrides_file(dir.path())
+        .unwrap_err();
+    assert!(
+        matches!(err, CostError::Refused(ReadError::NotAFile { .. })),
+        "{err:?}"
+    );
+    #[cfg(unix)]
+    assert!(matches!(
+        PriceBook::bundled().with_overrides_file(std::path::Path::new("/dev/zero")),
+        Err(CostError::Refused(ReadError::NotAFile { .. }))
+    ));
 }
 
 #[test]

@@ -85,6 +85,9 @@ pub async fn copy_to_region(
     pending: Option<&PendingImages>,
     progress: &dyn Progress,
 ) -> Result<CopyReport, LifecycleError> {
+    if let Some(p) = pending {
+        p.check()?;
+    }
     for r in [&req.source_region, &req.target_region] {
         cws_regions::lookup(r).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     }

@@ -8,7 +8,7 @@ use cws_provider::{
     CloudProvider, CreateImageRequest, Image, ImageQuery, ImageState, InstanceState, InstancesExt,
     LaunchPermission, ProviderError,
 };
-use cws_resolver::{ProviderLabel, ResolveEnv};
+use cws_resolver::{Consent, ConsentRequest, ProviderLabel, ResolveEnv};
 use cws_template::{AmiConfig, AmiSearch, AmiStrategy, Architecture, Template};
 use serde::Serialize;
 
@@ -162,6 +162,25 @@ pub(crate) fn create_job(req: &CreateRequest, multi_regions: &[String]) -> Pendi
         region: req.region.clone(),
         regions: multi_regions.to_vec(),
         public: req.public,
+    }
+}
+
+/// Asks before an image is made public; a refusal is [`LifecycleError::Declined`].
+pub(crate) fn ask_public(req: &CreateRequest, consent: &dyn Consent) -> Result<(), LifecycleError> {
+    let asked = ConsentRequest::Share {
+        image_id: None,
+        name: req.name.clone(),
+        region: req.region.clone(),
+        permissions: vec![LaunchPermission::Public],
+        snapshot_ids: Vec::new(),
+    };
+    if consent.confirm(&asked) {
+        Ok(())
+    } else {
+        Err(LifecycleError::Declined(format!(
+            "nothing was made: `{}` would have been public",
+            req.name
+        )))
     }
 }
 
@@ -331,12 +350,22 @@ pub(crate) async fn create_or_find(
 ///
 /// Running it again with the same name finds the image made before (and waits for it if it
 /// is still pending) instead of failing on the duplicate name.
+///
+/// An image made public widens access, so `public` is asked first
+/// ([`ConsentRequest::Share`]); a refusal makes nothing.
 pub async fn create(
     env: &ResolveEnv,
     req: &CreateRequest,
+    consent: &dyn Consent,
     pending: Option<&PendingImages>,
     progress: &dyn Progress,
 ) -> Result<CreateReport, LifecycleError> {
+    if let Some(p) = pending {
+        p.check()?;
+    }
+    if req.public {
+        ask_public(req, consent)?;
+    }
     let job = create_job(req, &[]);
     let (image, warnings) = create_or_find(env, req, &job, pending, progress, false).await?;
     let ami_config = suggested_ami_config(

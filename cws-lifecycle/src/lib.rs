@@ -14,8 +14,9 @@
 //!   after a partial failure or an interruption the same command completes only what is
 //!   missing.
 //! - **Nothing in flight is forgotten.** Before waiting on an image, the image is recorded in
-//!   [`PendingImages`] (`$CWS_HOME/pending-images.json`); the record goes when the image is
-//!   available. If the caller stops waiting (Ctrl-C drops the future), the record stays and
+//!   [`PendingImages`] (`$CWS_HOME/pending-images.json`, read only if it is a regular file of
+//!   at most [`MAX_PENDING_BYTES`], 16 MiB); the record goes when the image is available. If
+//!   the caller stops waiting (Ctrl-C drops the future), the record stays and
 //!   [`pending_status`] tells the user how to finish or clean up.
 //! - **Waiting is bounded and honest.** Waits poll with backoff up to a total limit
 //!   ([`WaitOptions`], 30 minutes by default), stop at once when an image fails, and report
@@ -146,6 +147,12 @@ pub enum LifecycleError {
         /// What went wrong and how to recover.
         message: String,
     },
+    /// The pending-images file was refused before it was parsed: larger than
+    /// [`MAX_PENDING_BYTES`], or not a regular file (a directory, a device, a FIFO). The
+    /// [`ReadError`](cws_util::fs::ReadError) carries the path and, for a file too large, the
+    /// limit. The file is left untouched, and nothing is recorded until it is moved aside.
+    #[error("pending-images file {0}")]
+    PendingFileRefused(cws_util::fs::ReadError),
 }
 
 impl From<WaitError> for LifecycleError {

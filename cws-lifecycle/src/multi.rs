@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use cws_provider::tags;
 use cws_provider::wait::{self, Progress, ProgressEvent, WaitOptions};
 use cws_provider::{
-    CloudProvider, CopyImageRequest, Image, ImageCatalogExt, ImageQuery, ImageState,
+    CloudProvider, CopyImageRequest, Image, ImageCatalogExt, ImageQuery, ImageState, InstancesExt,
     LaunchPermission, ProviderError,
 };
-use cws_resolver::{ProviderLabel, ResolveEnv};
+use cws_resolver::{Consent, ConsentRequest, ProviderLabel, ResolveEnv};
 use cws_template::AmiConfig;
 use futures::StreamExt;
 use serde::Serialize;
@@ -97,7 +97,9 @@ pub(crate) fn lifecycle_kind(e: &LifecycleError) -> String {
         LifecycleError::Provider(p) => p.kind().to_string(),
         LifecycleError::Timeout { .. } => "timeout".into(),
         LifecycleError::ImageFailed { .. } => "image_failed".into(),
-        LifecycleError::PendingFile { .. } => "pending_file".into(),
+        LifecycleError::PendingFile { .. } | LifecycleError::PendingFileRefused(_) => {
+            "pending_file".into()
+        }
         LifecycleError::Declined(_) => "declined".into(),
         _ => "invalid".into(),
     }
@@ -213,6 +215,28 @@ pub(crate) async fn copy_once(
     Ok((copy, existed))
 }
 
+/// The size the copies will have: the image an earlier run made, else the image the instance
+/// was launched from (the new image holds at least its disk), else a small guess. A missing
+/// instance with no earlier image is an error here, before anything is asked.
+async fn estimated_size_gb(
+    provider: &dyn CloudProvider,
+    c: &CreateRequest,
+) -> Result<(u32, bool), LifecycleError> {
+    const GUESS_GB: u32 = 8;
+    let made = own_images_named(provider, &c.region, &c.name, &c.template.slug).await?;
+    if let Some(image) = made.first() {
+        return Ok((provider.image_size_gb(image).await?, false));
+    }
+    let instance = provider.require_instance(&c.region, &c.instance).await?;
+    match provider.image(&c.region, &instance.ami_id).await {
+        Ok(Some(source)) => match provider.image_size_gb(&source).await {
+            Ok(gb) if gb > 0 => Ok((gb, false)),
+            _ => Ok((GUESS_GB, true)),
+        },
+        _ => Ok((GUESS_GB, true)),
+    }
+}
+
 /// `cws ami create-multi`: the master image in the instance's region (made, or found again
 /// by name and tags), then copies to the other regions, [`CreateMultiRequest::concurrency`]
 /// at a time, skipping regions that already hold a copy (tag `cws:source-ami`). Each region
@@ -224,12 +248,46 @@ pub(crate) async fn copy_once(
 pub async fn create_multi(
     env: &ResolveEnv,
     req: &CreateMultiRequest,
+    consent: &dyn Consent,
     pending: Option<&PendingImages>,
     progress: &dyn Progress,
 ) -> Result<CreateMultiReport, LifecycleError> {
     let regions = checked_regions(&req.regions)?;
     let provider = env.provider.as_ref();
     let c = &req.create;
+    if c.name.trim().is_empty() {
+        return Err(LifecycleError::Invalid(
+            "the image name must not be empty; images need a name (e.g. \"My Setup\")".into(),
+        ));
+    }
+
+    if let Some(p) = pending {
+        p.check()?;
+    }
+    // The copies spend money: say where, how long and how much, and ask, before anything
+    // is made.
+    let (size_gb, size_guessed) = estimated_size_gb(provider, c).await?;
+    let copies = regions
+        .iter()
+        .filter(|r| **r != c.region)
+        .map(|r| cws_cost::copy_estimate(&env.prices, &c.region, r, size_gb))
+        .collect();
+    let asked = ConsentRequest::CreateMulti {
+        template: c.template.slug.clone(),
+        name: c.name.clone(),
+        instance: c.instance.clone(),
+        source_region: c.region.clone(),
+        copies,
+        public: c.public,
+        size_guessed,
+    };
+    if !consent.confirm(&asked) {
+        return Err(LifecycleError::Declined(format!(
+            "nothing was made: `{}` stays unmade in {} and uncopied",
+            c.name, c.region
+        )));
+    }
+
     let job = create_job(c, &regions);
     // The master's record stays until every region is done: if the copies are interrupted,
     // the record still says how to finish.

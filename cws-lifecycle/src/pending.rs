@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
+use cws_util::fs::ReadError;
+
 use crate::*;
 
 /// One image in flight, as recorded in `$CWS_HOME/pending-images.json`.
@@ -88,6 +90,12 @@ struct PendingFile {
 
 const PENDING_FORMAT: u32 = 1;
 
+/// The largest pending-images file cws reads: 16 MiB. A record is a few hundred bytes and
+/// lives only while its image is in flight, so this is tens of thousands of images at once; a
+/// larger file, or a path that is not a regular file, is refused before it is read
+/// ([`LifecycleError::PendingFileRefused`]).
+pub const MAX_PENDING_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The record of images in flight, shared by every cws process using the same home.
 ///
 /// Every change takes an exclusive lock on `pending-images.lock` (std `File::lock`, an
@@ -164,15 +172,16 @@ impl PendingImages {
     }
 
     fn load(&self) -> Result<PendingFile, LifecycleError> {
-        let bytes = match fs::read(&self.path) {
+        let bytes = match cws_util::fs::read_bytes_bounded(&self.path, MAX_PENDING_BYTES) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Ok(PendingFile {
                     version: PENDING_FORMAT,
                     images: Vec::new(),
                 });
             }
-            Err(e) => return Err(self.err("read", &self.path, e)),
+            Err(ReadError::Io { source, .. }) => return Err(self.err("read", &self.path, source)),
+            Err(refused) => return Err(LifecycleError::PendingFileRefused(refused)),
         };
         let file: PendingFile =
             serde_json::from_slice(&bytes).map_err(|e| LifecycleError::PendingFile {
@@ -223,6 +232,12 @@ impl PendingImages {
             }
         }
         Ok(r)
+    }
+
+    /// Checks that the record can be read (and so written) before anything is made: an
+    /// unreadable record found only after a creating call would leave an image nobody tracks.
+    pub fn check(&self) -> Result<(), LifecycleError> {
+        self.list().map(drop)
     }
 
     /// Every recorded image, oldest first.

@@ -2,7 +2,7 @@
 
 use cws_cost::Money;
 use cws_provider::{Image, ImageCatalogExt, LaunchPermission, ProviderError, Snapshot};
-use cws_resolver::{ProviderLabel, ResolveEnv};
+use cws_resolver::{Consent, ConsentRequest, ProviderLabel, ResolveEnv};
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -186,11 +186,21 @@ pub(crate) fn share_snapshot_detail(
 /// [`SnapshotAction::failed`] (the CLI exits 1), and running the same request again finishes
 /// the job, since granting and revoking are idempotent. EC2 cannot share a snapshot with an
 /// organization, so organizations get launch permission only (the report says so).
-pub async fn share(env: &ResolveEnv, req: &ShareRequest) -> Result<ShareReport, LifecycleError> {
+///
+/// Granting widens access, so it is asked first ([`ConsentRequest::Share`]); a refusal changes
+/// nothing and is [`LifecycleError::Declined`]. Revoking narrows access and is not asked.
+pub async fn share(
+    env: &ResolveEnv,
+    req: &ShareRequest,
+    consent: &dyn Consent,
+) -> Result<ShareReport, LifecycleError> {
     if req.permissions.is_empty() {
         return Err(LifecycleError::Invalid(
             "say who to share with: account ids, an organization ARN or everyone (public)".into(),
         ));
+    }
+    for p in &req.permissions {
+        p.check()?;
     }
     let provider = env.provider.as_ref();
     let image = provider
@@ -200,6 +210,30 @@ pub async fn share(env: &ResolveEnv, req: &ShareRequest) -> Result<ShareReport, 
             what: format!("image {}", req.image_id),
             region: req.region.clone(),
         })?;
+    if !req.revoke {
+        let snapshot_ids = if req
+            .permissions
+            .iter()
+            .all(|p| matches!(p, LaunchPermission::Organization(_)))
+        {
+            Vec::new()
+        } else {
+            image.snapshot_ids.clone()
+        };
+        let asked = ConsentRequest::Share {
+            image_id: Some(image.id.clone()),
+            name: image.name.clone(),
+            region: image.region.clone(),
+            permissions: req.permissions.clone(),
+            snapshot_ids,
+        };
+        if !consent.confirm(&asked) {
+            return Err(LifecycleError::Declined(format!(
+                "not shared: nothing changed on {} in {}",
+                image.id, image.region
+            )));
+        }
+    }
     let mut changed = Vec::new();
     for p in &req.permissions {
         provider

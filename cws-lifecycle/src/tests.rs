@@ -165,3 +165,45 @@ fn a_corrupt_record_is_an_error_naming_the_file_and_the_fix() {
     // Writing refuses too, rather than replacing what it cannot read.
     assert!(p.add(entry("ami-00000001", "us-east-1")).is_err());
 }
+
+#[test]
+fn a_pending_file_over_the_limit_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = PendingImages::open(dir.path());
+    // Sparse: refused by its size, so nothing is read.
+    fs::File::create(p.path())
+        .unwrap()
+        .set_len(MAX_PENDING_BYTES + 1)
+        .unwrap();
+    let err = p.list().unwrap_err();
+    assert!(
+        matches!(&err, LifecycleError::PendingFileRefused(cws_util::fs::ReadError::TooLarge { path, limit })
+            if path == p.path() && *limit == MAX_PENDING_BYTES),
+        "{err:?}"
+    );
+    let shown = err.to_string();
+    assert!(shown.contains("pending-images.json"), "{shown}");
+    assert!(shown.contains("16 MiB"), "{shown}");
+    // Writing refuses too, rather than replacing what it did not read.
+    assert!(matches!(
+        p.add(entry("ami-00000001", "us-east-1")),
+        Err(LifecycleError::PendingFileRefused(_))
+    ));
+    assert_eq!(fs::metadata(p.path()).unwrap().len(), MAX_PENDING_BYTES + 1);
+}
+
+#[test]
+fn a_pending_path_that_is_not_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = PendingImages::open(dir.path());
+    fs::create_dir(p.path()).unwrap();
+    let err = p.list().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            LifecycleError::PendingFileRefused(cws_util::fs::ReadError::NotAFile { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}

@@ -45,6 +45,12 @@
 //! lose each other's writes and a crash never leaves a half-written file. Reads take a shared
 //! lock and reuse the parsed state while the file is unchanged. A corrupt state file is an
 //! error that names the file and how to recover — it is never silently replaced.
+//!
+//! The state file is read only if it is a regular file of at most [`MAX_STATE_BYTES`]
+//! (256 MiB; the seeded state is about 400 KB and each image adds well under 1 KB). A larger
+//! file, or a path that is not a regular file, is refused before it is read: the
+//! [`ProviderError::Generic`] returned then has a [`StateFileRefused`] as its source, which
+//! carries the path and the limit.
 
 mod seed;
 mod store;
@@ -67,6 +73,13 @@ use cws_provider::{ProviderError, ProviderResult};
 use store::{Files, Loaded, RegionState, Stamp, State, StoredImage, StoredInstance};
 
 pub use seed::{MARKETPLACE_REGIONS, SEARCH_IMAGE_REGIONS};
+pub use store::StateFileRefused;
+
+/// The largest state file LocalCloud reads: 256 MiB. The state grows with the images,
+/// snapshots and instances it simulates (the seeded state is about 400 KB; 100 000 extra
+/// images take some 60 MB), so the limit is generous; it exists so that a wrong file in its
+/// place (a device, a runaway file) is refused instead of read into memory.
+pub const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The simulated account LocalCloud acts as (`self` in owner filters).
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
@@ -976,19 +989,7 @@ impl ImageAdmin for LocalCloud {
     ) -> ProviderResult<()> {
         check_region(region)?;
         check_image_id(image_id)?;
-        match permission {
-            LaunchPermission::Account(a) if !is_account_id(a) => {
-                return Err(invalid(format!(
-                    "`{a}` is not an AWS account id (12 digits)"
-                )));
-            }
-            LaunchPermission::Organization(arn) if !arn.starts_with("arn:aws:organizations::") => {
-                return Err(invalid(format!(
-                    "`{arn}` is not an AWS Organizations ARN (arn:aws:organizations::...)"
-                )));
-            }
-            _ => {}
-        }
+        permission.check()?;
         self.write(|state| {
             let stored = own_image_mut(state, region, image_id, "ec2:ModifyImageAttribute")?;
             match permission {
@@ -1038,19 +1039,12 @@ impl ImageAdmin for LocalCloud {
     ) -> ProviderResult<()> {
         check_region(region)?;
         check_snapshot_id(snapshot_id)?;
-        match permission {
-            LaunchPermission::Account(a) if !is_account_id(a) => {
-                return Err(invalid(format!(
-                    "`{a}` is not an AWS account id (12 digits)"
-                )));
-            }
-            LaunchPermission::Organization(arn) => {
-                return Err(invalid(format!(
-                    "EC2 shares snapshots only with account ids or everyone (group all), not \
-                     with an organization ({arn}); name the organization's accounts instead"
-                )));
-            }
-            _ => {}
+        permission.check()?;
+        if let LaunchPermission::Organization(arn) = permission {
+            return Err(invalid(format!(
+                "EC2 shares snapshots only with account ids or everyone (group all), not with \
+                 an organization ({arn}); name the organization's accounts instead"
+            )));
         }
         self.write(|state| {
             let rs = own_snapshot_mut(state, region, snapshot_id, "ec2:ModifySnapshotAttribute")?;

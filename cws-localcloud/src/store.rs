@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use cws_provider::{Image, Instance, LaunchPermission, MarketplaceProduct, Snapshot};
 use cws_provider::{ProviderError, ProviderResult};
+use cws_util::fs::ReadError;
 
 /// Bumped when the on-disk layout changes incompatibly.
 pub(crate) const FORMAT_VERSION: u32 = 1;
@@ -307,8 +308,14 @@ impl Files {
         if current == Some(&stamp) {
             return Ok(Loaded::Unchanged);
         }
-        let bytes =
-            fs::read(&self.state_path).map_err(|e| io_error("read", &self.state_path, e))?;
+        let bytes = cws_util::fs::read_bytes_bounded(&self.state_path, crate::MAX_STATE_BYTES)
+            .map_err(|e| match e {
+                ReadError::Io { source, .. } => io_error("read", &self.state_path, source),
+                refused => ProviderError::Generic {
+                    provider: PROVIDER.to_string(),
+                    source: Box::new(StateFileRefused(refused)),
+                },
+            })?;
         let mut state: State = serde_json::from_slice(&bytes).map_err(|e| {
             corrupt(
                 &self.state_path,
@@ -342,6 +349,15 @@ impl Files {
         Ok(Stamp::of(&meta))
     }
 }
+
+/// The LocalCloud state file was refused before it was parsed: larger than
+/// [`MAX_STATE_BYTES`](crate::MAX_STATE_BYTES), or not a regular file (a directory, a device,
+/// a FIFO). It is the source of the [`ProviderError::Generic`] that [`crate::LocalCloud::open`]
+/// (or a later call that reloads the state) returns; the [`ReadError`] carries the path and,
+/// for a file too large, the limit. The file is left untouched.
+#[derive(Debug, thiserror::Error)]
+#[error("LocalCloud state file {0}")]
+pub struct StateFileRefused(pub ReadError);
 
 fn io_error(action: &str, path: &Path, e: std::io::Error) -> ProviderError {
     ProviderError::generic(
@@ -446,6 +462,81 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    /// The refusal a load returned, from the source of its `ProviderError::Generic`.
+    fn refusal(err: &ProviderError) -> &ReadError {
+        let source = std::error::Error::source(err).expect("a source");
+        &source
+            .downcast_ref::<StateFileRefused>()
+            .unwrap_or_else(|| panic!("expected StateFileRefused, got {err:?}"))
+            .0
+    }
+
+    #[test]
+    fn a_state_file_over_the_limit_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        // Sparse: 256 MiB + 1 on paper, no blocks on disk, refused by its size alone.
+        File::create(&files.state_path)
+            .unwrap()
+            .set_len(crate::MAX_STATE_BYTES + 1)
+            .unwrap();
+        let err = files.shared(|| files.load(None)).err().unwrap();
+        assert!(
+            matches!(refusal(&err), ReadError::TooLarge { path, limit }
+                if path == &files.state_path && *limit == crate::MAX_STATE_BYTES),
+            "{err:?}"
+        );
+        let shown = chain(&err);
+        assert!(
+            shown.contains(&files.state_path.display().to_string()),
+            "{shown}"
+        );
+        assert!(shown.contains("256 MiB"), "{shown}");
+        // Left alone for the user to inspect, never reseeded over.
+        assert_eq!(
+            fs::metadata(&files.state_path).unwrap().len(),
+            crate::MAX_STATE_BYTES + 1
+        );
+        let err = crate::LocalCloud::open(dir.path()).err().unwrap();
+        assert!(matches!(refusal(&err), ReadError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn a_state_path_that_is_not_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        fs::create_dir(&files.state_path).unwrap();
+        let err = files.shared(|| files.load(None)).err().unwrap();
+        assert!(
+            matches!(refusal(&err), ReadError::NotAFile { path } if path == &files.state_path),
+            "{err:?}"
+        );
+        assert!(
+            chain(&err).contains("not a regular file"),
+            "{}",
+            chain(&err)
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_as_state_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::open(dir.path()).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&files.state_path)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: mkfifo is not available");
+            return;
+        }
+        let err = files.shared(|| files.load(None)).err().unwrap();
+        assert!(
+            matches!(refusal(&err), ReadError::NotAFile { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

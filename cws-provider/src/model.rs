@@ -549,6 +549,25 @@ pub enum LaunchPermission {
     Public,
 }
 
+impl LaunchPermission {
+    /// Checks the shape of the grantee: an account id is 12 digits, an organization an
+    /// `arn:aws:organizations::` ARN. The error is [`ProviderError::InvalidInput`](crate::ProviderError::InvalidInput).
+    pub fn check(&self) -> crate::ProviderResult<()> {
+        let problem = match self {
+            LaunchPermission::Account(a)
+                if !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                format!("`{a}` is not an AWS account id (12 digits)")
+            }
+            LaunchPermission::Organization(arn) if !arn.starts_with("arn:aws:organizations::") => {
+                format!("`{arn}` is not an AWS Organizations ARN (arn:aws:organizations::...)")
+            }
+            _ => return Ok(()),
+        };
+        Err(crate::ProviderError::InvalidInput { message: problem })
+    }
+}
+
 /// A product in the AWS Marketplace catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketplaceProduct {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use cws_util::fs::ReadError;
+
 /// Everything that can go wrong in `cws-regions`.
 ///
 /// Each message names what was wrong and, where the fix lies in the input,
@@ -46,6 +48,24 @@ pub enum RegionError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The override file was refused before it was parsed: larger than
+    /// [`MAX_OVERRIDE_BYTES`](crate::MAX_OVERRIDE_BYTES), not a regular file
+    /// (a directory, a device such as `/dev/zero`, a FIFO) or not UTF-8 text.
+    /// The [`ReadError`] carries the path and, for a file too large, the limit.
+    #[error("region fallback file {0}")]
+    Refused(ReadError),
+}
+
+impl From<ReadError> for RegionError {
+    /// A failed open or read stays [`RegionError::Io`]; every refusal becomes
+    /// [`RegionError::Refused`].
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io { path, source } => RegionError::Io { path, source },
+            refused => RegionError::Refused(refused),
+        }
+    }
 }
 
 fn did_you_mean(suggestion: Option<&'static str>) -> String {

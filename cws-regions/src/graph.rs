@@ -31,6 +31,11 @@ use serde::Serialize;
 use crate::catalogue::{all, distance_km, index_of};
 use crate::{RegionError, overrides};
 
+/// Reads an override file whole, within [`crate::MAX_OVERRIDE_BYTES`].
+fn read_override(path: &Path) -> Result<String, cws_util::fs::ReadError> {
+    cws_util::fs::read_text_bounded(path, crate::MAX_OVERRIDE_BYTES)
+}
+
 /// How many nearest regions a region without explicit edges gets.
 const NEAREST_COUNT: usize = 3;
 
@@ -177,18 +182,18 @@ impl FallbackGraph {
     }
 
     /// Read an override file and apply it over the published graph, as
-    /// [`FallbackGraph::from_yaml_str`] does.
+    /// [`FallbackGraph::from_yaml_str`] does. The file is read only if it is a
+    /// regular file of at most [`MAX_OVERRIDE_BYTES`](crate::MAX_OVERRIDE_BYTES).
     ///
     /// # Errors
     ///
     /// [`RegionError::Io`] if the file cannot be read (including when it
     /// does not exist — see [`FallbackGraph::load_optional`] for the
-    /// `$CWS_HOME/regions.yaml` case), otherwise as `from_yaml_str`.
+    /// `$CWS_HOME/regions.yaml` case); [`RegionError::Refused`] if it is
+    /// larger than the limit, not a regular file, or not UTF-8; otherwise as
+    /// `from_yaml_str`.
     pub fn load(path: &Path) -> Result<Self, RegionError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RegionError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_override(path)?;
         Self::from_yaml_str(&text, &path.display().to_string())
     }
 
@@ -201,13 +206,10 @@ impl FallbackGraph {
     ///
     /// As [`FallbackGraph::load`], except for a file that does not exist.
     pub fn load_optional(path: &Path) -> Result<Self, RegionError> {
-        match std::fs::read_to_string(path) {
+        match read_override(path) {
             Ok(text) => Self::from_yaml_str(&text, &path.display().to_string()),
-            Err(source) if source.kind() == std::io::ErrorKind::NotFound => Ok(Self::published()),
-            Err(source) => Err(RegionError::Io {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(e) if e.is_not_found() => Ok(Self::published()),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -12,6 +12,8 @@
 //!   for typos.
 //! * [`FallbackGraph`] — ordered fallback regions per region: the published
 //!   map, user overrides from YAML, or nearest regions by [`distance_km`].
+//!   An override file is read only if it is a regular file of at most
+//!   [`MAX_OVERRIDE_BYTES`] (1 MiB).
 //!
 //! ```
 //! use cws_regions::FallbackGraph;
@@ -43,6 +45,13 @@ pub use graph::{EdgeSource, FallbackEntry, FallbackGraph};
 /// The file name cws looks for under `$CWS_HOME` when no `--regions-file` is
 /// given (see [`FallbackGraph::load_optional`]).
 pub const OVERRIDE_FILE_NAME: &str = "regions.yaml";
+
+/// The largest override file [`FallbackGraph::load`] and
+/// [`FallbackGraph::load_optional`] read: 1 MiB, far beyond a fallback list
+/// for every region. A larger file, or a path that is not a regular file
+/// (a directory, `/dev/zero`, a FIFO), is refused before it is read
+/// ([`RegionError::Refused`]).
+pub const MAX_OVERRIDE_BYTES: u64 = 1024 * 1024;
 
 /// Runs the README's Rust examples as doctests so they cannot go stale.
 #[cfg(doctest)]

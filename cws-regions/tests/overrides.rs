@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use cws_regions::{EdgeSource, FallbackGraph, RegionError};
+use cws_regions::{EdgeSource, FallbackGraph, MAX_OVERRIDE_BYTES, RegionError};
+use cws_util::fs::ReadError;
 
 fn parse(text: &str) -> Result<FallbackGraph, RegionError> {
     FallbackGraph::from_yaml_str(text, "regions.yaml")
@@ -258,6 +259,45 @@ fn load_reads_files_and_names_them_in_errors() {
     // A directory is not a file: `load_optional` still reports it.
     assert!(matches!(
         FallbackGraph::load_optional(dir.path()),
-        Err(RegionError::Io { .. })
+        Err(RegionError::Refused(ReadError::NotAFile { .. }))
     ));
+}
+
+#[test]
+fn an_override_file_over_the_limit_or_not_a_file_is_refused_before_reading() {
+    let dir = ok(tempfile::tempdir().map_err(|source| RegionError::Io {
+        path: std::env::temp_dir(),
+        source,
+    }));
+    let huge = dir.path().join("regions.yaml");
+    // Sparse: refused by its size, so nothing is read or written.
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(MAX_OVERRIDE_BYTES + 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for result in [
+        FallbackGraph::load(&huge),
+        FallbackGraph::load_optional(&huge),
+    ] {
+        let Err(err) = result else {
+            panic!("a file over the limit must be refused")
+        };
+        assert!(
+            matches!(&err, RegionError::Refused(ReadError::TooLarge { path, limit })
+                if path == &huge && *limit == MAX_OVERRIDE_BYTES),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("regions.yaml"), "{message}");
+        assert!(message.contains("1 MiB"), "{message}");
+    }
+    #[cfg(unix)]
+    for result in [
+        FallbackGraph::load(std::path::Path::new("/dev/zero")),
+        FallbackGraph::load_optional(std::path::Path::new("/dev/zero")),
+    ] {
+        assert!(
+            matches!(&result, Err(RegionError::Refused(ReadError::NotAFile { path })) if path.ends_with("zero")),
+            "{result:?}"
+        );
+    }
 }

@@ -1,12 +1,14 @@
 //! Consent: what cws asks before it spends money or widens access, as typed requests.
 //!
-//! A service that is about to copy an image, deregister one or terminate an instance builds a
+//! A service that is about to copy an image, share one, make images in several regions,
+//! deregister an image or terminate an instance builds a
 //! [`ConsentRequest`] carrying the facts (what, where, how long, how much, what the user
 //! should weigh first) and asks a [`Consent`] the caller supplies. The CLI words the question
 //! and asks on a terminal; the REST API answers from the request's `confirm` field; an embedder
 //! decides in its own UI. Nothing here phrases a question.
 
-use cws_provider::{Image, Instance};
+use cws_cost::CopyEstimate;
+use cws_provider::{Image, Instance, LaunchPermission};
 
 use crate::report::CopyPlan;
 
@@ -46,6 +48,39 @@ pub enum ConsentRequest {
     Terminate {
         /// The instance.
         instance: Instance,
+    },
+    /// Widen who can launch an image (and, for accounts and everyone, copy its snapshots).
+    Share {
+        /// The image, or `None` when it is still to be made (an image created public).
+        image_id: Option<String>,
+        /// Its name.
+        name: String,
+        /// Its region.
+        region: String,
+        /// Who gains access.
+        permissions: Vec<LaunchPermission>,
+        /// The snapshots that become readable too (empty for an organization, or an image
+        /// still to be made).
+        snapshot_ids: Vec<String>,
+    },
+    /// Make an image from an instance and copy it to other regions: the copies take time and
+    /// cost transfer and storage.
+    CreateMulti {
+        /// The template the image serves.
+        template: String,
+        /// The image name.
+        name: String,
+        /// The instance it is made from.
+        instance: String,
+        /// Where the image is made.
+        source_region: String,
+        /// One estimate per region the image is copied to, in order.
+        copies: Vec<CopyEstimate>,
+        /// Whether every image is made public as well.
+        public: bool,
+        /// Whether the sizes behind the estimates are guesses (the image does not exist yet
+        /// and the size of the image the instance came from is unknown).
+        size_guessed: bool,
     },
 }
 

@@ -113,6 +113,46 @@ pub enum LaunchError {
     Wait(#[from] cws_provider::wait::WaitError),
 }
 
+/// The most characters an instance's name may have: EC2 keeps it in the `Name` tag, and a tag
+/// value holds at most 256 characters.
+pub const MAX_INSTANCE_NAME_CHARS: usize = 256;
+
+/// Checks a new instance's name the way EC2 checks a tag value, a little more strictly: not
+/// empty, at most [`MAX_INSTANCE_NAME_CHARS`] characters, and none that would not show as
+/// itself ([`cws_util::text::is_unsafe_to_show`]: control characters such as newline and ESC,
+/// bidirectional overrides, invisible formatting characters). A name is shown in listings and
+/// questions later, so it must not be able to forge a line or reorder text there.
+///
+/// [`launch`] checks the name first; front ends may check it earlier, before opening a
+/// provider. The error is [`LaunchError::Invalid`], naming the value (escaped, and cut short
+/// when long) and the rule.
+pub fn check_instance_name(name: &str) -> Result<(), LaunchError> {
+    const RULE: &str = "instance names are EC2 tag values: 1-256 characters, without control \
+                        characters (newline, tab, ESC, ...), bidirectional overrides or other \
+                        invisible formatting characters";
+    if name.trim().is_empty() {
+        return Err(LaunchError::Invalid(format!(
+            "instance name {name:?} is empty; {RULE}"
+        )));
+    }
+    let count = name.chars().count();
+    if count > MAX_INSTANCE_NAME_CHARS {
+        let start: String = name.chars().take(24).collect();
+        return Err(LaunchError::Invalid(format!(
+            "instance name {:?}… is {count} characters long; {RULE}",
+            start
+        )));
+    }
+    if let Some((at, c)) = cws_util::text::first_unsafe_to_show(name) {
+        return Err(LaunchError::Invalid(format!(
+            "instance name {name:?} contains U+{:04X} at character {}; {RULE}",
+            u32::from(c),
+            at + 1
+        )));
+    }
+    Ok(())
+}
+
 /// The instance type for an architecture: the explicit choice, else the template's, else a
 /// small general-purpose default (Graviton for arm64).
 pub fn instance_type_for(
@@ -173,11 +213,15 @@ pub fn launch_costs(
 }
 
 /// Resolves, asks consent where needed, copies if agreed, and launches.
+///
+/// The name is checked first ([`check_instance_name`]); an invalid one is
+/// [`LaunchError::Invalid`] and nothing is asked, copied or launched.
 pub async fn launch(
     env: &ResolveEnv,
     req: &LaunchRequest,
     consent: &dyn Consent,
 ) -> Result<LaunchReport, LaunchError> {
+    check_instance_name(&req.name)?;
     let provider = env.provider.as_ref();
     if !req.dry_run
         && let Some(existing) = provider.instance_by_name(&req.region, &req.name).await?
@@ -439,6 +483,7 @@ pub async fn test_regions(
 }
 
 /// Where a listed image comes from.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImageSource {
@@ -446,8 +491,11 @@ pub enum ImageSource {
     Official,
     /// Published by another account.
     Community,
-    /// Owned by this account (made or copied by the user).
+    /// Owned by this account (made or copied by the user) and not public (it may still be
+    /// shared with chosen accounts).
     Private,
+    /// Owned by this account and launchable by everyone.
+    Public,
     /// An AWS Marketplace product.
     Marketplace,
 }
@@ -518,7 +566,9 @@ pub async fn list_template_images(
         match r {
             Ok((imgs, account, now)) => {
                 for img in imgs {
-                    let source = if img.owner_id == account {
+                    let source = if img.owner_id == account && img.public {
+                        ImageSource::Public
+                    } else if img.owner_id == account {
                         ImageSource::Private
                     } else if !img.product_codes.is_empty() {
                         ImageSource::Marketplace

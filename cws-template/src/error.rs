@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use cws_util::fs::ReadError;
+
 /// Everything that can go wrong loading, validating or finding a template.
 ///
 /// Each message says what is wrong and carries the facts needed to fix it;
@@ -76,6 +78,12 @@ pub enum TemplateError {
         #[source]
         source: std::io::Error,
     },
+    /// A template file was refused before it was parsed: larger than
+    /// [`MAX_TEMPLATE_BYTES`](crate::MAX_TEMPLATE_BYTES), not a regular file
+    /// (a directory, a device such as `/dev/zero`, a FIFO) or not UTF-8 text.
+    /// The [`ReadError`] carries the path and, for a file too large, the limit.
+    #[error("template file {0}")]
+    Refused(ReadError),
     /// A value given outside a template (e.g. on the command line) is not
     /// one of the allowed spellings.
     #[error("unknown {what} `{value}`{}; expected one of: {}", DidYouMean(suggestion.as_slice()), allowed.join(", "))]
@@ -89,6 +97,17 @@ pub enum TemplateError {
         /// The closest accepted spelling, if any is close.
         suggestion: Option<String>,
     },
+}
+
+impl From<ReadError> for TemplateError {
+    /// A failed open or read stays [`TemplateError::Io`]; every refusal becomes
+    /// [`TemplateError::Refused`].
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io { path, source } => TemplateError::Io { path, source },
+            refused => TemplateError::Refused(refused),
+        }
+    }
 }
 
 impl TemplateError {

@@ -71,6 +71,15 @@
 //! See [`SearchPath`] and [`TemplateStore`]: `--templates DIR`...,
 //! `CWS_TEMPLATES_PATH`, `$CWS_HOME/templates`, then [`bundled`]; first
 //! match by slug wins and later ones are reported as shadowed.
+//!
+//! # Size limit
+//!
+//! A template file is at most [`MAX_TEMPLATE_BYTES`] (1 MiB). A larger file,
+//! or a path that is not a regular file (a directory, `/dev/zero`, a FIFO),
+//! is refused before it is read, as [`TemplateError::Refused`]: named
+//! directly ([`load_file`], [`TemplateStore::validate_file`]) it is an
+//! error; met on the search path it is listed as broken and the other
+//! templates are still served.
 
 #![deny(missing_docs)]
 
@@ -117,12 +126,18 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Template, TemplateError> {
     doc::finish(&[&doc])
 }
 
+/// The largest template file cws reads: 1 MiB. Templates are short YAML
+/// documents (the bundled ones are a few KiB); a larger file, or a path that
+/// is not a regular file, is refused before it is read
+/// ([`TemplateError::Refused`]), whether it is named directly or met on the
+/// search path.
+pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+
 /// Reads and parses the template file at `path` (no inheritance; see
-/// [`parse_str`]). Errors name the path as given.
+/// [`parse_str`]). Errors name the path as given. Files over
+/// [`MAX_TEMPLATE_BYTES`] and paths that are not regular files are refused
+/// ([`TemplateError::Refused`]).
 pub fn load_file(path: &Path) -> Result<Template, TemplateError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = store::read(path)?;
     parse_str(&text, &path.display().to_string())
 }

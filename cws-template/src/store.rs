@@ -8,6 +8,11 @@
 //! are not searched). The first template with a given slug wins; later ones
 //! with the same slug are *shadowed* (still listed, marked as such).
 //!
+//! Each file is read with a limit of [`MAX_TEMPLATE_BYTES`](crate::MAX_TEMPLATE_BYTES); a
+//! file over it, or a `*.yaml` entry that is not a regular file (a directory, a FIFO, a
+//! device), is never read: it is listed as broken ([`TemplateError::Refused`]) and the other
+//! templates are served as usual.
+//!
 //! A `--templates` directory that does not exist is an error (it was asked
 //! for explicitly); missing `CWS_TEMPLATES_PATH` or `$CWS_HOME/templates`
 //! directories are skipped silently. Nothing is cached: each call reads the
@@ -188,13 +193,14 @@ impl TemplateStore {
                     });
                 }
             };
+            // Every `*.yaml` / `*.yml` entry is a candidate, whatever its type: one that is
+            // not a regular file (or is too large) is listed as broken, not skipped silently.
             let mut files: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| {
                     p.extension()
                         .is_some_and(|ext| ext == "yaml" || ext == "yml")
-                        && p.is_file()
                 })
                 .collect();
             files.sort();
@@ -388,11 +394,13 @@ fn bundled_docs() -> &'static [Option<Arc<Doc>>] {
     })
 }
 
-fn read(path: &Path) -> Result<String, TemplateError> {
-    std::fs::read_to_string(path).map_err(|source| TemplateError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+/// Reads a template file whole, refusing one over [`crate::MAX_TEMPLATE_BYTES`] or one that
+/// is not a regular file ([`TemplateError::Refused`]).
+pub(crate) fn read(path: &Path) -> Result<String, TemplateError> {
+    Ok(cws_util::fs::read_text_bounded(
+        path,
+        crate::MAX_TEMPLATE_BYTES,
+    )?)
 }
 
 /// Merges and validates candidate `index` with its ancestors.

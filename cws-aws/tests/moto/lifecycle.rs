@@ -146,10 +146,16 @@ fn create_req(instance: &str, name: &str) -> CreateRequest {
 }
 
 async fn made_image(env: &ResolveEnv, instance: &str, name: &str) -> lifecycle::CreatedImage {
-    lifecycle::create(env, &create_req(instance, name), None, &NoProgress)
-        .await
-        .unwrap_or_else(|e| panic!("ami create {name}: {e}"))
-        .image
+    lifecycle::create(
+        env,
+        &create_req(instance, name),
+        &AssumeYes,
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("ami create {name}: {e}"))
+    .image
 }
 
 /// Consent that records the question and answers as told.
@@ -184,6 +190,7 @@ async fn create_from_an_instance_tags_waits_and_the_template_finds_it() {
     let report = lifecycle::create(
         &env,
         &create_req("box", "My Setup"),
+        &AssumeYes,
         Some(&pending),
         &NoProgress,
     )
@@ -247,17 +254,29 @@ async fn create_from_an_instance_tags_waits_and_the_template_finds_it() {
 
     // Running the same command again finds the image (by name and tags) instead of failing
     // on the taken name.
-    let again = lifecycle::create(&env, &create_req("box", "My Setup"), None, &NoProgress)
-        .await
-        .expect("ami create again");
+    let again = lifecycle::create(
+        &env,
+        &create_req("box", "My Setup"),
+        &AssumeYes,
+        None,
+        &NoProgress,
+    )
+    .await
+    .expect("ami create again");
     assert!(again.image.reused);
     assert_eq!(again.image.ami_id, img.ami_id);
 
     // A stopped instance is an error unless the caller waits for it to run.
     p.stop_instance(REGION, &instance).await.expect("stop");
-    let err = lifecycle::create(&env, &create_req("box", "Stopped Box"), None, &NoProgress)
-        .await
-        .expect_err("a stopped instance cannot be imaged without --wait-for-running");
+    let err = lifecycle::create(
+        &env,
+        &create_req("box", "Stopped Box"),
+        &AssumeYes,
+        None,
+        &NoProgress,
+    )
+    .await
+    .expect_err("a stopped instance cannot be imaged without --wait-for-running");
     assert!(
         matches!(err, LifecycleError::InstanceNotRunning { .. }),
         "{err}"
@@ -290,7 +309,7 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
         concurrency: lifecycle::COPY_CONCURRENCY,
     };
 
-    let report = lifecycle::create_multi(&env, &req, Some(&pending), &NoProgress)
+    let report = lifecycle::create_multi(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
         .await
         .expect("create-multi");
     assert!(!report.complete);
@@ -343,7 +362,7 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     // The fault clears; the same request finishes only the missing region.
     faulty.clear();
     faulty.inner().reset();
-    let again = lifecycle::create_multi(&env, &req, Some(&pending), &NoProgress)
+    let again = lifecycle::create_multi(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
         .await
         .expect("create-multi again");
     assert!(again.complete, "{:?}", again.regions);
@@ -471,7 +490,7 @@ async fn share_sets_launch_and_create_volume_permissions_and_revoke_undoes_them(
         revoke,
     };
 
-    let report = lifecycle::share(&env, &share(accounts.to_vec(), false))
+    let report = lifecycle::share(&env, &share(accounts.to_vec(), false), &AssumeYes)
         .await
         .expect("share");
     assert_eq!(report.action, "granted");
@@ -503,7 +522,7 @@ async fn share_sets_launch_and_create_volume_permissions_and_revoke_undoes_them(
     assert_eq!(info.snapshots.len(), snaps.len());
 
     // Revoking one account takes it off the image and the snapshots.
-    let revoked = lifecycle::share(&env, &share(vec![accounts[0].clone()], true))
+    let revoked = lifecycle::share(&env, &share(vec![accounts[0].clone()], true), &AssumeYes)
         .await
         .expect("revoke");
     assert_eq!(revoked.action, "revoked");
@@ -521,9 +540,13 @@ async fn share_sets_launch_and_create_volume_permissions_and_revoke_undoes_them(
     }
 
     // Public: the image says so, the snapshots are open to the group `all`; and back.
-    let public = lifecycle::share(&env, &share(vec![LaunchPermission::Public], false))
-        .await
-        .expect("make public");
+    let public = lifecycle::share(
+        &env,
+        &share(vec![LaunchPermission::Public], false),
+        &AssumeYes,
+    )
+    .await
+    .expect("make public");
     assert!(
         public
             .launch_permissions
@@ -539,9 +562,13 @@ async fn share_sets_launch_and_create_volume_permissions_and_revoke_undoes_them(
     for snap in &snaps {
         assert!(create_volume_permissions(&client, snap).await.1, "{snap}");
     }
-    lifecycle::share(&env, &share(vec![LaunchPermission::Public], true))
-        .await
-        .expect("make private");
+    lifecycle::share(
+        &env,
+        &share(vec![LaunchPermission::Public], true),
+        &AssumeYes,
+    )
+    .await
+    .expect("make private");
     assert!(
         !p.image(REGION, &id)
             .await

@@ -10,6 +10,7 @@ use crate::cli::{AmiCommand, ResolveOpts};
 use crate::context::Ctx;
 use crate::error::{NoResolution, ProviderFailed, Reported, UsageError};
 use crate::output::{self, Table, provider_line};
+use crate::sanitize::{Shown, shown_lines};
 
 pub async fn run(ctx: &Ctx, cmd: &AmiCommand) -> Result<()> {
     match cmd {
@@ -117,12 +118,13 @@ pub fn render_resolution(r: &Resolution) -> String {
     let _ = writeln!(
         s,
         "AMI resolution for {} in {}",
-        r.template, r.target_region
+        Shown(&r.template),
+        Shown(&r.target_region)
     );
     let _ = writeln!(
         s,
         "  Provider:  {}{}",
-        r.provider.name,
+        Shown(&r.provider.name),
         if r.provider.simulated {
             " (simulated EC2 — LocalCloud; no real AWS resources)"
         } else {
@@ -135,7 +137,7 @@ pub fn render_resolution(r: &Resolution) -> String {
         r.strategy,
         r.forced_tier
             .as_ref()
-            .map(|t| format!(" (forced tier: {t})"))
+            .map(|t| format!(" (forced tier: {})", Shown(t)))
             .unwrap_or_default()
     );
     match (&r.ami_id, r.is_failed()) {
@@ -144,8 +146,8 @@ pub fn render_resolution(r: &Resolution) -> String {
                 s,
                 "  Primary:   {} → {} ({}){}",
                 r.method,
-                id,
-                r.ami_name.as_deref().unwrap_or(""),
+                Shown(id),
+                Shown(r.ami_name.as_deref().unwrap_or("")),
                 r.architecture.map(|a| format!(", {a}")).unwrap_or_default()
             );
         }
@@ -168,8 +170,8 @@ pub fn render_resolution(r: &Resolution) -> String {
             s,
             "    {} {:w$}  {}{}",
             mark(a.outcome),
-            a.tier,
-            a.detail,
+            Shown(&a.tier),
+            Shown(&a.detail),
             if a.duration_ms > 0 {
                 format!("  [{} ms]", a.duration_ms)
             } else {
@@ -181,8 +183,8 @@ pub fn render_resolution(r: &Resolution) -> String {
         let _ = writeln!(
             s,
             "  Copy:      {} from {} ({} GiB): ~{} + {}",
-            c.source_ami_id,
-            c.source_region,
+            Shown(&c.source_ami_id),
+            Shown(&c.source_region),
             c.snapshot_gb,
             cws_util::duration::format_seconds(c.estimated_seconds),
             c.estimated_cost_usd
@@ -196,7 +198,7 @@ pub fn render_resolution(r: &Resolution) -> String {
         );
     }
     for w in &r.warnings {
-        let _ = writeln!(s, "  ⚠ {w}");
+        let _ = writeln!(s, "  ⚠ {}", Shown(w));
     }
     s
 }
@@ -254,7 +256,7 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
         }
         t.print();
         for r in rows.iter().filter(|r| r.status == RegionStatus::Error) {
-            eprintln!("error: {}: {}", r.region, r.detail);
+            eprintln!("error: {}: {}", Shown(&r.region), Shown(&r.detail));
         }
     }
     if errors > 0 {
@@ -287,8 +289,8 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
         if listing.images.is_empty() {
             println!(
                 "No images for {} in {}.",
-                listing.template,
-                regions.join(", ")
+                Shown(&listing.template),
+                Shown(regions.join(", "))
             );
         } else {
             let mut t = Table::new([
@@ -315,7 +317,7 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
             t.print();
         }
         for e in &listing.errors {
-            eprintln!("error: {}: {}", e.region, e.error);
+            eprintln!("error: {}: {}", Shown(&e.region), Shown(&e.error));
         }
     }
     if failed {
@@ -367,8 +369,8 @@ fn costs(
     }
     println!(
         "Cost analysis for {} (prices only; no provider calls)",
-        t.slug
+        Shown(&t.slug)
     );
-    print!("{analysis}");
+    print!("{}", shown_lines(&analysis.to_string()));
     Ok(())
 }

@@ -35,7 +35,10 @@ pub fn run(ctx: &Ctx, cmd: &ConfigCommand) -> Result<()> {
     }
     if matches!(cmd, ConfigCommand::Show) {
         println!("# {}", Config::path(&ctx.home).display());
-        print!("{}", toml::to_string_pretty(&config)?);
+        print!(
+            "{}",
+            crate::sanitize::shown_lines(&toml::to_string_pretty(&config)?)
+        );
     }
     Ok(())
 }

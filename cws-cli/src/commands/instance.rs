@@ -12,6 +12,7 @@ use crate::cli::InstanceCommand;
 use crate::context::Ctx;
 use crate::error::Reported;
 use crate::output::{self, Table, provider_line};
+use crate::sanitize::Shown;
 
 #[derive(Serialize)]
 struct Listing<'a> {
@@ -57,7 +58,7 @@ pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
             }
             println!("{}", provider_line(&info));
             if instances.is_empty() {
-                println!("No workstations in {}.", regions.join(", "));
+                println!("No workstations in {}.", Shown(regions.join(", ")));
                 return Ok(());
             }
             let mut t = Table::new(["NAME", "ID", "STATE", "REGION", "TYPE", "AMI", "TEMPLATE"]);
@@ -110,7 +111,12 @@ fn show(ctx: &Ctx, info: &cws_provider::ProviderInfo, i: &Instance) -> Result<()
     println!("{}", provider_line(info));
     println!(
         "{} ({}) in {}: {} — {} from {}",
-        i.name, i.id, i.region, i.state, i.instance_type, i.ami_id
+        Shown(&i.name),
+        Shown(&i.id),
+        Shown(&i.region),
+        i.state,
+        Shown(&i.instance_type),
+        Shown(&i.ami_id)
     );
     Ok(())
 }

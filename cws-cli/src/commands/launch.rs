@@ -9,8 +9,11 @@ use super::{parse_arch, parse_hours};
 use crate::cli::LaunchArgs;
 use crate::context::Ctx;
 use crate::output::{self, provider_line};
+use crate::sanitize::{Shown, shown_lines};
 
 pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
+    // Checked before anything is opened; the launch service checks it again for embedders.
+    service::check_instance_name(&args.name)?;
     let loaded = ctx.store.get(&args.template)?;
     let region = ctx.region()?;
     let env = ctx.env().await?;
@@ -52,46 +55,47 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
     if (args.show_costs || args.dry_run)
         && let Some(c) = &report.costs
     {
-        print!("{c}");
+        print!("{}", shown_lines(&c.to_string()));
     }
     let r = &report.resolution;
     for a in r.attempts.iter().filter(|a| a.outcome == Outcome::Declined) {
-        println!("Declined {}: {}", a.tier, a.detail);
+        println!("Declined {}: {}", Shown(&a.tier), Shown(&a.detail));
     }
     if r.is_failed() {
         return check_resolution(r);
     }
     println!(
         "Image: {} via {}{}",
-        r.ami_id.as_deref().unwrap_or("?"),
+        Shown(r.ami_id.as_deref().unwrap_or("?")),
         r.method,
         r.decision_detail()
-            .map(|d| format!(" — {d}"))
+            .map(|d| format!(" — {}", Shown(d)))
             .unwrap_or_default()
     );
     if !(args.show_ami_resolution || args.dry_run || ctx.debug) {
         for w in &r.warnings {
-            println!("⚠ {w}");
+            println!("⚠ {}", Shown(w));
         }
     }
     if let Some(copy) = &report.copied_image {
         println!(
-            "Copied {} from {} to {} as {copy} (tagged with its provenance; later launches here find it directly)",
-            r.ami_id.as_deref().unwrap_or("?"),
-            r.source_region.as_deref().unwrap_or("?"),
-            r.target_region
+            "Copied {} from {} to {} as {} (tagged with its provenance; later launches here find it directly)",
+            Shown(r.ami_id.as_deref().unwrap_or("?")),
+            Shown(r.source_region.as_deref().unwrap_or("?")),
+            Shown(&r.target_region),
+            Shown(copy)
         );
     }
     match &report.instance {
         Some(i) => {
             println!(
                 "Launched {} ({}) in {}: {} {} from {} via {}{}",
-                i.name,
-                i.id,
-                i.region,
-                i.instance_type,
+                Shown(&i.name),
+                Shown(&i.id),
+                Shown(&i.region),
+                Shown(&i.instance_type),
                 i.architecture,
-                i.ami_id,
+                Shown(&i.ami_id),
                 r.method,
                 if info.simulated { " [simulated]" } else { "" }
             );
@@ -99,15 +103,15 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
                 println!(
                     "Ready in ~{} (state: {})",
                     cws_util::duration::format_seconds(secs),
-                    i.state
+                    Shown(&i.state)
                 );
             }
         }
         None => println!(
             "Dry run: would launch {} in {} from {} via {} (nothing was copied or launched)",
-            args.name,
-            r.target_region,
-            r.ami_id.as_deref().unwrap_or("?"),
+            Shown(&args.name),
+            Shown(&r.target_region),
+            Shown(r.ami_id.as_deref().unwrap_or("?")),
             r.method
         ),
     }

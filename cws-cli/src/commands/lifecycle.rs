@@ -30,6 +30,7 @@ use crate::cli::{AmiCopyArgs, AmiCreateArgs, AmiCreateMultiArgs, AmiShareArgs};
 use crate::context::Ctx;
 use crate::error::{Reported, UsageError};
 use crate::output::{self, Table, provider_line};
+use crate::sanitize::{Shown, shown_lines};
 
 /// Parses `--timeout`: a number with an optional unit `s`, `m` or `h` (seconds by default).
 pub fn parse_timeout(s: Option<&str>) -> Result<WaitOptions> {
@@ -119,18 +120,20 @@ impl Progress for Spinners {
                 elapsed_s,
                 ..
             } => bar.set_message(format!(
-                "waiting for {instance_id} to run ({state}, {})",
+                "waiting for {} to run ({state}, {})",
+                Shown(instance_id),
                 human_seconds(*elapsed_s)
             )),
             ProgressEvent::Started {
                 image_id, action, ..
             } => bar.set_message(format!(
-                "{} {image_id}",
+                "{} {}",
                 if action == "copy" {
                     "copying to"
                 } else {
                     "creating"
-                }
+                },
+                Shown(image_id)
             )),
             ProgressEvent::Waiting {
                 image_id,
@@ -138,17 +141,18 @@ impl Progress for Spinners {
                 elapsed_s,
                 ..
             } => bar.set_message(format!(
-                "{image_id} {state} ({})",
+                "{} {state} ({})",
+                Shown(image_id),
                 human_seconds(*elapsed_s)
             )),
             ProgressEvent::Available { image_id, .. } => {
-                bar.finish_with_message(format!("✓ {image_id} available"));
+                bar.finish_with_message(format!("✓ {} available", Shown(image_id)));
             }
             ProgressEvent::Skipped { image_id, .. } => {
-                bar.finish_with_message(format!("✓ {image_id} already there"));
+                bar.finish_with_message(format!("✓ {} already there", Shown(image_id)));
             }
             ProgressEvent::Failed { error, .. } => {
-                bar.abandon_with_message(format!("✗ {error}"));
+                bar.abandon_with_message(format!("✗ {}", Shown(error)));
             }
         }
     }
@@ -189,13 +193,15 @@ fn interrupted_message(pending: &PendingImages) -> String {
                 "interrupted: stopped waiting. Nothing is lost: {} image(s) in flight are \
                  recorded in {}; `cws ami status` shows them and how to finish or clean up",
                 images.len(),
-                pending.path().display()
+                Shown(pending.path().display())
             );
             for image in &images {
                 if let Some(cmd) = finish_command(image) {
                     text.push_str(&format!(
-                        "\n  {} ({}): `{cmd}` finishes it",
-                        image.image_id, image.region
+                        "\n  {} ({}): `{}` finishes it",
+                        Shown(&image.image_id),
+                        Shown(&image.region),
+                        Shown(&cmd)
                     ));
                 }
             }
@@ -203,7 +209,7 @@ fn interrupted_message(pending: &PendingImages) -> String {
         }
         Ok(_) => "interrupted: stopped waiting before any image was requested; nothing to clean up"
             .to_string(),
-        Err(e) => format!("interrupted: stopped waiting ({e})"),
+        Err(e) => format!("interrupted: stopped waiting ({})", Shown(&e)),
     }
 }
 
@@ -309,7 +315,7 @@ fn create_request(ctx: &Ctx, template: Template, a: &AmiCreateArgs) -> Result<Cr
 
 fn warn_all(warnings: &[String]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", Shown(w));
     }
 }
 
@@ -323,15 +329,15 @@ fn print_ami_config_hint(t: &Template, cfg: &cws_template::AmiConfig) {
     if t.ami_config.is_none() {
         println!(
             "\n{} has no ami_config, so it still provisions by script. To launch it from this image, add to the template:\n",
-            t.slug
+            Shown(&t.slug)
         );
     } else {
         println!(
             "\nTo pin this image in {}, its ami_config becomes:\n",
-            t.slug
+            Shown(&t.slug)
         );
     }
-    print!("{}", ami_config_yaml(cfg));
+    print!("{}", shown_lines(&ami_config_yaml(cfg)));
 }
 
 fn simulated(info: &cws_provider::ProviderInfo) -> &'static str {
@@ -345,7 +351,13 @@ pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
     let pending = PendingImages::open(&ctx.home);
     let progress = progress(ctx);
     let report = interruptible(
-        lifecycle::create(&env, &req, Some(&pending), progress.as_ref()),
+        lifecycle::create(
+            &env,
+            &req,
+            &ctx.consent(),
+            Some(&pending),
+            progress.as_ref(),
+        ),
         &pending,
     )
     .await??;
@@ -359,19 +371,20 @@ pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
     println!(
         "{} {} (`{}`) in {} from {} for {} {}: {}{}{}",
         if i.reused { "Found" } else { "Created" },
-        i.ami_id,
-        i.name,
-        i.region,
-        i.instance_id,
-        i.template,
-        i.template_version,
+        Shown(&i.ami_id),
+        Shown(&i.name),
+        Shown(&i.region),
+        Shown(&i.instance_id),
+        Shown(&i.template),
+        Shown(&i.template_version),
         i.state,
         if i.public { ", public" } else { "" },
         simulated(&info)
     );
     println!(
         "`cws ami list --template {} --region {}` lists it.",
-        i.template, i.region
+        Shown(&i.template),
+        Shown(&i.region)
     );
     print_ami_config_hint(&loaded.template, &report.ami_config);
     Ok(())
@@ -391,7 +404,13 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
     let pending = PendingImages::open(&ctx.home);
     let progress = progress(ctx);
     let report = interruptible(
-        lifecycle::create_multi(&env, &req, Some(&pending), progress.as_ref()),
+        lifecycle::create_multi(
+            &env,
+            &req,
+            &ctx.consent(),
+            Some(&pending),
+            progress.as_ref(),
+        ),
         &pending,
     )
     .await??;
@@ -410,9 +429,9 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
             } else {
                 "Image in some regions:"
             },
-            report.name,
-            report.template,
-            report.master.instance_id,
+            Shown(&report.name),
+            Shown(&report.template),
+            Shown(&report.master.instance_id),
             simulated(&info)
         );
         let mut t = Table::new(["REGION", "OUTCOME", "AMI", "STATE", "ERROR"]);
@@ -435,14 +454,14 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
         for r in report.failed() {
             eprintln!(
                 "error: {}: {}",
-                r.region,
-                r.error.as_deref().unwrap_or("failed")
+                Shown(&r.region),
+                Shown(r.error.as_deref().unwrap_or("failed"))
             );
         }
         if let Some(job) = &report.finish {
             eprintln!(
                 "run `{}` again to finish only the failed regions",
-                job_command(job)
+                Shown(job_command(job))
             );
         }
     }
@@ -485,19 +504,19 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
     if report.reused {
         println!(
             "{} already holds a copy of {}: {} ({}); nothing was copied{}",
-            report.region,
-            report.source_ami,
-            report.ami_id,
+            Shown(&report.region),
+            Shown(&report.source_ami),
+            Shown(&report.ami_id),
             report.state,
             simulated(&info)
         );
     } else {
         println!(
             "Copied {} from {} to {} as {} ({}; estimated ~{} + {}, tagged with its provenance){}",
-            report.source_ami,
-            report.source_region,
-            report.region,
-            report.ami_id,
+            Shown(&report.source_ami),
+            Shown(&report.source_region),
+            Shown(&report.region),
+            Shown(&report.ami_id),
             report.state,
             human_seconds(report.estimate.estimated_seconds),
             report.estimate.estimated_cost_usd,
@@ -532,7 +551,7 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
         revoke: a.revoke,
     };
     let env = ctx.env().await?;
-    let report = lifecycle::share(&env, &req).await?;
+    let report = lifecycle::share(&env, &req, &ctx.consent()).await?;
     if ctx.json {
         output::json(&report)?;
         return finished(report.complete());
@@ -542,22 +561,24 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
     println!(
         "{} launch permission on {} in {} {}: {}{}",
         if a.revoke { "Revoked" } else { "Granted" },
-        report.ami_id,
-        report.region,
+        Shown(&report.ami_id),
+        Shown(&report.region),
         if a.revoke { "from" } else { "to" },
-        report
-            .changed
-            .iter()
-            .map(describe_permission)
-            .collect::<Vec<_>>()
-            .join(", "),
+        Shown(
+            report
+                .changed
+                .iter()
+                .map(describe_permission)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         simulated(&info)
     );
     println!(
         "Shared with now: {}",
-        shared_with(&report.launch_permissions)
+        Shown(shared_with(&report.launch_permissions))
     );
-    println!("Snapshots: {}", report.snapshots.detail);
+    println!("Snapshots: {}", Shown(&report.snapshots.detail));
     snapshot_failures(&report.snapshots);
     finished(report.complete())
 }
@@ -565,7 +586,11 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
 /// Errors on stderr for the snapshots that could not be changed.
 fn snapshot_failures(snapshots: &SnapshotAction) {
     for f in &snapshots.failed {
-        eprintln!("error: snapshot {}: {}", f.snapshot_id, f.error);
+        eprintln!(
+            "error: snapshot {}: {}",
+            Shown(&f.snapshot_id),
+            Shown(&f.error)
+        );
     }
 }
 
@@ -663,16 +688,16 @@ pub async fn deregister(ctx: &Ctx, ami: &str, delete_snapshots: bool) -> Result<
     println!("{}", provider_line(&info));
     println!(
         "Deregistered {} (`{}`) in {}{}",
-        report.ami_id,
-        report.name,
-        report.region,
+        Shown(&report.ami_id),
+        Shown(&report.name),
+        Shown(&report.region),
         simulated(&info)
     );
     if !report.snapshots.snapshot_ids.is_empty() {
         println!(
             "Snapshots {}: {}",
-            report.snapshots.snapshot_ids.join(", "),
-            report.snapshots.detail
+            Shown(report.snapshots.snapshot_ids.join(", ")),
+            Shown(&report.snapshots.detail)
         );
         if !delete_snapshots {
             println!("Pass --delete-snapshots when deregistering to delete them with the image.");
@@ -702,7 +727,7 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
     if report.images.is_empty() {
         println!(
             "No images in flight (nothing recorded in {}).",
-            report.file.display()
+            Shown(report.file.display())
         );
         return Ok(());
     }
@@ -723,12 +748,17 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
     for s in &report.images {
         println!(
             "{} ({}): {}",
-            s.record.image_id,
-            s.record.region,
-            next_words(s.next, &s.record)
+            Shown(&s.record.image_id),
+            Shown(&s.record.region),
+            Shown(next_words(s.next, &s.record))
         );
         if let Some(e) = &s.error {
-            eprintln!("error: {} ({}): {e}", s.record.image_id, s.record.region);
+            eprintln!(
+                "error: {} ({}): {}",
+                Shown(&s.record.image_id),
+                Shown(&s.record.region),
+                Shown(e)
+            );
         }
     }
     Ok(())

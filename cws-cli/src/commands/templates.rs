@@ -7,6 +7,7 @@ use crate::cli::TemplatesCommand;
 use crate::context::Ctx;
 use crate::error::Reported;
 use crate::output::{self, Table};
+use crate::sanitize::{Shown, shown_lines};
 
 pub fn run(ctx: &Ctx, cmd: &TemplatesCommand) -> Result<()> {
     match cmd {
@@ -22,6 +23,7 @@ pub fn run(ctx: &Ctx, cmd: &TemplatesCommand) -> Result<()> {
 
 fn list(ctx: &Ctx) -> Result<()> {
     let entries = ctx.store.list()?;
+    warn_broken(&entries);
     if ctx.json {
         return output::json(&entries);
     }
@@ -35,7 +37,9 @@ fn list(ctx: &Ctx) -> Result<()> {
             Some(by) => format!("{from} [shadowed by {by}]"),
             None => from,
         };
-        let strategy = if e.has_ami_config {
+        let strategy = if e.error.is_some() {
+            "broken".to_string()
+        } else if e.has_ami_config {
             e.strategy.to_string()
         } else {
             "script".to_string()
@@ -50,6 +54,22 @@ fn list(ctx: &Ctx) -> Result<()> {
     }
     t.print();
     Ok(())
+}
+
+/// Names on stderr every template file that could not be loaded (malformed, over the size
+/// limit, not a regular file): it is listed as broken, and every other template is served.
+fn warn_broken(entries: &[cws_template::TemplateEntry]) {
+    let broken: Vec<&str> = entries.iter().filter_map(|e| e.error.as_deref()).collect();
+    for error in &broken {
+        eprintln!("warning: {}", Shown(error));
+    }
+    if !broken.is_empty() {
+        eprintln!(
+            "  help: {} broken template file(s) are skipped; fix or move them \
+             (`cws templates validate FILE` checks one)",
+            broken.len()
+        );
+    }
 }
 
 fn show(ctx: &Ctx, name: &str) -> Result<()> {
@@ -69,18 +89,22 @@ fn show(ctx: &Ctx, name: &str) -> Result<()> {
     }
     println!(
         "# {} from {}{}",
-        loaded.template.slug,
-        loaded.origin,
+        Shown(&loaded.template.slug),
+        Shown(&loaded.origin),
         loaded
             .file
             .as_ref()
-            .map(|f| format!(" ({})", f.display()))
+            .map(|f| format!(" ({})", Shown(f.display())))
             .unwrap_or_default()
     );
     if loaded.template.inherits.is_some() {
         println!("# inheritance merged");
     }
-    print!("{}", serde_norway::to_string(&loaded.template)?);
+    // The YAML keeps its layout; anything else a template file holds is escaped.
+    print!(
+        "{}",
+        shown_lines(&serde_norway::to_string(&loaded.template)?)
+    );
     Ok(())
 }
 
@@ -94,6 +118,9 @@ struct Checked {
     version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// `error` for a terminal (escaped); JSON keeps the real text.
+    #[serde(skip)]
+    shown_error: Option<String>,
 }
 
 fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
@@ -107,6 +134,7 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
                 slug: Some(t.slug.clone()),
                 version: Some(t.version.to_string()),
                 error: None,
+                shown_error: None,
             },
             Err(e) => Checked {
                 file: f.display().to_string(),
@@ -114,6 +142,7 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
                 slug: None,
                 version: None,
                 error: Some(crate::input_hints::with_hint(&e)),
+                shown_error: Some(crate::input_hints::shown_with_hint(&e)),
             },
         });
     }
@@ -122,12 +151,12 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
         output::json(&results)?;
     } else {
         for r in &results {
-            match &r.error {
+            match &r.shown_error {
                 None => println!(
                     "ok    {} ({} {})",
-                    r.file,
-                    r.slug.as_deref().unwrap_or(""),
-                    r.version.as_deref().unwrap_or("")
+                    Shown(&r.file),
+                    Shown(r.slug.as_deref().unwrap_or("")),
+                    Shown(r.version.as_deref().unwrap_or(""))
                 ),
                 Some(e) => eprintln!("error: {e}"),
             }

@@ -7,16 +7,15 @@ use std::process::Output;
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// `cws` with a private home and none of the developer's cws/AWS environment.
+/// `cws` with a private home and an empty environment: nothing of the developer's reaches
+/// it (no `CWS_PROVIDER=aws`, no AWS credentials, profiles or config files), so a test can
+/// never touch a real account. `HOME` points at the private home too, so `~/.aws` is empty.
 pub fn cws(home: &Path) -> Command {
     let mut c = Command::cargo_bin("cws").unwrap();
-    c.env("CWS_HOME", home)
-        .env_remove("CWS_REGION")
-        .env_remove("AWS_REGION")
-        .env_remove("CWS_PROVIDER")
-        .env_remove("CWS_TEMPLATES_PATH")
-        .env_remove("CWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE");
+    c.env_clear().env("CWS_HOME", home).env("HOME", home);
+    if let Some(path) = std::env::var_os("PATH") {
+        c.env("PATH", path);
+    }
     c
 }
 

@@ -100,6 +100,7 @@ async fn create_tags_the_image_and_the_template_finds_it() {
     let report = lifecycle::create(
         &env,
         &create_req("python-research", "box", "My Setup"),
+        &AssumeYes,
         Some(&pending),
         &NoProgress,
     )
@@ -168,11 +169,11 @@ async fn create_again_reuses_the_image_and_another_instance_cannot_take_its_name
     launch_box(&env, "python-research", "box", REGION).await;
     launch_box(&env, "python-research", "other", REGION).await;
     let req = create_req("python-research", "box", "My Setup");
-    let first = lifecycle::create(&env, &req, None, &NoProgress)
+    let first = lifecycle::create(&env, &req, &AssumeYes, None, &NoProgress)
         .await
         .unwrap();
     cloud.reset();
-    let again = lifecycle::create(&env, &req, None, &NoProgress)
+    let again = lifecycle::create(&env, &req, &AssumeYes, None, &NoProgress)
         .await
         .unwrap();
     assert!(again.image.reused);
@@ -183,6 +184,7 @@ async fn create_again_reuses_the_image_and_another_instance_cannot_take_its_name
     let err = lifecycle::create(
         &env,
         &create_req("python-research", "other", "My Setup"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -201,6 +203,7 @@ async fn an_instance_that_is_not_running_is_an_error_and_an_unknown_one_is_not_f
     let err = lifecycle::create(
         &env,
         &create_req("python-research", "box", "Stopped Box"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -217,6 +220,7 @@ async fn an_instance_that_is_not_running_is_an_error_and_an_unknown_one_is_not_f
     let unknown = lifecycle::create(
         &env,
         &create_req("python-research", "nobody", "Nobody"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -241,6 +245,7 @@ async fn wait_for_running_waits_for_a_booting_instance() {
     let err = lifecycle::create(
         &env,
         &create_req("python-research", "box", "Booting"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -261,7 +266,9 @@ async fn wait_for_running_waits_for_a_booting_instance() {
     let mut req = create_req("python-research", "box", "Booting");
     req.wait_for_running = true;
     let events = Recorder::default();
-    let report = lifecycle::create(&env, &req, None, &events).await.unwrap();
+    let report = lifecycle::create(&env, &req, &AssumeYes, None, &events)
+        .await
+        .unwrap();
     assert_eq!(report.image.state, ImageState::Available);
     let seen = events.0.lock().unwrap();
     assert!(
@@ -282,7 +289,7 @@ async fn a_wait_gives_up_at_the_limit_and_the_record_says_how_to_finish() {
     req.wait = WaitOptions::with_timeout(Duration::from_secs(600));
 
     let started = tokio::time::Instant::now();
-    let err = lifecycle::create(&env, &req, Some(&pending), &NoProgress)
+    let err = lifecycle::create(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
         .await
         .unwrap_err();
     assert!(matches!(err, LifecycleError::Timeout { .. }), "{err}");
@@ -314,7 +321,7 @@ async fn a_wait_gives_up_at_the_limit_and_the_record_says_how_to_finish() {
 
     // Once the image is done, running the same command again finds it and clears the record.
     *scripted.new_image_state.lock().unwrap() = None;
-    let done = lifecycle::create(&env, &req, Some(&pending), &NoProgress)
+    let done = lifecycle::create(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
         .await
         .unwrap();
     assert!(done.image.reused);
@@ -335,7 +342,7 @@ async fn an_interrupted_wait_leaves_the_image_recorded() {
     // What Ctrl-C does in the CLI: the future is dropped in the middle of its wait.
     let cut = tokio::time::timeout(
         Duration::from_secs(5),
-        lifecycle::create_multi(&env, &req, Some(&pending), &NoProgress),
+        lifecycle::create_multi(&env, &req, &AssumeYes, Some(&pending), &NoProgress),
     )
     .await;
     assert!(cut.is_err(), "the wait must still be running");
@@ -363,6 +370,7 @@ async fn create_failed_image(env: &ResolveEnv, name: &str) -> LifecycleError {
     let err = lifecycle::create(
         env,
         &create_req("python-research", "box", name),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -395,6 +403,7 @@ async fn a_provider_waiter_takes_over_once_the_image_is_pending_and_progress_kee
     let report = lifecycle::create(
         &env,
         &create_req("python-research", "box", "Waited For"),
+        &AssumeYes,
         None,
         &events,
     )
@@ -437,7 +446,7 @@ async fn a_provider_waiter_takes_over_once_the_image_is_pending_and_progress_kee
     let mut req = create_req("python-research", "box", "Waited Too Long");
     req.wait = WaitOptions::with_timeout(Duration::from_secs(600));
     let started = tokio::time::Instant::now();
-    let err = lifecycle::create(&env, &req, None, &NoProgress)
+    let err = lifecycle::create(&env, &req, &AssumeYes, None, &NoProgress)
         .await
         .unwrap_err();
     assert!(matches!(err, LifecycleError::Timeout { .. }), "{err}");
@@ -483,7 +492,7 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     let regions = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"];
     let req = multi_req("box", "My Setup", &regions);
 
-    let report = lifecycle::create_multi(&env, &req, Some(&pending), &NoProgress)
+    let report = lifecycle::create_multi(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
         .await
         .unwrap();
     assert!(!report.complete);
@@ -530,7 +539,7 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     // The fault clears; running the same request again finishes only the missing region.
     faulty.clear();
     faulty.inner().reset();
-    let again = lifecycle::create_multi(&env, &req, Some(&pending), &NoProgress)
+    let again = lifecycle::create_multi(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
         .await
         .unwrap();
     assert!(again.complete, "{:?}", again.regions);
@@ -587,10 +596,15 @@ async fn create_multi_copies_at_most_four_at_a_time() {
         "eu-central-1",
         "ap-southeast-1",
     ];
-    let report =
-        lifecycle::create_multi(&env, &multi_req("box", "Wide", &regions), None, &NoProgress)
-            .await
-            .unwrap();
+    let report = lifecycle::create_multi(
+        &env,
+        &multi_req("box", "Wide", &regions),
+        &AssumeYes,
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     assert!(report.complete);
     assert_eq!(report.regions.len(), regions.len());
     let peak = scripted.copies_peak.load(Ordering::SeqCst);
@@ -609,6 +623,7 @@ async fn create_multi_checks_its_regions() {
     let err = lifecycle::create_multi(
         &env,
         &multi_req("box", "X Image", &["us-east-1", "mars-north-1"]),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -616,9 +631,15 @@ async fn create_multi_checks_its_regions() {
     .unwrap_err();
     assert!(err.is_invalid_input(), "{err}");
     assert!(err.to_string().contains("mars-north-1"), "{err}");
-    let err = lifecycle::create_multi(&env, &multi_req("box", "X Image", &[]), None, &NoProgress)
-        .await
-        .unwrap_err();
+    let err = lifecycle::create_multi(
+        &env,
+        &multi_req("box", "X Image", &[]),
+        &AssumeYes,
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
     assert!(err.is_invalid_input(), "{err}");
 }
 
@@ -630,6 +651,7 @@ async fn copy_asks_first_tags_provenance_and_never_copies_twice() {
     let made = lifecycle::create(
         &env,
         &create_req("python-research", "box", "To Copy"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -706,6 +728,7 @@ async fn share_grants_and_revokes_launch_permission() {
     let made = lifecycle::create(
         &env,
         &create_req("python-research", "box", "Shared"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -724,6 +747,7 @@ async fn share_grants_and_revokes_launch_permission() {
             permissions: accounts.to_vec(),
             revoke: false,
         },
+        &AssumeYes,
     )
     .await
     .unwrap();
@@ -771,6 +795,7 @@ async fn share_grants_and_revokes_launch_permission() {
             permissions: vec![accounts[0].clone()],
             revoke: true,
         },
+        &AssumeYes,
     )
     .await
     .unwrap();
@@ -801,6 +826,7 @@ async fn share_grants_and_revokes_launch_permission() {
             permissions: vec![org.clone(), LaunchPermission::Public],
             revoke: false,
         },
+        &AssumeYes,
     )
     .await
     .unwrap();
@@ -837,6 +863,7 @@ async fn share_grants_and_revokes_launch_permission() {
             permissions: vec![LaunchPermission::Account("12".into())],
             revoke: false,
         },
+        &AssumeYes,
     )
     .await
     .unwrap_err();
@@ -849,6 +876,7 @@ async fn share_grants_and_revokes_launch_permission() {
             permissions: vec![],
             revoke: false,
         },
+        &AssumeYes,
     )
     .await
     .unwrap_err();
@@ -896,6 +924,7 @@ async fn someone_elses_image_can_be_inspected_but_not_shared_or_deregistered() {
             permissions: vec![LaunchPermission::Public],
             revoke: false,
         },
+        &AssumeYes,
     )
     .await
     .unwrap_err();
@@ -934,6 +963,7 @@ async fn deregister_asks_first_and_forgets_the_pending_record() {
     let made = lifecycle::create(
         &env,
         &create_req("python-research", "box", "Doomed"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -1006,6 +1036,7 @@ async fn deregister_keeps_snapshots_unless_asked_and_reports_what_they_cost() {
     let made = lifecycle::create(
         &env,
         &create_req("python-research", "box", "Kept"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -1058,6 +1089,7 @@ async fn a_snapshot_that_cannot_be_deleted_is_reported_and_the_image_stays_dereg
     let made = lifecycle::create(
         &env,
         &create_req("python-research", "box", "Stubborn"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -1106,6 +1138,7 @@ async fn a_snapshot_that_cannot_be_deleted_is_reported_and_the_image_stays_dereg
     let other = lifecycle::create(
         &env,
         &create_req("python-research", "box2", "Half shared"),
+        &AssumeYes,
         None,
         &NoProgress,
     )
@@ -1122,13 +1155,13 @@ async fn a_snapshot_that_cannot_be_deleted_is_reported_and_the_image_stays_dereg
         permissions: vec![LaunchPermission::Account("111122223333".into())],
         revoke: false,
     };
-    let half = lifecycle::share(&env, &share).await.unwrap();
+    let half = lifecycle::share(&env, &share, &AssumeYes).await.unwrap();
     assert!(!half.complete());
     assert_eq!(half.snapshots.failed[0].kind, "throttled");
     assert!(half.launch_permissions.contains(&share.permissions[0]));
     assert!(half.snapshots.detail.contains("run the same command again"));
     // The rule is spent: re-running finishes the job.
-    let again = lifecycle::share(&env, &share).await.unwrap();
+    let again = lifecycle::share(&env, &share, &AssumeYes).await.unwrap();
     assert!(again.complete(), "{:?}", again.snapshots);
 }
 
@@ -1424,4 +1457,43 @@ impl Instances for Scripted {
     ) -> ProviderResult<Instance> {
         self.inner.terminate_instance(region, instance_id).await
     }
+}
+
+#[tokio::test]
+async fn an_unreadable_pending_record_stops_create_before_any_image_is_made() {
+    let env = ResolveEnv::new(Arc::new(LocalCloud::in_memory()));
+    launch_box(&env, "python-research", "box", REGION).await;
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("pending-images.json"), "{ not json").unwrap();
+    let pending = PendingImages::open(home.path());
+    let own = || async {
+        env.provider
+            .describe_images(REGION, &ImageQuery::owned_by(["self"]))
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = own().await;
+    let err = lifecycle::create(
+        &env,
+        &create_req("python-research", "box", "Untracked"),
+        &AssumeYes,
+        Some(&pending),
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LifecycleError::PendingFile { .. }), "{err}");
+    assert_eq!(own().await, before, "no image was made");
+    let err = lifecycle::create_multi(
+        &env,
+        &multi_req("box", "Untracked", &["us-east-1", "us-west-2"]),
+        &AssumeYes,
+        Some(&pending),
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LifecycleError::PendingFile { .. }), "{err}");
+    assert_eq!(own().await, before, "no image was made");
 }

@@ -271,6 +271,56 @@ async fn second_launch_with_the_same_name_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn instance_names_are_checked_like_ec2_tag_values_before_anything_launches() {
+    let env = env();
+    let t = template("python-research");
+    let long = "x".repeat(service::MAX_INSTANCE_NAME_CHARS + 1);
+    for (name, says) in [
+        ("a\nb", "U+000A at character 2"),
+        ("evil\u{1b}]0;pwned\u{7}", "U+001B"),
+        ("abc\u{202e}fed", "U+202E"),
+        ("", "is empty"),
+        ("   ", "is empty"),
+        (long.as_str(), "257 characters long"),
+    ] {
+        // Dry runs too: the name would be refused at launch anyway.
+        for dry_run in [false, true] {
+            let mut req = launch_req(t.clone(), name, "us-east-1");
+            req.dry_run = dry_run;
+            let err = service::launch(&env, &req, &AssumeYes).await.unwrap_err();
+            assert!(
+                matches!(err, service::LaunchError::Invalid(_)),
+                "{name:?}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains(says), "{name:?}: {msg}");
+            assert!(msg.contains("256 characters"), "{msg}");
+            // The value is named escaped: the message itself is safe to print.
+            assert!(
+                !msg.chars().any(cws_util::text::is_unsafe_to_show),
+                "{msg:?}"
+            );
+        }
+    }
+    let launched = env
+        .provider
+        .describe_instances("us-east-1", &InstanceFilter::default())
+        .await
+        .unwrap();
+    assert!(launched.is_empty(), "{launched:?}");
+
+    // The longest name EC2 allows, and names in any script, launch.
+    let longest = "é".repeat(service::MAX_INSTANCE_NAME_CHARS);
+    for name in [longest.as_str(), "数据 analysis", "my box (v2)"] {
+        service::check_instance_name(name).unwrap();
+        let report = service::launch(&env, &launch_req(t.clone(), name, "us-east-1"), &AssumeNo)
+            .await
+            .unwrap();
+        assert_eq!(report.instance.unwrap().name, name);
+    }
+}
+
+#[tokio::test]
 async fn launch_follows_architecture_to_the_graviton_type() {
     let env = env();
     let t = template("python-research");
