@@ -793,6 +793,9 @@ impl ImageAdmin for AwsProvider {
             .source_image_id(&request.source_image_id)
             .name(&request.name)
             .set_description(request.description.clone())
+            .set_client_token(intent_token(&request.tags))
+            .customize()
+            .config_override(no_retries())
             .send()
             .await
             .map_err(|e| {
@@ -845,6 +848,14 @@ impl ImageAdmin for AwsProvider {
             .into_iter()
             .find(|i| i.name == request.name)
         {
+            // EC2's CreateImage takes no client token; the name (unique per account and
+            // region) and the intent tag make a repeated request answer the first image.
+            if let Some(token) = request.tags.get(cws_provider::tags::INTENT)
+                && existing.tags.get(cws_provider::tags::INTENT) == Some(token)
+                && matches!(existing.state, ImageState::Pending | ImageState::Available)
+            {
+                return Ok(existing);
+            }
             return Err(ProviderError::Conflict {
                 message: format!(
                     "an image named `{}` already exists in {region} ({}); pick another name or deregister it",
@@ -867,14 +878,19 @@ impl ImageAdmin for AwsProvider {
                     .build(),
             );
         }
-        let out = call.send().await.map_err(|e| {
-            self.err(
-                e,
-                CREATE_IMAGE,
-                region,
-                Some(format!("instance {}", request.instance_id)),
-            )
-        })?;
+        let out = call
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .await
+            .map_err(|e| {
+                self.err(
+                    e,
+                    CREATE_IMAGE,
+                    region,
+                    Some(format!("instance {}", request.instance_id)),
+                )
+            })?;
         let Some(id) = out.image_id() else {
             return Err(ProviderError::generic(
                 "aws",
@@ -1151,6 +1167,9 @@ impl Instances for AwsProvider {
                     .set_tags(Some(convert::ec2_tags(&tags)))
                     .build(),
             );
+        // The intent is the client token: EC2 answers a repeated token with the first
+        // instance.
+        call = call.set_client_token(intent_token(&request.tags));
         if let Some(script) = &request.user_data {
             call = call.user_data(aws_smithy_types::base64::encode(script.as_bytes()));
         }
@@ -1175,15 +1194,20 @@ impl Instances for AwsProvider {
                     .build(),
             );
         }
-        let out = call.send().await.map_err(|e| {
-            let err = self.err(
-                e,
-                RUN_INSTANCES,
-                region,
-                Some(format!("image {}", request.ami_id)),
-            );
-            with_subscription_link(err, &image)
-        })?;
+        let out = call
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .await
+            .map_err(|e| {
+                let err = self.err(
+                    e,
+                    RUN_INSTANCES,
+                    region,
+                    Some(format!("image {}", request.ami_id)),
+                );
+                with_subscription_link(err, &image)
+            })?;
         let Some(raw) = out.instances().first() else {
             return Err(ProviderError::generic(
                 "aws",
@@ -1328,6 +1352,21 @@ fn with_subscription_link(err: ProviderError, image: &ec2::types::Image) -> Prov
         }
         other => other,
     }
+}
+
+/// The intent token of a creating request (its [`INTENT`](cws_provider::tags::INTENT) tag),
+/// sent as the call's client token when it is a valid one.
+fn intent_token(tags: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    tags.get(cws_provider::tags::INTENT)
+        .filter(|t| cws_provider::intent::is_valid_token(t))
+        .cloned()
+}
+
+/// Creating calls are not retried by the SDK: cws retries them itself, looking for what a
+/// lost attempt made before trying again ([`cws_provider::intent::create_once`]), so a retry
+/// never makes a second resource on a backend that ignores client tokens.
+fn no_retries() -> ec2::config::Builder {
+    ec2::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
 /// Checks an endpoint URL's shape: `http(s)://HOST[:PORT][/PATH]`, HOST a name, an IPv4

@@ -276,7 +276,11 @@ pub(crate) async fn create_or_find(
                     instance.name
                 ));
             }
-            let image_tags = creation_tags(&req.template, &req.name, &instance.id, &req.tags);
+            let mut image_tags = creation_tags(&req.template, &req.name, &instance.id, &req.tags);
+            // One intent for this image: a retry after a lost answer adopts the image the
+            // first attempt made (EC2's CreateImage takes no client token).
+            let token = cws_provider::intent::new_token();
+            image_tags.insert(tags::INTENT.to_string(), token.clone());
             let request = CreateImageRequest {
                 region: req.region.clone(),
                 instance_id: instance.id.clone(),
@@ -290,7 +294,11 @@ pub(crate) async fn create_or_find(
                 no_reboot: req.no_reboot,
                 tags: image_tags.clone(),
             };
-            let made = provider.create_image(&request).await?;
+            let made = cws_provider::intent::create_once(
+                || provider.create_image(&request),
+                || cws_provider::intent::find_image(provider, &req.region, &req.name, &token),
+            )
+            .await?;
             // Some backends drop tags on CreateImage; the tags are how cws finds it again.
             if image_tags.iter().any(|(k, v)| made.tags.get(k) != Some(v)) {
                 provider

@@ -172,23 +172,34 @@ pub(crate) async fn copy_once(
             (c, true)
         }
         None => {
-            let copy_tags = copy_tags(source);
+            let mut copy_tags = copy_tags(source);
+            // One intent for this copy: a retry after a lost answer adopts the copy the first
+            // attempt made instead of paying for another.
+            let token = cws_provider::intent::new_token();
+            copy_tags.insert(tags::INTENT.to_string(), token.clone());
             let request = CopyImageRequest {
                 source_region: source.region.clone(),
                 source_image_id: source.id.clone(),
                 target_region: region.to_string(),
                 name: source.name.clone(),
-                description: Some(format!(
-                    "cws copy of {} from {}{}",
-                    source.id,
-                    source.region,
-                    template
-                        .map(|t| format!(" for template {t}"))
-                        .unwrap_or_default()
+                description: Some(cws_provider::intent::describe_with_intent(
+                    &format!(
+                        "cws copy of {} from {}{}",
+                        source.id,
+                        source.region,
+                        template
+                            .map(|t| format!(" for template {t}"))
+                            .unwrap_or_default()
+                    ),
+                    &token,
                 )),
                 tags: copy_tags.clone(),
             };
-            let copy = provider.copy_image(&request).await?;
+            let copy = cws_provider::intent::create_once(
+                || provider.copy_image(&request),
+                || cws_provider::intent::find_image(provider, region, &request.name, &token),
+            )
+            .await?;
             // CopyImage does not carry tags on every backend; provenance is how re-runs and
             // the resolver find the copy.
             if copy_tags.iter().any(|(k, v)| copy.tags.get(k) != Some(v)) {

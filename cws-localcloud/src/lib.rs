@@ -498,6 +498,56 @@ fn own_image_named(state: &State, region: &str, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The account's image in `region` made for the intent in `request_tags`, as EC2 answers a
+/// repeated client token: the first resource, or a mismatch when the token was used for a
+/// different image (another name).
+fn image_for_intent(
+    state: &State,
+    region: &str,
+    request_tags: &BTreeMap<String, String>,
+    name: &str,
+) -> ProviderResult<Option<Image>> {
+    let Some(token) = request_tags.get(cws_provider::tags::INTENT) else {
+        return Ok(None);
+    };
+    let Some(rs) = state.regions.get(region) else {
+        return Ok(None);
+    };
+    match rs.images.values().find(|s| {
+        s.image.owner_id == LOCAL_ACCOUNT_ID
+            && s.image.tags.get(cws_provider::tags::INTENT) == Some(token)
+    }) {
+        Some(s) if s.image.name == name => Ok(Some(s.image.clone())),
+        Some(_) => Err(cws_provider::intent::mismatch(token, "image")),
+        None => Ok(None),
+    }
+}
+
+/// The instance in `region` launched for the intent in `request_tags` (see
+/// [`image_for_intent`]).
+fn instance_for_intent(
+    state: &State,
+    request: &RunInstanceRequest,
+) -> ProviderResult<Option<Instance>> {
+    let Some(token) = request.tags.get(cws_provider::tags::INTENT) else {
+        return Ok(None);
+    };
+    let Some(rs) = state.regions.get(&request.region) else {
+        return Ok(None);
+    };
+    match rs
+        .instances
+        .values()
+        .find(|s| s.instance.tags.get(cws_provider::tags::INTENT) == Some(token))
+    {
+        Some(s) if s.instance.name == request.name && s.instance.ami_id == request.ami_id => {
+            Ok(Some(s.instance.clone()))
+        }
+        Some(_) => Err(cws_provider::intent::mismatch(token, "instance")),
+        None => Ok(None),
+    }
+}
+
 fn name_taken(state: &State, region: &str, name: &str) -> ProviderResult<()> {
     match own_image_named(state, region, name) {
         Some(id) => Err(ProviderError::Conflict {
@@ -837,6 +887,11 @@ impl ImageAdmin for LocalCloud {
         check_image_name(&request.name)?;
         check_tags(&request.tags)?;
         self.write(|state| {
+            if let Some(made) =
+                image_for_intent(state, &request.target_region, &request.tags, &request.name)?
+            {
+                return Ok(made);
+            }
             let source = find_image(state, &request.source_region, &request.source_image_id)?;
             if source.image.state != ImageState::Available {
                 return Err(invalid(format!(
@@ -892,6 +947,11 @@ impl ImageAdmin for LocalCloud {
         check_image_name(&request.name)?;
         check_tags(&request.tags)?;
         self.write(|state| {
+            if let Some(made) =
+                image_for_intent(state, &request.region, &request.tags, &request.name)?
+            {
+                return Ok(made);
+            }
             let instance = state
                 .regions
                 .get(&request.region)
@@ -1114,6 +1174,9 @@ impl Instances for LocalCloud {
             ));
         }
         self.write(|state| {
+            if let Some(launched) = instance_for_intent(state, request)? {
+                return Ok(launched);
+            }
             let image = find_image(state, &request.region, &request.ami_id)?;
             if image.image.state != ImageState::Available {
                 return Err(invalid(format!(

@@ -19,6 +19,7 @@
 
 mod error;
 mod ext;
+pub mod intent;
 mod model;
 mod select;
 pub mod tags;

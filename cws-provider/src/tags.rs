@@ -19,6 +19,11 @@ pub const SOURCE_INSTANCE: &str = "cws:source-instance";
 pub const CREATED_BY: &str = "cws:created-by";
 /// The `Name` tag EC2 consoles show.
 pub const NAME: &str = "Name";
+/// The intent a resource was made for: a token (at most 64 ASCII characters) that is also
+/// the creating call's client token. A retry after a lost answer finds what the first attempt
+/// made by this tag instead of making another (see [`crate::intent`]); backends that honour
+/// client tokens (EC2, LocalCloud) return the first resource for a repeated token.
+pub const INTENT: &str = "cws:intent";
 
 /// Owner alias of AWS Marketplace images in `DescribeImages` owner filters.
 pub const MARKETPLACE_OWNER_ALIAS: &str = "aws-marketplace";
@@ -29,6 +34,8 @@ pub const MARKETPLACE_OWNER_ALIAS: &str = "aws-marketplace";
 /// then the provenance keys are set.
 pub fn provenance_tags(source: &Image, template: &str, version: &str) -> BTreeMap<String, String> {
     let mut t = source.tags.clone();
+    // The source's intent is not the copy's: each creating call carries its own.
+    t.remove(INTENT);
     t.insert(TEMPLATE.into(), template.into());
     t.entry(TEMPLATE_VERSION.into())
         .or_insert_with(|| version.into());

@@ -914,6 +914,89 @@ pub async fn delete_snapshot(p: &dyn CloudProvider, fx: &Fixture) {
     );
 }
 
+/// Client-token semantics, for backends that honour them (EC2 and LocalCloud; moto does not,
+/// so this is not part of [`run_all`]): a creating call repeated with the same
+/// [`INTENT`](crate::tags::INTENT) answers the first resource and makes no second one, and a
+/// token reused for a different request is a conflict.
+pub async fn intent_tokens_are_idempotent(p: &dyn CloudProvider, fx: &Fixture) {
+    use crate::tags::INTENT;
+    let token = crate::intent::new_token();
+    let name = format!("cws-conformance-{}-intent", nonce());
+    let mut run = run_request(fx, &name);
+    run.tags.insert(INTENT.into(), token.clone());
+    let first = ok(p.run_instance(&run).await, "run_instance with an intent");
+    let again = ok(p.run_instance(&run).await, "run_instance repeated");
+    assert_eq!(
+        again.id, first.id,
+        "a repeated intent answers the first instance"
+    );
+    let filter = InstanceFilter {
+        tags: BTreeMap::from([(INTENT.to_string(), token.clone())]),
+        ..InstanceFilter::default()
+    };
+    let launched = ok(
+        p.describe_instances(&fx.region, &filter).await,
+        "describe by intent",
+    );
+    assert_eq!(launched.len(), 1, "one instance per intent: {launched:?}");
+    let mut other = run.clone();
+    other.name = format!("{name}-other");
+    expect_kind(
+        p.run_instance(&other).await,
+        "conflict",
+        "an intent reused for another instance",
+    );
+
+    let copy = CopyImageRequest {
+        source_region: fx.region.clone(),
+        source_image_id: fx.base_image_id.clone(),
+        target_region: fx.other_region.clone(),
+        name: format!("{name}-copy"),
+        description: None,
+        tags: BTreeMap::from([(INTENT.to_string(), crate::intent::new_token())]),
+    };
+    let first_copy = ok(p.copy_image(&copy).await, "copy_image with an intent");
+    let again_copy = ok(p.copy_image(&copy).await, "copy_image repeated");
+    assert_eq!(
+        again_copy.id, first_copy.id,
+        "a repeated intent answers the first copy"
+    );
+
+    let create = CreateImageRequest {
+        region: fx.region.clone(),
+        instance_id: first.id.clone(),
+        name: format!("{name}-image"),
+        description: None,
+        no_reboot: true,
+        tags: BTreeMap::from([(INTENT.to_string(), crate::intent::new_token())]),
+    };
+    let made = ok(p.create_image(&create).await, "create_image with an intent");
+    let again_made = ok(p.create_image(&create).await, "create_image repeated");
+    assert_eq!(
+        again_made.id, made.id,
+        "a repeated intent answers the first image"
+    );
+    let mut fresh = create.clone();
+    fresh.tags.insert(INTENT.into(), crate::intent::new_token());
+    expect_kind(
+        p.create_image(&fresh).await,
+        "conflict",
+        "the same name under another intent",
+    );
+
+    // Clean up.
+    for image in [&first_copy, &made] {
+        ok(
+            p.deregister_image(&image.region, &image.id).await,
+            "deregister",
+        );
+    }
+    ok(
+        p.terminate_instance(&fx.region, &first.id).await,
+        "terminate",
+    );
+}
+
 /// Every check in order.
 pub async fn run_all(p: &dyn CloudProvider, fx: &Fixture) {
     describe_by_id(p, fx).await;

@@ -180,7 +180,22 @@ impl std::str::FromStr for Operation {
 /// implements the trait for the three of them from this hook.
 #[async_trait]
 trait BeforeCall: Send + Sync {
-    async fn before(&self, op: Operation, region: Option<&str>) -> ProviderResult<()>;
+    /// `Err` refuses the call before it reaches the inner provider; `Ok(Some(e))` lets it run
+    /// and then loses its answer, returning `e` instead (what a network that drops a response
+    /// does after the backend acted).
+    async fn before(
+        &self,
+        op: Operation,
+        region: Option<&str>,
+    ) -> ProviderResult<Option<ProviderError>>;
+}
+
+/// The answer a forwarded call gives: its own, or the error that replaced a lost answer.
+fn lose<T>(lost: Option<ProviderError>, answer: ProviderResult<T>) -> ProviderResult<T> {
+    match lost {
+        Some(e) => Err(e),
+        None => answer,
+    }
 }
 
 macro_rules! forward_with_hook {
@@ -195,17 +210,18 @@ macro_rules! forward_with_hook {
                 region: &str,
                 ids: &[String],
             ) -> ProviderResult<Vec<Image>> {
-                self.before(Operation::DescribeImagesById, Some(region))
+                let lost = self
+                    .before(Operation::DescribeImagesById, Some(region))
                     .await?;
-                self.inner.describe_images_by_id(region, ids).await
+                lose(lost, self.inner.describe_images_by_id(region, ids).await)
             }
             async fn describe_images(
                 &self,
                 region: &str,
                 query: &ImageQuery,
             ) -> ProviderResult<Vec<Image>> {
-                self.before(Operation::DescribeImages, Some(region)).await?;
-                self.inner.describe_images(region, query).await
+                let lost = self.before(Operation::DescribeImages, Some(region)).await?;
+                lose(lost, self.inner.describe_images(region, query).await)
             }
             // Forwarded, so the inner provider's own pick (LocalCloud's in-place selection)
             // is kept; it is the one DescribeImages call it stands for.
@@ -216,45 +232,52 @@ macro_rules! forward_with_hook {
                 preferred: &[Architecture],
                 now: DateTime<Utc>,
             ) -> ProviderResult<Option<(Image, bool)>> {
-                self.before(Operation::DescribeImages, Some(region)).await?;
-                self.inner
-                    .describe_best_image(region, query, preferred, now)
-                    .await
+                let lost = self.before(Operation::DescribeImages, Some(region)).await?;
+                lose(
+                    lost,
+                    self.inner
+                        .describe_best_image(region, query, preferred, now)
+                        .await,
+                )
             }
             async fn describe_snapshots(
                 &self,
                 region: &str,
                 ids: &[String],
             ) -> ProviderResult<Vec<Snapshot>> {
-                self.before(Operation::DescribeSnapshots, Some(region))
+                let lost = self
+                    .before(Operation::DescribeSnapshots, Some(region))
                     .await?;
-                self.inner.describe_snapshots(region, ids).await
+                lose(lost, self.inner.describe_snapshots(region, ids).await)
             }
             async fn describe_regions(&self) -> ProviderResult<Vec<String>> {
-                self.before(Operation::DescribeRegions, None).await?;
-                self.inner.describe_regions().await
+                let lost = self.before(Operation::DescribeRegions, None).await?;
+                lose(lost, self.inner.describe_regions().await)
             }
             async fn find_marketplace_products(
                 &self,
                 query: &MarketplaceQuery,
             ) -> ProviderResult<Vec<MarketplaceProduct>> {
-                self.before(Operation::FindMarketplaceProducts, None)
+                let lost = self
+                    .before(Operation::FindMarketplaceProducts, None)
                     .await?;
-                self.inner.find_marketplace_products(query).await
+                lose(lost, self.inner.find_marketplace_products(query).await)
             }
         }
 
         #[async_trait]
         impl<P: CloudProvider> ImageAdmin for $wrapper<P> {
             async fn copy_image(&self, request: &CopyImageRequest) -> ProviderResult<Image> {
-                self.before(Operation::CopyImage, Some(&request.target_region))
+                let lost = self
+                    .before(Operation::CopyImage, Some(&request.target_region))
                     .await?;
-                self.inner.copy_image(request).await
+                lose(lost, self.inner.copy_image(request).await)
             }
             async fn create_image(&self, request: &CreateImageRequest) -> ProviderResult<Image> {
-                self.before(Operation::CreateImage, Some(&request.region))
+                let lost = self
+                    .before(Operation::CreateImage, Some(&request.region))
                     .await?;
-                self.inner.create_image(request).await
+                lose(lost, self.inner.create_image(request).await)
             }
             async fn create_tags(
                 &self,
@@ -262,8 +285,11 @@ macro_rules! forward_with_hook {
                 resource_id: &str,
                 tags: &BTreeMap<String, String>,
             ) -> ProviderResult<()> {
-                self.before(Operation::CreateTags, Some(region)).await?;
-                self.inner.create_tags(region, resource_id, tags).await
+                let lost = self.before(Operation::CreateTags, Some(region)).await?;
+                lose(
+                    lost,
+                    self.inner.create_tags(region, resource_id, tags).await,
+                )
             }
             async fn modify_launch_permission(
                 &self,
@@ -272,22 +298,30 @@ macro_rules! forward_with_hook {
                 permission: &LaunchPermission,
                 add: bool,
             ) -> ProviderResult<()> {
-                self.before(Operation::ModifyLaunchPermission, Some(region))
+                let lost = self
+                    .before(Operation::ModifyLaunchPermission, Some(region))
                     .await?;
-                self.inner
-                    .modify_launch_permission(region, image_id, permission, add)
-                    .await
+                lose(
+                    lost,
+                    self.inner
+                        .modify_launch_permission(region, image_id, permission, add)
+                        .await,
+                )
             }
             async fn describe_launch_permissions(
                 &self,
                 region: &str,
                 image_id: &str,
             ) -> ProviderResult<Vec<LaunchPermission>> {
-                self.before(Operation::DescribeLaunchPermissions, Some(region))
+                let lost = self
+                    .before(Operation::DescribeLaunchPermissions, Some(region))
                     .await?;
-                self.inner
-                    .describe_launch_permissions(region, image_id)
-                    .await
+                lose(
+                    lost,
+                    self.inner
+                        .describe_launch_permissions(region, image_id)
+                        .await,
+                )
             }
             async fn modify_snapshot_permission(
                 &self,
@@ -296,20 +330,25 @@ macro_rules! forward_with_hook {
                 permission: &LaunchPermission,
                 add: bool,
             ) -> ProviderResult<()> {
-                self.before(Operation::ModifySnapshotPermission, Some(region))
+                let lost = self
+                    .before(Operation::ModifySnapshotPermission, Some(region))
                     .await?;
-                self.inner
-                    .modify_snapshot_permission(region, snapshot_id, permission, add)
-                    .await
+                lose(
+                    lost,
+                    self.inner
+                        .modify_snapshot_permission(region, snapshot_id, permission, add)
+                        .await,
+                )
             }
             async fn deregister_image(&self, region: &str, image_id: &str) -> ProviderResult<()> {
-                self.before(Operation::DeregisterImage, Some(region))
+                let lost = self
+                    .before(Operation::DeregisterImage, Some(region))
                     .await?;
-                self.inner.deregister_image(region, image_id).await
+                lose(lost, self.inner.deregister_image(region, image_id).await)
             }
             async fn delete_snapshot(&self, region: &str, snapshot_id: &str) -> ProviderResult<()> {
-                self.before(Operation::DeleteSnapshot, Some(region)).await?;
-                self.inner.delete_snapshot(region, snapshot_id).await
+                let lost = self.before(Operation::DeleteSnapshot, Some(region)).await?;
+                lose(lost, self.inner.delete_snapshot(region, snapshot_id).await)
             }
             // Forwarded, so a backend's own waiter (the SDK's on AWS) survives wrapping. It
             // counts, is delayed and fails as the image lookup its polls are.
@@ -319,46 +358,56 @@ macro_rules! forward_with_hook {
                 image_id: &str,
                 max_wait: Duration,
             ) -> ProviderResult<WaitOutcome<Image>> {
-                self.before(Operation::DescribeImagesById, Some(region))
+                let lost = self
+                    .before(Operation::DescribeImagesById, Some(region))
                     .await?;
-                self.inner
-                    .wait_image_available(region, image_id, max_wait)
-                    .await
+                lose(
+                    lost,
+                    self.inner
+                        .wait_image_available(region, image_id, max_wait)
+                        .await,
+                )
             }
         }
 
         #[async_trait]
         impl<P: CloudProvider> Instances for $wrapper<P> {
             async fn run_instance(&self, request: &RunInstanceRequest) -> ProviderResult<Instance> {
-                self.before(Operation::RunInstance, Some(&request.region))
+                let lost = self
+                    .before(Operation::RunInstance, Some(&request.region))
                     .await?;
-                self.inner.run_instance(request).await
+                lose(lost, self.inner.run_instance(request).await)
             }
             async fn describe_instances(
                 &self,
                 region: &str,
                 filter: &InstanceFilter,
             ) -> ProviderResult<Vec<Instance>> {
-                self.before(Operation::DescribeInstances, Some(region))
+                let lost = self
+                    .before(Operation::DescribeInstances, Some(region))
                     .await?;
-                self.inner.describe_instances(region, filter).await
+                lose(lost, self.inner.describe_instances(region, filter).await)
             }
             async fn stop_instance(
                 &self,
                 region: &str,
                 instance_id: &str,
             ) -> ProviderResult<Instance> {
-                self.before(Operation::StopInstance, Some(region)).await?;
-                self.inner.stop_instance(region, instance_id).await
+                let lost = self.before(Operation::StopInstance, Some(region)).await?;
+                lose(lost, self.inner.stop_instance(region, instance_id).await)
             }
             async fn terminate_instance(
                 &self,
                 region: &str,
                 instance_id: &str,
             ) -> ProviderResult<Instance> {
-                self.before(Operation::TerminateInstance, Some(region))
+                let lost = self
+                    .before(Operation::TerminateInstance, Some(region))
                     .await?;
-                self.inner.terminate_instance(region, instance_id).await
+                lose(
+                    lost,
+                    self.inner.terminate_instance(region, instance_id).await,
+                )
             }
             // Forwarded like `wait_image_available`, counted as the DescribeInstances it polls.
             async fn wait_instance_running(
@@ -367,11 +416,15 @@ macro_rules! forward_with_hook {
                 instance_id: &str,
                 max_wait: Duration,
             ) -> ProviderResult<WaitOutcome<Instance>> {
-                self.before(Operation::DescribeInstances, Some(region))
+                let lost = self
+                    .before(Operation::DescribeInstances, Some(region))
                     .await?;
-                self.inner
-                    .wait_instance_running(region, instance_id, max_wait)
-                    .await
+                lose(
+                    lost,
+                    self.inner
+                        .wait_instance_running(region, instance_id, max_wait)
+                        .await,
+                )
             }
         }
     };
@@ -433,9 +486,13 @@ impl<P: CloudProvider> CountingProvider<P> {
 
 #[async_trait]
 impl<P: CloudProvider> BeforeCall for CountingProvider<P> {
-    async fn before(&self, op: Operation, _region: Option<&str>) -> ProviderResult<()> {
+    async fn before(
+        &self,
+        op: Operation,
+        _region: Option<&str>,
+    ) -> ProviderResult<Option<ProviderError>> {
         self.counts[op as usize].fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -473,11 +530,15 @@ impl<P: CloudProvider> LatencyProvider<P> {
 
 #[async_trait]
 impl<P: CloudProvider> BeforeCall for LatencyProvider<P> {
-    async fn before(&self, _op: Operation, _region: Option<&str>) -> ProviderResult<()> {
+    async fn before(
+        &self,
+        _op: Operation,
+        _region: Option<&str>,
+    ) -> ProviderResult<Option<ProviderError>> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -497,6 +558,9 @@ pub enum FaultKind {
     PermissionDenied,
     /// [`ProviderError::Generic`].
     Generic,
+    /// The call is carried out, then its answer is lost: [`ProviderError::Unavailable`]
+    /// (transient) although the backend acted, as when a network drops a response.
+    LostResponse,
 }
 
 impl FaultKind {
@@ -505,7 +569,7 @@ impl FaultKind {
         let message = format!("injected fault: {op}{place}");
         match self {
             FaultKind::Throttled => ProviderError::Throttled { message },
-            FaultKind::Unavailable => ProviderError::Unavailable {
+            FaultKind::Unavailable | FaultKind::LostResponse => ProviderError::Unavailable {
                 endpoint: provider.to_string(),
                 message,
             },
@@ -588,7 +652,8 @@ impl FaultRule {
 ///
 /// Rules are checked in the order they were added and the first live match fires, so the
 /// outcome of a call sequence is fully deterministic. A failed call does not reach the inner
-/// provider.
+/// provider, except with [`FaultKind::LostResponse`], where it does and only its answer is
+/// lost.
 #[derive(Debug)]
 pub struct FaultProvider<P> {
     inner: P,
@@ -633,7 +698,11 @@ impl<P: CloudProvider> FaultProvider<P> {
 
 #[async_trait]
 impl<P: CloudProvider> BeforeCall for FaultProvider<P> {
-    async fn before(&self, op: Operation, region: Option<&str>) -> ProviderResult<()> {
+    async fn before(
+        &self,
+        op: Operation,
+        region: Option<&str>,
+    ) -> ProviderResult<Option<ProviderError>> {
         let kind = {
             let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
             match rules.iter_mut().find(|r| r.matches(op, region)) {
@@ -649,9 +718,14 @@ impl<P: CloudProvider> BeforeCall for FaultProvider<P> {
         match kind {
             Some(kind) => {
                 self.injected.fetch_add(1, Ordering::Relaxed);
-                Err(kind.error(&self.inner.info().name, op, region))
+                let e = kind.error(&self.inner.info().name, op, region);
+                if kind == FaultKind::LostResponse {
+                    Ok(Some(e))
+                } else {
+                    Err(e)
+                }
             }
-            None => Ok(()),
+            None => Ok(None),
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use cws_provider::tags::{self, MARKETPLACE_OWNER_ALIAS};
 use cws_provider::{
     CopyImageRequest, Image, ImageCatalogExt, ImageQuery, ImageState, Instance, InstancesExt,
-    ProviderError, ProviderResult, RunInstanceRequest,
+    ProviderError, ProviderResult, RunInstanceRequest, intent,
 };
 
 use crate::TierId;
@@ -343,6 +343,10 @@ pub async fn launch(
     for (k, v) in &req.template.tags {
         instance_tags.entry(k.clone()).or_insert_with(|| v.clone());
     }
+    // One intent for this launch: the client token of RunInstances and the tag a retry
+    // after a lost answer finds the instance by, so one launch never makes two instances.
+    let token = intent::new_token();
+    instance_tags.insert(tags::INTENT.to_string(), token.clone());
     let run = RunInstanceRequest {
         region: req.region.clone(),
         name: req.name.clone(),
@@ -354,7 +358,11 @@ pub async fn launch(
         root_volume_gb: req.template.instance_defaults.root_volume_gb,
         tags: instance_tags,
     };
-    let instance = provider.run_instance(&run).await?;
+    let instance = intent::create_once(
+        || provider.run_instance(&run),
+        || intent::find_instance(provider, &run.region, &token),
+    )
+    .await?;
     report.instance = Some(LaunchedInstance::from(&instance));
     Ok(report)
 }
@@ -375,19 +383,29 @@ pub async fn copy_for_template(
             what: format!("image {}", plan.source_ami_id),
             region: plan.source_region.clone(),
         })?;
-    let tags = tags::provenance_tags(&source, &template.slug, &template.version.to_string());
+    let mut tags = tags::provenance_tags(&source, &template.slug, &template.version.to_string());
+    // One intent for this copy (see `launch`): a lost answer never leaves two copies.
+    let token = intent::new_token();
+    tags.insert(tags::INTENT.to_string(), token.clone());
     let request = CopyImageRequest {
         source_region: plan.source_region.clone(),
         source_image_id: plan.source_ami_id.clone(),
         target_region: target_region.to_string(),
         name: source.name.clone(),
-        description: Some(format!(
-            "cws copy of {} from {} for template {}",
-            source.id, source.region, template.slug
+        description: Some(intent::describe_with_intent(
+            &format!(
+                "cws copy of {} from {} for template {}",
+                source.id, source.region, template.slug
+            ),
+            &token,
         )),
         tags: tags.clone(),
     };
-    let copy = provider.copy_image(&request).await?;
+    let copy = intent::create_once(
+        || provider.copy_image(&request),
+        || intent::find_image(provider, target_region, &request.name, &token),
+    )
+    .await?;
     provider.create_tags(target_region, &copy.id, &tags).await?;
     // One waiting loop for every lifecycle step: polls, fails at once on failed/invalid.
     Ok(cws_provider::wait::image_available(

@@ -1497,3 +1497,83 @@ async fn an_unreadable_pending_record_stops_create_before_any_image_is_made() {
     assert!(matches!(err, LifecycleError::PendingFile { .. }), "{err}");
     assert_eq!(own().await, before, "no image was made");
 }
+
+/// The backend acts, then the answer is lost (what a dropped connection does after EC2
+/// carried out the call): one launch, one copy and one create each still make exactly one
+/// resource, tagged with its intent, and report it.
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_never_makes_a_second_resource() {
+    let faults = Arc::new(FaultProvider::new(LocalCloud::in_memory()));
+    let env = ResolveEnv::new(faults.clone());
+    let lose = |op| {
+        faults.fail(
+            FaultRule::new(FaultKind::LostResponse)
+                .operation(op)
+                .times(1),
+        );
+    };
+
+    // Launch: RunInstances is carried out, its answer lost, and the instance adopted.
+    lose(Operation::RunInstance);
+    let id = launch_box(&env, "python-research", "box", REGION).await;
+    let boxes = faults
+        .inner()
+        .describe_instances(REGION, &InstanceFilter::default())
+        .await
+        .unwrap();
+    let named: Vec<_> = boxes.iter().filter(|i| i.name == "box").collect();
+    assert_eq!(named.len(), 1, "one launch, one instance: {named:?}");
+    assert_eq!(named[0].id, id);
+    assert!(named[0].tags.contains_key(tags::INTENT));
+
+    // Create: CreateImage's answer is lost; the image is adopted by name and intent.
+    lose(Operation::CreateImage);
+    let made = lifecycle::create(
+        &env,
+        &create_req("python-research", "box", "Lost Answer"),
+        &AssumeYes,
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let own = faults
+        .inner()
+        .describe_images(REGION, &ImageQuery::owned_by(["self"]).name("Lost Answer"))
+        .await
+        .unwrap();
+    assert_eq!(own.len(), 1, "one create, one image: {own:?}");
+    assert_eq!(own[0].id, made.image.ami_id);
+
+    // Copy: CopyImage's answer is lost; one copy, with its provenance tags.
+    lose(Operation::CopyImage);
+    let copied = lifecycle::copy_to_region(
+        &env,
+        &CopyRequest {
+            image_id: made.image.ami_id.clone(),
+            source_region: REGION.into(),
+            target_region: "eu-west-1".into(),
+            wait: WaitOptions::default(),
+        },
+        &AssumeYes,
+        None,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let copies = faults
+        .inner()
+        .describe_images(
+            "eu-west-1",
+            &ImageQuery::owned_by(["self"]).name("Lost Answer"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(copies.len(), 1, "one copy: {copies:?}");
+    assert_eq!(copies[0].id, copied.ami_id);
+    assert_eq!(
+        copies[0].tags.get(tags::SOURCE_AMI),
+        Some(&made.image.ami_id)
+    );
+    assert_eq!(faults.injected(), 3, "every lost answer was exercised");
+}

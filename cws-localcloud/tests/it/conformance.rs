@@ -6,6 +6,7 @@ use cws_provider::testing;
 async fn in_memory_local_cloud_conforms() {
     let cloud = LocalCloud::in_memory();
     testing::run_all(&cloud, &cws_localcloud::conformance_fixture()).await;
+    testing::intent_tokens_are_idempotent(&cloud, &cws_localcloud::conformance_fixture()).await;
 }
 
 #[tokio::test]
@@ -13,6 +14,7 @@ async fn persisted_local_cloud_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let cloud = LocalCloud::open(dir.path()).unwrap();
     testing::run_all(&cloud, &cws_localcloud::conformance_fixture()).await;
+    testing::intent_tokens_are_idempotent(&cloud, &cws_localcloud::conformance_fixture()).await;
 }
 
 /// Re-running the suite on the same persisted state must not collide with the first run's
