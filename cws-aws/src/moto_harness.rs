@@ -482,6 +482,198 @@ impl Drop for MotoServer {
     }
 }
 
+/// A loopback HTTP proxy in front of moto that can lose answers: a request for a chosen EC2
+/// action is carried out by moto, then answered `500 InternalError` instead of moto's answer,
+/// as when a network drops a response after EC2 acted. Everything else is relayed as it is.
+///
+/// One connection carries one request (the proxy closes it after answering), so no HTTP
+/// keep-alive state is involved. The proxy thread stops when this value is dropped.
+#[derive(Debug)]
+pub struct LossyProxy {
+    endpoint: String,
+    rules: std::sync::Arc<std::sync::Mutex<Vec<(String, u32)>>>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl LossyProxy {
+    /// Starts a proxy to `moto` on a free loopback port.
+    pub fn start(moto: &MotoServer) -> std::io::Result<LossyProxy> {
+        use std::sync::atomic::{AtomicBool, AtomicU32};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let upstream = moto.addr;
+        let rules: Arc<Mutex<Vec<(String, u32)>>> = Arc::default();
+        let lost = Arc::new(AtomicU32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, l, s) = (rules.clone(), lost.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (r, l) = (r.clone(), l.clone());
+                std::thread::spawn(move || {
+                    let _ = relay_one(conn, upstream, &r, &l);
+                });
+            }
+        });
+        Ok(LossyProxy {
+            endpoint: format!("http://{addr}"),
+            rules,
+            lost,
+            stop,
+            addr,
+        })
+    }
+
+    /// The proxy's endpoint URL (point cws's `--endpoint-url` here).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The next `times` requests for `action` (e.g. `RunInstances`) are carried out and their
+    /// answers lost.
+    pub fn lose(&self, action: &str, times: u32) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((action.to_string(), times));
+    }
+
+    /// How many answers have been lost so far.
+    pub fn lost(&self) -> u32 {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for LossyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+/// Reads one HTTP request from `client`, has moto carry it out, and answers with moto's
+/// response or, when a rule matches its action, with a 500.
+fn relay_one(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    rules: &std::sync::Mutex<Vec<(String, u32)>>,
+    lost: &std::sync::atomic::AtomicU32,
+) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let (head, body) = read_message(&mut client)?;
+    let head_text = String::from_utf8_lossy(&head).into_owned();
+    // Force one request per connection upstream, so moto closes after answering.
+    let mut lines: Vec<&str> = head_text
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.push("Connection: close");
+    let mut request = lines.join("\r\n").into_bytes();
+    request.extend_from_slice(b"\r\n\r\n");
+    request.extend_from_slice(&body);
+    let mut server = TcpStream::connect_timeout(&upstream, Duration::from_secs(5))?;
+    server.set_read_timeout(Some(Duration::from_secs(60)))?;
+    server.write_all(&request)?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer)?;
+
+    let body_text = String::from_utf8_lossy(&body);
+    let action = body_text
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or_default()
+        .to_string();
+    let lose = {
+        let mut rules = rules.lock().unwrap_or_else(|e| e.into_inner());
+        match rules.iter_mut().find(|(a, n)| *a == action && *n > 0) {
+            Some((_, n)) => {
+                *n -= 1;
+                true
+            }
+            None => false,
+        }
+    };
+    let reply = if lose {
+        lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>\
+             InternalError</Code><Message>answer to {action} lost (injected by the test \
+             proxy)</Message></Error></Errors><RequestID>lost</RequestID></Response>"
+        );
+        format!(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\nContent-Length: \
+             {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        )
+        .into_bytes()
+    } else {
+        // moto's answer, marked as the last on this connection.
+        match answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(end) => {
+                let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+                let mut lines: Vec<&str> = head
+                    .split("\r\n")
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .collect();
+                lines.push("Connection: close");
+                let mut out = lines.join("\r\n").into_bytes();
+                out.extend_from_slice(b"\r\n\r\n");
+                out.extend_from_slice(&answer[end + 4..]);
+                out
+            }
+            None => answer,
+        }
+    };
+    client.write_all(&reply)?;
+    client.flush()?;
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    Ok(())
+}
+
+/// One HTTP/1.1 message: its head (up to the blank line) and its `Content-Length` body.
+fn read_message(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::other("connection closed before a request"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = buf[..head_end].to_vec();
+    let length = String::from_utf8_lossy(&head)
+        .split("\r\n")
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok((head, body))
+}
+
 fn unique_temp_dir() -> std::io::Result<PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

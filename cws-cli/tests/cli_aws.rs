@@ -385,3 +385,74 @@ fn an_image_of_a_launched_box_is_listed_as_private_on_aws() {
         .unwrap_or_else(|| panic!("{ami} not in the table:\n{text}"));
     assert!(line.contains("private"), "{line}");
 }
+
+/// The network loses EC2's answer after EC2 acted: a proxy in front of moto lets moto carry
+/// the call out, then answers 500. moto ignores client tokens, so only cws's own intent
+/// lookups stand between a retry and a second resource: one `launch` makes exactly one
+/// instance, one `ami create` one image, one `ami copy` one tagged copy.
+#[test]
+fn a_lost_answer_makes_exactly_one_instance_image_and_copy_on_aws() {
+    use cws_aws::moto_harness::LossyProxy;
+    let Some(aws) = Aws::start() else { return };
+    let proxy = LossyProxy::start(&aws.moto).unwrap();
+    let rt = rt();
+    // Checks go to moto directly, not through the proxy.
+    let moto = rt.block_on(aws.moto.provider()).unwrap();
+    let through_proxy = |args: &[&str]| {
+        aws.cws()
+            .env("CWS_ENDPOINT_URL", proxy.endpoint())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let own_named = |region: &str, name: &str| {
+        rt.block_on(moto.describe_images(region, &ImageQuery::owned_by(["self"]).name(name)))
+            .unwrap()
+    };
+
+    proxy.lose("RunInstances", 1);
+    let v = ok(through_proxy(&["--json", "launch", "python-ml", "f1"]));
+    assert_eq!(proxy.lost(), 1, "the answer was lost");
+    let all = rt
+        .block_on(moto.describe_instances("us-east-1", &InstanceFilter::default()))
+        .unwrap();
+    let f1: Vec<&Instance> = all.iter().filter(|i| i.name == "f1").collect();
+    assert_eq!(f1.len(), 1, "one launch, one instance: {f1:?}");
+    assert_eq!(v["instance"]["id"], f1[0].id.as_str());
+
+    proxy.lose("CreateImage", 1);
+    let v = ok(through_proxy(&[
+        "--json",
+        "ami",
+        "create",
+        "python-ml",
+        "f1",
+        "--name",
+        "Lost Answer",
+    ]));
+    assert_eq!(proxy.lost(), 2);
+    let images = own_named("us-east-1", "Lost Answer");
+    assert_eq!(images.len(), 1, "one create, one image: {images:?}");
+    let ami = v["ami_id"].as_str().unwrap().to_string();
+    assert_eq!(images[0].id, ami);
+
+    proxy.lose("CopyImage", 1);
+    let v = ok(through_proxy(&[
+        "--json",
+        "--yes",
+        "ami",
+        "copy",
+        &ami,
+        "--to",
+        "us-west-2",
+    ]));
+    assert_eq!(proxy.lost(), 3);
+    let copies = own_named("us-west-2", "Lost Answer");
+    assert_eq!(copies.len(), 1, "one copy: {copies:?}");
+    assert_eq!(v["ami_id"], copies[0].id.as_str());
+    assert_eq!(
+        copies[0].tags.get("cws:source-ami").map(String::as_str),
+        Some(ami.as_str()),
+        "the copy carries its provenance"
+    );
+}
