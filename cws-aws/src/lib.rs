@@ -794,6 +794,16 @@ impl ImageAdmin for AwsProvider {
             .name(&request.name)
             .set_description(request.description.clone())
             .set_client_token(intent_token(&request.tags))
+            // Tags in the creating call, so a crash right after it cannot leave an untagged
+            // copy on EC2 (emulators that drop them get the explicit tagging below).
+            .set_tag_specifications((!request.tags.is_empty()).then(|| {
+                vec![
+                    ec2::types::TagSpecification::builder()
+                        .resource_type(ec2::types::ResourceType::Image)
+                        .set_tags(Some(convert::ec2_tags(&request.tags)))
+                        .build(),
+                ]
+            }))
             .customize()
             .config_override(no_retries())
             .send()

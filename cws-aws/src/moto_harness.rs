@@ -491,10 +491,20 @@ impl Drop for MotoServer {
 #[derive(Debug)]
 pub struct LossyProxy {
     endpoint: String,
-    rules: std::sync::Arc<std::sync::Mutex<Vec<(String, u32)>>>,
+    rules: std::sync::Arc<std::sync::Mutex<Vec<(String, u32, Loss)>>>,
+    carried: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
     lost: std::sync::Arc<std::sync::atomic::AtomicU32>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     addr: SocketAddr,
+}
+
+/// What happens to a matching request's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// Answered `500 InternalError`.
+    Lost,
+    /// Never answered: the connection is held open until the proxy is dropped.
+    Stalled,
 }
 
 impl LossyProxy {
@@ -505,25 +515,27 @@ impl LossyProxy {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let upstream = moto.addr;
-        let rules: Arc<Mutex<Vec<(String, u32)>>> = Arc::default();
+        let rules: Arc<Mutex<Vec<(String, u32, Loss)>>> = Arc::default();
+        let carried: Arc<Mutex<std::collections::HashMap<String, u32>>> = Arc::default();
         let lost = Arc::new(AtomicU32::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, l, s) = (rules.clone(), lost.clone(), stop.clone());
+        let (r, c, l, s) = (rules.clone(), carried.clone(), lost.clone(), stop.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, l) = (r.clone(), l.clone());
+                let (r, c, l, s) = (r.clone(), c.clone(), l.clone(), s.clone());
                 std::thread::spawn(move || {
-                    let _ = relay_one(conn, upstream, &r, &l);
+                    let _ = relay_one(conn, upstream, &r, &c, &l, &s);
                 });
             }
         });
         Ok(LossyProxy {
             endpoint: format!("http://{addr}"),
             rules,
+            carried,
             lost,
             stop,
             addr,
@@ -538,10 +550,31 @@ impl LossyProxy {
     /// The next `times` requests for `action` (e.g. `RunInstances`) are carried out and their
     /// answers lost.
     pub fn lose(&self, action: &str, times: u32) {
-        self.rules
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push((
+            action.to_string(),
+            times,
+            Loss::Lost,
+        ));
+    }
+
+    /// The next `times` requests for `action` are carried out and never answered (the
+    /// connection stays open until the proxy is dropped), as when the network stalls.
+    pub fn stall(&self, action: &str, times: u32) {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push((
+            action.to_string(),
+            times,
+            Loss::Stalled,
+        ));
+    }
+
+    /// How many requests for `action` moto has carried out through this proxy.
+    pub fn carried(&self, action: &str) -> u32 {
+        self.carried
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((action.to_string(), times));
+            .get(action)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// How many answers have been lost so far.
@@ -563,8 +596,10 @@ impl Drop for LossyProxy {
 fn relay_one(
     mut client: TcpStream,
     upstream: SocketAddr,
-    rules: &std::sync::Mutex<Vec<(String, u32)>>,
+    rules: &std::sync::Mutex<Vec<(String, u32, Loss)>>,
+    carried: &std::sync::Mutex<std::collections::HashMap<String, u32>>,
     lost: &std::sync::atomic::AtomicU32,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let (head, body) = read_message(&mut client)?;
@@ -591,17 +626,29 @@ fn relay_one(
         .find_map(|kv| kv.strip_prefix("Action="))
         .unwrap_or_default()
         .to_string();
-    let lose = {
+    *carried
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(action.clone())
+        .or_default() += 1;
+    let loss = {
         let mut rules = rules.lock().unwrap_or_else(|e| e.into_inner());
-        match rules.iter_mut().find(|(a, n)| *a == action && *n > 0) {
-            Some((_, n)) => {
+        match rules.iter_mut().find(|(a, n, _)| *a == action && *n > 0) {
+            Some((_, n, loss)) => {
                 *n -= 1;
-                true
+                Some(*loss)
             }
-            None => false,
+            None => None,
         }
     };
-    let reply = if lose {
+    if loss == Some(Loss::Stalled) {
+        // Hold the connection, unanswered, until the client gives up or the proxy stops.
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        return Ok(());
+    }
+    let reply = if loss == Some(Loss::Lost) {
         lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let xml = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>\

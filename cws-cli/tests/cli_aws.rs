@@ -27,12 +27,17 @@ impl Aws {
     }
 
     fn cws(&self) -> Command {
+        Command::from_std(self.std_cws())
+    }
+
+    /// The same `cws` as a plain process (to spawn and signal it).
+    fn std_cws(&self) -> std::process::Command {
         // Empty AWS config files: nothing from the developer's ~/.aws leaks into the tests.
         for f in ["aws-config", "aws-credentials"] {
             std::fs::write(self.home.path().join(f), "").unwrap();
         }
         // An empty environment first: no developer credentials, token or region get through.
-        let mut c = Command::cargo_bin("cws").unwrap();
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("cws"));
         c.env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             c.env("PATH", path);
@@ -455,4 +460,86 @@ fn a_lost_answer_makes_exactly_one_instance_image_and_copy_on_aws() {
         Some(ami.as_str()),
         "the copy carries its provenance"
     );
+}
+
+/// Ctrl-C while CreateImage is in flight (sent, carried out by EC2, not yet answered): cws
+/// exits 130 without denying anything, and `ami status` lists the image, found by the intent
+/// recorded before the call.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_after_create_image_was_sent_leaves_it_recorded_on_aws() {
+    use cws_aws::moto_harness::LossyProxy;
+    let Some(aws) = Aws::start() else { return };
+    let proxy = LossyProxy::start(&aws.moto).unwrap();
+    ok(aws.run(&["--json", "launch", "python-ml", "box"]));
+
+    proxy.stall("CreateImage", 1);
+    let child = aws
+        .std_cws()
+        .env("CWS_ENDPOINT_URL", proxy.endpoint())
+        .args(["ami", "create", "python-ml", "box", "--name", "Interrupted"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded, not timed) until EC2 has carried the call out.
+    let mut polls = 0;
+    while proxy.carried("CreateImage") == 0 {
+        polls += 1;
+        assert!(polls < 1200, "CreateImage never reached moto");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: signals the child this test spawned, by its pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(err.contains("`cws ami status` shows them"), "{err}");
+    assert!(
+        !err.contains("nothing to clean up"),
+        "never deny what may exist: {err}"
+    );
+
+    let status = ok(aws.run(&["--json", "ami", "status"]));
+    let rows = status["images"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{status}");
+    let rt = rt();
+    let moto = rt.block_on(aws.moto.provider()).unwrap();
+    let made = rt
+        .block_on(moto.describe_images(
+            "us-east-1",
+            &ImageQuery::owned_by(["self"]).name("Interrupted"),
+        ))
+        .unwrap();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(rows[0]["image_id"], made[0].id.as_str(), "{status}");
+    assert_eq!(rows[0]["state"], "available", "{status}");
+    assert!(
+        rows[0]["finish"]
+            .as_str()
+            .unwrap()
+            .starts_with("cws ami create python-ml box --name Interrupted"),
+        "{status}"
+    );
+
+    // Finishing the job adopts that image; no second one is made.
+    let v = ok(aws.run(&[
+        "--json",
+        "ami",
+        "create",
+        "python-ml",
+        "box",
+        "--name",
+        "Interrupted",
+    ]));
+    assert_eq!(v["ami_id"], made[0].id.as_str());
+    let after = rt
+        .block_on(moto.describe_images(
+            "us-east-1",
+            &ImageQuery::owned_by(["self"]).name("Interrupted"),
+        ))
+        .unwrap();
+    assert_eq!(after.len(), 1);
 }

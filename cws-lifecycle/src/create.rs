@@ -277,9 +277,10 @@ pub(crate) async fn create_or_find(
                 ));
             }
             let mut image_tags = creation_tags(&req.template, &req.name, &instance.id, &req.tags);
-            // One intent for this image: a retry after a lost answer adopts the image the
-            // first attempt made (EC2's CreateImage takes no client token).
-            let token = cws_provider::intent::new_token();
+            // One intent for this image, recorded before the call: a retry after a lost
+            // answer, or a re-run after an interruption, adopts the image the first attempt
+            // made (EC2's CreateImage takes no client token).
+            let token = intent_for(pending, &req.region, &req.name, Some(slug), job)?;
             image_tags.insert(tags::INTENT.to_string(), token.clone());
             let request = CreateImageRequest {
                 region: req.region.clone(),
@@ -298,7 +299,9 @@ pub(crate) async fn create_or_find(
                 || provider.create_image(&request),
                 || cws_provider::intent::find_image(provider, &req.region, &req.name, &token),
             )
-            .await?;
+            .await
+            .inspect_err(|e| settle_failed_intent(pending, &token, e))?;
+            settle_answered_intent(pending, &token, &made, Some(slug), job)?;
             // Some backends drop tags on CreateImage; the tags are how cws finds it again.
             if image_tags.iter().any(|(k, v)| made.tags.get(k) != Some(v)) {
                 provider

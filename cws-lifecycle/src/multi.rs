@@ -173,9 +173,10 @@ pub(crate) async fn copy_once(
         }
         None => {
             let mut copy_tags = copy_tags(source);
-            // One intent for this copy: a retry after a lost answer adopts the copy the first
-            // attempt made instead of paying for another.
-            let token = cws_provider::intent::new_token();
+            // One intent for this copy, recorded before the call: a retry after a lost answer,
+            // or a re-run after an interruption, adopts the copy the first attempt made
+            // instead of paying for another.
+            let token = intent_for(pending, region, &source.name, template, job)?;
             copy_tags.insert(tags::INTENT.to_string(), token.clone());
             let request = CopyImageRequest {
                 source_region: source.region.clone(),
@@ -199,7 +200,9 @@ pub(crate) async fn copy_once(
                 || provider.copy_image(&request),
                 || cws_provider::intent::find_image(provider, region, &request.name, &token),
             )
-            .await?;
+            .await
+            .inspect_err(|e| settle_failed_intent(pending, &token, e))?;
+            settle_answered_intent(pending, &token, &copy, template, job)?;
             // CopyImage does not carry tags on every backend; provenance is how re-runs and
             // the resolver find the copy.
             if copy_tags.iter().any(|(k, v)| copy.tags.get(k) != Some(v)) {

@@ -10,10 +10,15 @@ use cws_util::fs::ReadError;
 use crate::*;
 
 /// One image in flight, as recorded in `$CWS_HOME/pending-images.json`.
+///
+/// The record is written before the creating call (write-ahead, with the call's intent token
+/// and no image id yet) and completed with the image id once the cloud answers, so an
+/// interruption or a crash at any point leaves a record of what may exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingImage {
-    /// The image id.
-    pub image_id: String,
+    /// The image id; `None` while the creating call has not answered (the image may or may
+    /// not exist: [`PendingImage::intent`] finds it).
+    pub image_id: Option<String>,
     /// Its region.
     pub region: String,
     /// Its name.
@@ -33,6 +38,10 @@ pub struct PendingImage {
     /// The command an earlier cws recorded to finish the job (read, never written).
     #[serde(default, rename = "finish", skip_serializing_if = "Option::is_none")]
     pub legacy_finish: Option<String>,
+    /// The creating call's intent token ([`cws_provider::tags::INTENT`]): how the image is
+    /// found when its id is not known, and what a re-run reuses so it never makes a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
 }
 
 /// The job an image in flight belongs to, with what it takes to run it again. The image
@@ -246,10 +255,17 @@ impl PendingImages {
         Ok(self.load()?.images)
     }
 
-    /// Records an image (replacing an earlier record of the same image).
+    /// Records an image (replacing an earlier record of the same image, or of the same
+    /// intent).
     pub fn add(&self, entry: PendingImage) -> Result<(), LifecycleError> {
         self.update(|images| {
-            images.retain(|i| !(i.image_id == entry.image_id && i.region == entry.region));
+            images.retain(|i| {
+                let same_image = i.image_id.is_some()
+                    && i.image_id == entry.image_id
+                    && i.region == entry.region;
+                let same_intent = i.intent.is_some() && i.intent == entry.intent;
+                !(same_image || same_intent)
+            });
             images.push(entry);
         })
     }
@@ -258,9 +274,37 @@ impl PendingImages {
     pub fn remove(&self, region: &str, image_id: &str) -> Result<bool, LifecycleError> {
         self.update(|images| {
             let n = images.len();
-            images.retain(|i| !(i.image_id == image_id && i.region == region));
+            images.retain(|i| !(i.image_id.as_deref() == Some(image_id) && i.region == region));
             images.len() != n
         })
+    }
+
+    /// Forgets the record of an intent (a creating call that was refused made nothing).
+    pub fn remove_intent(&self, token: &str) -> Result<bool, LifecycleError> {
+        self.update(|images| {
+            let n = images.len();
+            images.retain(|i| i.intent.as_deref() != Some(token));
+            images.len() != n
+        })
+    }
+
+    /// The intent of an unanswered request for the same job, image name and region, if an
+    /// earlier run was interrupted before the cloud answered: a re-run reuses it, so the image
+    /// that request may have made is found instead of a second one being made.
+    pub fn unanswered_intent(
+        &self,
+        job: &PendingJob,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<String>, LifecycleError> {
+        Ok(self.list()?.into_iter().find_map(|i| {
+            (i.image_id.is_none()
+                && i.region == region
+                && i.name == name
+                && i.job.as_ref() == Some(job))
+            .then_some(i.intent)
+            .flatten()
+        }))
     }
 }
 
@@ -270,6 +314,7 @@ pub(crate) fn now_rfc3339() -> String {
         .to_string()
 }
 
+/// Records an image the cloud answered with (replacing the write-ahead record of its intent).
 pub(crate) fn record(
     pending: Option<&PendingImages>,
     image: &Image,
@@ -279,7 +324,7 @@ pub(crate) fn record(
     match pending {
         None => Ok(()),
         Some(p) => p.add(PendingImage {
-            image_id: image.id.clone(),
+            image_id: Some(image.id.clone()),
             region: image.region.clone(),
             name: image.name.clone(),
             operation: job.operation().to_string(),
@@ -287,7 +332,68 @@ pub(crate) fn record(
             started_at: now_rfc3339(),
             job: Some(job.clone()),
             legacy_finish: None,
+            intent: image.tags.get(cws_provider::tags::INTENT).cloned(),
         }),
+    }
+}
+
+/// The intent for a creating call: an unanswered one of an interrupted earlier run of the same
+/// job (so its image is found, not made twice), else a new one; recorded before the call.
+pub(crate) fn intent_for(
+    pending: Option<&PendingImages>,
+    region: &str,
+    name: &str,
+    template: Option<&str>,
+    job: &PendingJob,
+) -> Result<String, LifecycleError> {
+    let Some(p) = pending else {
+        return Ok(cws_provider::intent::new_token());
+    };
+    let token = match p.unanswered_intent(job, region, name)? {
+        Some(t) => t,
+        None => cws_provider::intent::new_token(),
+    };
+    p.add(PendingImage {
+        image_id: None,
+        region: region.to_string(),
+        name: name.to_string(),
+        operation: job.operation().to_string(),
+        template: template.map(str::to_string),
+        started_at: now_rfc3339(),
+        job: Some(job.clone()),
+        legacy_finish: None,
+        intent: Some(token.clone()),
+    })?;
+    Ok(token)
+}
+
+/// Records the image a creating call answered with in place of its write-ahead record.
+pub(crate) fn settle_answered_intent(
+    pending: Option<&PendingImages>,
+    token: &str,
+    image: &Image,
+    template: Option<&str>,
+    job: &PendingJob,
+) -> Result<(), LifecycleError> {
+    if let Some(p) = pending {
+        p.remove_intent(token)?;
+    }
+    record(pending, image, template, job)
+}
+
+/// Settles the write-ahead record of a creating call that failed: a refusal made nothing, so
+/// its record goes; an unanswered call (transient failure) may have made the image, so its
+/// record stays for `ami status` and the next run.
+pub(crate) fn settle_failed_intent(
+    pending: Option<&PendingImages>,
+    token: &str,
+    error: &cws_provider::ProviderError,
+) {
+    if let Some(p) = pending
+        && !error.is_transient()
+        && let Err(e) = p.remove_intent(token)
+    {
+        tracing::warn!("could not update the pending-images record: {e}");
     }
 }
 

@@ -37,6 +37,10 @@ pub enum NextStep {
     Finish,
     /// It failed: deregister it.
     CleanUp,
+    /// The creating call never answered and the cloud does not list an image for it: the
+    /// request may not have arrived. Running the job again reuses its intent, so it never
+    /// makes a second image.
+    Unconfirmed,
 }
 
 /// The result of `cws ami status`.
@@ -58,13 +62,29 @@ pub async fn pending_status(
 ) -> Result<StatusReport, LifecycleError> {
     let records = pending.list()?;
     let provider = env.provider.as_ref();
-    let images = join_all(records.into_iter().map(|record| async move {
-        let (state, error) = match provider.image(&record.region, &record.image_id).await {
-            Ok(img) => (img.map(|i| i.state), None),
+    let images = join_all(records.into_iter().map(|mut record| async move {
+        // An unanswered request is looked for by its intent; what it made gets its id here.
+        let unanswered = record.image_id.is_none();
+        let found = match (&record.image_id, &record.intent) {
+            (Some(id), _) => provider.image(&record.region, id).await,
+            (None, Some(token)) => {
+                cws_provider::intent::find_image(provider, &record.region, &record.name, token)
+                    .await
+            }
+            (None, None) => Ok(None),
+        };
+        let (state, error) = match found {
+            Ok(img) => {
+                if let Some(i) = &img {
+                    record.image_id = Some(i.id.clone());
+                }
+                (img.map(|i| i.state), None)
+            }
             Err(e) => (None, Some(e.to_string())),
         };
         let next = match (state, &error) {
             (_, Some(_)) => NextStep::Retry,
+            (None, None) if unanswered => NextStep::Unconfirmed,
             (None, None) => NextStep::StartOver,
             (Some(ImageState::Pending), _) => NextStep::WaitAndFinish,
             (Some(ImageState::Available), _) => NextStep::Finish,

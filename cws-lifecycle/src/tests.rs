@@ -6,7 +6,7 @@ use std::fs;
 
 fn entry(id: &str, region: &str) -> PendingImage {
     PendingImage {
-        image_id: id.into(),
+        image_id: Some(id.into()),
         region: region.into(),
         name: "n".into(),
         operation: "create".into(),
@@ -21,6 +21,7 @@ fn entry(id: &str, region: &str) -> PendingImage {
             public: false,
         }),
         legacy_finish: None,
+        intent: None,
     }
 }
 

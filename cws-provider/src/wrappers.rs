@@ -604,6 +604,8 @@ pub struct FaultRule {
     pub kind: FaultKind,
     /// How many more matching calls fail; `None` means every one.
     pub remaining: Option<u64>,
+    /// How many matching calls still pass before the rule starts failing them.
+    pub skip: u64,
 }
 
 impl FaultRule {
@@ -614,7 +616,14 @@ impl FaultRule {
             region: None,
             kind,
             remaining: None,
+            skip: 0,
         }
+    }
+
+    /// Lets the next `n` matching calls through first.
+    pub fn after(mut self, n: u64) -> Self {
+        self.skip = n;
+        self
     }
 
     /// Only this operation.
@@ -706,6 +715,10 @@ impl<P: CloudProvider> BeforeCall for FaultProvider<P> {
         let kind = {
             let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
             match rules.iter_mut().find(|r| r.matches(op, region)) {
+                Some(rule) if rule.skip > 0 => {
+                    rule.skip -= 1;
+                    None
+                }
                 Some(rule) => {
                     if let Some(n) = rule.remaining.as_mut() {
                         *n -= 1;

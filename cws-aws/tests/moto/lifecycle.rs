@@ -333,11 +333,18 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     let recorded = pending.list().expect("pending");
     assert_eq!(
         recorded.len(),
-        1,
-        "the master stays recorded until every region is done"
+        2,
+        "the master stays recorded until every region is done, and the copy whose request \
+         went unanswered is recorded by its intent: {recorded:?}"
     );
-    assert_eq!(recorded[0].image_id, report.master.ami_id);
+    assert_eq!(
+        recorded[0].image_id.as_deref(),
+        Some(report.master.ami_id.as_str())
+    );
     assert_eq!(recorded[0].job.as_ref(), Some(&finish));
+    assert_eq!(recorded[1].region, "eu-west-1");
+    assert_eq!(recorded[1].image_id, None);
+    assert!(recorded[1].intent.is_some());
 
     // The copy in us-west-2 is a real EC2 copy, tagged with its provenance.
     let copy_id = report.regions[1].ami_id.clone().expect("copy id");

@@ -29,7 +29,27 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         session_hours: parse_hours(&args.hours)?,
     };
     let consent = ctx.consent();
-    let report = match service::launch(&env, &req, &consent).await {
+    // Ctrl-C stops waiting, never silently: a copy or an instance may already have been
+    // requested, and both carry the intent tag and provenance the next run finds them by.
+    let launched = tokio::select! {
+        r = service::launch(&env, &req, &consent) => r,
+        () = ctrl_c() => {
+            eprintln!(
+                "\ninterrupted: cws stopped before the launch finished. A cross-region copy or \
+                 the instance `{}` in {} may already have been requested: `cws instance list \
+                 --region {}` shows the instance if it was, and `cws ami list --template {} \
+                 --region {}` shows a copy (the next launch uses it rather than copying \
+                 again). Running the same launch again refuses a name that was taken.",
+                Shown(&req.name),
+                Shown(&req.region),
+                Shown(&req.region),
+                Shown(&req.template.slug),
+                Shown(&req.region),
+            );
+            return Err(crate::error::Reported(130).into());
+        }
+    };
+    let report = match launched {
         Ok(r) => r,
         Err(service::LaunchError::Provider(cws_provider::ProviderError::Conflict { message })) => {
             // The one conflict a launch meets: the name is taken. Say how to free it.
@@ -116,4 +136,12 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Resolves at Ctrl-C; never when no handler could be installed (the launch then runs to the
+/// end).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }

@@ -190,8 +190,9 @@ fn interrupted_message(pending: &PendingImages) -> String {
     match pending.list() {
         Ok(images) if !images.is_empty() => {
             let mut text = format!(
-                "interrupted: stopped waiting. Nothing is lost: {} image(s) in flight are \
-                 recorded in {}; `cws ami status` shows them and how to finish or clean up",
+                "interrupted: stopped waiting. Nothing is lost: {} image(s) requested or in \
+                 flight are recorded in {}; `cws ami status` shows them and how to finish or \
+                 clean up",
                 images.len(),
                 Shown(pending.path().display())
             );
@@ -199,7 +200,7 @@ fn interrupted_message(pending: &PendingImages) -> String {
                 if let Some(cmd) = finish_command(image) {
                     text.push_str(&format!(
                         "\n  {} ({}): `{}` finishes it",
-                        Shown(&image.image_id),
+                        Shown(shown_id(image)),
                         Shown(&image.region),
                         Shown(&cmd)
                     ));
@@ -263,11 +264,20 @@ fn finish_command(record: &PendingImage) -> Option<String> {
     }
 }
 
+/// A recorded image's id, or what stands for it while the creating call has not answered.
+fn shown_id(record: &PendingImage) -> &str {
+    match &record.image_id {
+        Some(id) => id,
+        None => "(requested)",
+    }
+}
+
 /// The command that cleans a recorded image up instead.
 fn cleanup_command(record: &PendingImage) -> String {
     format!(
         "cws ami deregister {} --region {}",
-        record.image_id, record.region
+        shown_id(record),
+        record.region
     )
 }
 
@@ -288,6 +298,10 @@ fn next_words(step: NextStep, record: &PendingImage) -> String {
             format!("available; {finish} finishes whatever else the command had to do")
         }
         NextStep::CleanUp => format!("failed; clean it up with `{}`", cleanup_command(record)),
+        NextStep::Unconfirmed => format!(
+            "requested, but the cloud does not list it: the request may not have arrived; \
+             {finish} tries again with the same intent and never makes a second image"
+        ),
         _ => format!("see {finish}"),
     }
 }
@@ -734,13 +748,15 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
     let mut t = Table::new(["IMAGE", "REGION", "NAME", "COMMAND", "STATE", "RECORDED"]);
     for s in &report.images {
         t.row([
-            s.record.image_id.clone(),
+            shown_id(&s.record).to_string(),
             s.record.region.clone(),
             s.record.name.clone(),
             s.record.operation.clone(),
-            s.state
-                .map(|st| st.to_string())
-                .unwrap_or_else(|| "gone".into()),
+            match (s.state, s.next) {
+                (Some(st), _) => st.to_string(),
+                (None, NextStep::Unconfirmed) => "not listed".into(),
+                (None, _) => "gone".into(),
+            },
             s.record.started_at.chars().take(19).collect(),
         ]);
     }
@@ -748,14 +764,14 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
     for s in &report.images {
         println!(
             "{} ({}): {}",
-            Shown(&s.record.image_id),
+            Shown(shown_id(&s.record)),
             Shown(&s.record.region),
             Shown(next_words(s.next, &s.record))
         );
         if let Some(e) = &s.error {
             eprintln!(
                 "error: {} ({}): {}",
-                Shown(&s.record.image_id),
+                Shown(shown_id(&s.record)),
                 Shown(&s.record.region),
                 Shown(e)
             );
@@ -781,7 +797,7 @@ mod tests {
 
     fn record(job: Option<PendingJob>, legacy: Option<&str>) -> PendingImage {
         PendingImage {
-            image_id: "ami-0123456789abcdef0".into(),
+            image_id: Some("ami-0123456789abcdef0".into()),
             region: "us-east-1".into(),
             name: "n".into(),
             operation: "create".into(),
@@ -789,6 +805,7 @@ mod tests {
             started_at: "2026-01-01T00:00:00.000Z".into(),
             job,
             legacy_finish: legacy.map(str::to_string),
+            intent: None,
         }
     }
 
@@ -855,7 +872,7 @@ mod tests {
             .add(record(Some(create_job("My Setup", &[])), None))
             .unwrap();
         let text = interrupted_message(&pending);
-        assert!(text.contains("1 image(s) in flight"), "{text}");
+        assert!(text.contains("1 image(s) requested or in flight"), "{text}");
         assert!(text.contains("`cws ami status` shows them"), "{text}");
         assert!(
             text.contains(

@@ -325,7 +325,7 @@ async fn a_wait_gives_up_at_the_limit_and_the_record_says_how_to_finish() {
         .await
         .unwrap();
     assert!(done.image.reused);
-    assert_eq!(done.image.ami_id, s.record.image_id);
+    assert_eq!(Some(done.image.ami_id), s.record.image_id);
     assert!(pending.list().unwrap().is_empty());
 }
 
@@ -520,7 +520,10 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     // The master stays recorded until every region is done.
     let recorded = pending.list().unwrap();
     assert_eq!(recorded.len(), 1);
-    assert_eq!(recorded[0].image_id, report.master.ami_id);
+    assert_eq!(
+        recorded[0].image_id.as_deref(),
+        Some(report.master.ami_id.as_str())
+    );
     assert_eq!(recorded[0].job.as_ref(), Some(&finish));
 
     // Copies carry provenance and the template tag from the master.
@@ -974,7 +977,7 @@ async fn deregister_asks_first_and_forgets_the_pending_record() {
     let pending = PendingImages::open(home.path());
     pending
         .add(lifecycle::PendingImage {
-            image_id: id.clone(),
+            image_id: Some(id.clone()),
             region: REGION.into(),
             name: "Doomed".into(),
             operation: "create".into(),
@@ -989,6 +992,7 @@ async fn deregister_asks_first_and_forgets_the_pending_record() {
                 public: false,
             }),
             legacy_finish: None,
+            intent: None,
         })
         .unwrap();
     let req = DeregisterRequest {
@@ -1576,4 +1580,113 @@ async fn a_lost_answer_never_makes_a_second_resource() {
         Some(&made.image.ami_id)
     );
     assert_eq!(faults.injected(), 3, "every lost answer was exercised");
+}
+
+/// The record is written before CreateImage is sent: stopping while the call is unanswered
+/// (here: its answer lost and the lookups failing, then the command dropped as Ctrl-C does)
+/// leaves a record with the intent, `ami status` finds the image by it, and a re-run makes
+/// no second image.
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_create_is_recorded_before_the_call_and_found_by_its_intent() {
+    let faults = Arc::new(FaultProvider::new(LocalCloud::in_memory()));
+    let env = ResolveEnv::new(faults.clone());
+    launch_box(&env, "python-research", "box", REGION).await;
+    let home = tempfile::tempdir().unwrap();
+    let pending = PendingImages::open(home.path());
+    faults.fail(FaultRule::new(FaultKind::LostResponse).operation(Operation::CreateImage));
+    // The name check before the call goes through; the lookups after the lost answer fail.
+    faults.fail(
+        FaultRule::new(FaultKind::Unavailable)
+            .operation(Operation::DescribeImages)
+            .after(1),
+    );
+    let req = create_req("python-research", "box", "Unanswered");
+    let cut = tokio::time::timeout(
+        Duration::from_millis(100),
+        lifecycle::create(&env, &req, &AssumeYes, Some(&pending), &NoProgress),
+    )
+    .await;
+    assert!(cut.is_err(), "still retrying when interrupted");
+
+    let recorded = pending.list().unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].image_id, None, "the call never answered");
+    let token = recorded[0]
+        .intent
+        .clone()
+        .expect("the intent is recorded first");
+    assert_eq!(recorded[0].name, "Unanswered");
+
+    faults.clear();
+    let status = lifecycle::pending_status(&env, &pending).await.unwrap();
+    let s = &status.images[0];
+    let made = s.record.image_id.clone().expect("found by its intent");
+    assert_eq!(s.state, Some(ImageState::Available));
+    assert_eq!(s.next, lifecycle::NextStep::Finish);
+    let image = faults.inner().image(REGION, &made).await.unwrap().unwrap();
+    assert_eq!(image.tags.get(tags::INTENT), Some(&token));
+
+    // Running the command again finishes the job with that image, and forgets the record.
+    let again = lifecycle::create(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(again.image.ami_id, made);
+    let own = faults
+        .inner()
+        .describe_images(REGION, &ImageQuery::owned_by(["self"]).name("Unanswered"))
+        .await
+        .unwrap();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert!(pending.list().unwrap().is_empty());
+}
+
+/// A request refused outright made nothing: its write-ahead record goes away. One that never
+/// reached the cloud stays as unconfirmed, and the re-run reuses its intent.
+#[tokio::test(start_paused = true)]
+async fn refused_requests_leave_no_record_and_unconfirmed_ones_are_retried_with_their_intent() {
+    let faults = Arc::new(FaultProvider::new(LocalCloud::in_memory()));
+    let env = ResolveEnv::new(faults.clone());
+    launch_box(&env, "python-research", "box", REGION).await;
+    let home = tempfile::tempdir().unwrap();
+    let pending = PendingImages::open(home.path());
+    let req = create_req("python-research", "box", "Refused");
+
+    faults.fail(
+        FaultRule::new(FaultKind::PermissionDenied)
+            .operation(Operation::CreateImage)
+            .times(1),
+    );
+    let err = lifecycle::create(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ec2:CreateImage"), "{err}");
+    assert!(pending.list().unwrap().is_empty(), "a refusal made nothing");
+
+    // Never reaching the cloud: every attempt fails before it, lookups find nothing.
+    faults.fail(FaultRule::new(FaultKind::Unavailable).operation(Operation::CreateImage));
+    lifecycle::create(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
+        .await
+        .unwrap_err();
+    let recorded = pending.list().unwrap();
+    assert_eq!(recorded.len(), 1);
+    let token = recorded[0].intent.clone().unwrap();
+    faults.clear();
+    let status = lifecycle::pending_status(&env, &pending).await.unwrap();
+    assert_eq!(status.images[0].next, lifecycle::NextStep::Unconfirmed);
+
+    let done = lifecycle::create(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
+        .await
+        .unwrap();
+    let image = faults
+        .inner()
+        .image(REGION, &done.image.ami_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        image.tags.get(tags::INTENT),
+        Some(&token),
+        "the re-run reused the intent"
+    );
+    assert!(pending.list().unwrap().is_empty());
 }
