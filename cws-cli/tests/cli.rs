@@ -729,3 +729,145 @@ fn config_errors_point_at_the_file_line_and_key() {
     assert!(!err.starts_with("error: --region"), "{err}");
     assert!(err.contains("us-east-1"), "did you mean: {err}");
 }
+
+#[test]
+fn a_broken_state_file_is_reported_once_with_its_fix() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("localcloud");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("state.json"), "{broken").unwrap();
+    let out = run(home.path(), &["ami", "resolve", "python-ml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("is not valid LocalCloud JSON").count(),
+        1,
+        "the cause is said once, not repeated by its wrapper: {err}"
+    );
+    assert!(err.contains(".bak"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_state_file_is_not_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    assert!(
+        run(home.path(), &["ami", "resolve", "python-ml"])
+            .status
+            .success()
+    );
+    let state = home.path().join("localcloud").join("state.json");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&state).unwrap();
+    let out = run(home.path(), &["launch", "python-research", "box"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "the file is untouched"
+    );
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o444, "and still read-only");
+}
+
+/// Runs `cws` with stdin and stderr on a pseudo-terminal, answers its question with `input`
+/// once `[y/N]` appears, and returns the exit code and what it wrote to the terminal.
+#[cfg(unix)]
+fn answer_on_a_terminal(home: &std::path::Path, args: &[&str], input: &[u8]) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors into the pointed-to ints.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors are fresh and owned from here on.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("cws"));
+    command
+        .env_clear()
+        .env("CWS_HOME", home)
+        .env("HOME", home)
+        .args(args)
+        .stdin(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap())
+        .stdout(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    // Only the child may hold the terminal now, so reading it ends when the child exits.
+    drop(command);
+    drop(slave);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("[y/N]") {
+        let n = master.read(&mut buf).expect("the question");
+        assert!(
+            n > 0,
+            "cws ended without asking: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    master.write_all(input).unwrap();
+    let status = child.wait().unwrap();
+    // The rest of what it wrote (reading ends with EIO once the child has closed the terminal).
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&seen).into_owned(),
+    )
+}
+
+/// The terminate question on a real terminal: `y` agrees; `n`, a bare Enter and end of input
+/// (Ctrl-D) all mean no, and nothing is terminated.
+#[cfg(unix)]
+#[test]
+fn prompts_on_a_terminal_take_y_and_refuse_n_enter_and_eof() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(
+        run(h, &["launch", "python-research", "box"])
+            .status
+            .success()
+    );
+    let state = |h: &std::path::Path| {
+        let v = json(&run(h, &["--json", "instance", "status", "box"]));
+        v["instance"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (input, label) in [
+        (&b"n\n"[..], "n"),
+        (&b"\n"[..], "Enter"),
+        (&b"\x04"[..], "EOF"),
+    ] {
+        let (code, text) = answer_on_a_terminal(h, &["instance", "terminate", "box"], input);
+        assert_ne!(code, 0, "{label}: {text}");
+        assert!(text.contains("Terminate box"), "{label}: {text}");
+        assert_eq!(state(h), "running", "{label} must not terminate");
+    }
+    let (code, text) = answer_on_a_terminal(h, &["instance", "terminate", "box"], b"y\n");
+    assert_eq!(code, 0, "{text}");
+    // A terminated instance no longer answers to its name.
+    let out = run(h, &["instance", "status", "box"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+}

@@ -966,6 +966,32 @@ async fn a_server_error_is_unavailable_naming_the_endpoint() {
     assert_eq!(err.kind(), "unavailable", "{err}");
 }
 
+/// A persistently failing endpoint is given up on when the call's total budget runs out,
+/// not after attempts × per-attempt limits: with 10 attempts allowed and a 3 s budget, far
+/// fewer attempts are made and the error says the budget ended the call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persistent_503_is_given_up_on_at_the_total_budget() {
+    let server = CannedServer::start(
+        503,
+        "Service Unavailable",
+        "text/xml",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>Unavailable</Code><Message>The service is unavailable.</Message></Error></Errors><RequestID>cws-test</RequestID></Response>"#,
+    );
+    let p = provider_with_timeout(&server.url(), 10, Duration::from_secs(3)).await;
+    let err = p
+        .describe_images_by_id("us-east-1", &[ids::NOBLE_AMD64_NEWEST.to_string()])
+        .await
+        .expect_err("a 503 that never ends");
+    assert_eq!(err.kind(), "unavailable", "{err}");
+    assert_clean(&err);
+    let hits = server.hits("DescribeImages");
+    assert!(
+        (1..10).contains(&hits),
+        "the budget, not the 10 attempts, ended the call ({hits} attempts): {err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn throttling_that_outlives_the_retries_is_throttled() {
     let server = CannedServer::start(
