@@ -543,3 +543,110 @@ fn ctrl_c_after_create_image_was_sent_leaves_it_recorded_on_aws() {
         .unwrap();
     assert_eq!(after.len(), 1);
 }
+
+/// Ctrl-C while a launch's cross-region CopyImage is in flight: exit 130 with what may exist,
+/// `ami status` lists the copy (found by the intent recorded before the call), and the next
+/// launch adopts that copy instead of paying for another.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_a_launch_copy_loses_nothing_and_the_next_launch_pays_once() {
+    use cws_aws::moto_harness::LossyProxy;
+    let Some(aws) = Aws::start() else { return };
+    let rt = rt();
+    let moto = rt.block_on(aws.moto.provider()).unwrap();
+    rt.block_on(async {
+        let inst = moto
+            .run_instance(&RunInstanceRequest {
+                region: "us-east-1".into(),
+                name: "builder".into(),
+                ami_id: ids::NOBLE_AMD64_NEWEST.into(),
+                instance_type: "t3.medium".into(),
+                architecture: Architecture::X86_64,
+                user_data: None,
+                root_volume_gb: None,
+                tags: BTreeMap::new(),
+            })
+            .await
+            .unwrap();
+        moto.create_image(&CreateImageRequest {
+            region: "us-east-1".into(),
+            instance_id: inst.id,
+            name: "lab-box-1.0.0".into(),
+            description: None,
+            no_reboot: true,
+            tags: BTreeMap::from([("cws:template".to_string(), "lab-box".to_string())]),
+        })
+        .await
+        .unwrap()
+    });
+    let dir = aws.templates();
+    write_template(
+        Path::new(&dir),
+        "lab-box",
+        "name: Lab box\nslug: lab-box\nversion: 1.0.0\nbase: ubuntu-24.04\ninstance_defaults:\n  type: t3.medium\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"lab-box-*\"\n    required_tags: {cws:template: lab-box}\n",
+    );
+    let proxy = LossyProxy::start(&aws.moto).unwrap();
+    proxy.stall("CopyImage", 1);
+    let child = aws
+        .std_cws()
+        .env("CWS_ENDPOINT_URL", proxy.endpoint())
+        .args([
+            "--templates",
+            &dir,
+            "--region",
+            "us-east-2",
+            "--yes",
+            "launch",
+            "lab-box",
+            "box",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut polls = 0;
+    while proxy.carried("CopyImage") == 0 {
+        polls += 1;
+        assert!(polls < 1200, "CopyImage never reached moto");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: signals the child this test spawned, by its pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("`cws ami status` lists a copy"), "{err}");
+
+    let copies = || {
+        rt.block_on(moto.describe_images(
+            "us-east-2",
+            &ImageQuery::owned_by(["self"]).name("lab-box-1.0.0"),
+        ))
+        .unwrap()
+    };
+    let made = copies();
+    assert_eq!(made.len(), 1, "moto carried the copy out: {made:?}");
+    let status = ok(aws.run(&["--json", "ami", "status"]));
+    let rows = status["images"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{status}");
+    assert_eq!(rows[0]["image_id"], made[0].id.as_str(), "{status}");
+    assert_eq!(rows[0]["operation"], "copy", "{status}");
+
+    // The same launch again adopts the copy: still one copy, and the box runs from it.
+    let v = ok(aws.run(&[
+        "--templates",
+        &dir,
+        "--region",
+        "us-east-2",
+        "--yes",
+        "--json",
+        "launch",
+        "lab-box",
+        "box",
+    ]));
+    assert_eq!(copies().len(), 1, "no second copy was paid for");
+    assert_eq!(v["instance"]["ami_id"], made[0].id.as_str(), "{v}");
+    let status = ok(aws.run(&["--json", "ami", "status"]));
+    assert_eq!(status["images"].as_array().unwrap().len(), 0, "{status}");
+}

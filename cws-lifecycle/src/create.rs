@@ -280,7 +280,7 @@ pub(crate) async fn create_or_find(
             // One intent for this image, recorded before the call: a retry after a lost
             // answer, or a re-run after an interruption, adopts the image the first attempt
             // made (EC2's CreateImage takes no client token).
-            let token = intent_for(pending, &req.region, &req.name, Some(slug), job)?;
+            let (token, _) = intent_for(pending, &req.region, &req.name, Some(slug), job)?;
             image_tags.insert(tags::INTENT.to_string(), token.clone());
             let request = CreateImageRequest {
                 region: req.region.clone(),

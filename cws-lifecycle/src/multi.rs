@@ -176,7 +176,7 @@ pub(crate) async fn copy_once(
             // One intent for this copy, recorded before the call: a retry after a lost answer,
             // or a re-run after an interruption, adopts the copy the first attempt made
             // instead of paying for another.
-            let token = intent_for(pending, region, &source.name, template, job)?;
+            let (token, resumed) = intent_for(pending, region, &source.name, template, job)?;
             copy_tags.insert(tags::INTENT.to_string(), token.clone());
             let request = CopyImageRequest {
                 source_region: source.region.clone(),
@@ -196,12 +196,21 @@ pub(crate) async fn copy_once(
                 )),
                 tags: copy_tags.clone(),
             };
-            let copy = cws_provider::intent::create_once(
-                || provider.copy_image(&request),
-                || cws_provider::intent::find_image(provider, region, &request.name, &token),
-            )
-            .await
-            .inspect_err(|e| settle_failed_intent(pending, &token, e))?;
+            // An interrupted earlier request with this intent may have made the copy already.
+            let earlier = if resumed {
+                cws_provider::intent::find_image(provider, region, &request.name, &token).await?
+            } else {
+                None
+            };
+            let copy = match earlier {
+                Some(copy) => copy,
+                None => cws_provider::intent::create_once(
+                    || provider.copy_image(&request),
+                    || cws_provider::intent::find_image(provider, region, &request.name, &token),
+                )
+                .await
+                .inspect_err(|e| settle_failed_intent(pending, &token, e))?,
+            };
             settle_answered_intent(pending, &token, &copy, template, job)?;
             // CopyImage does not carry tags on every backend; provenance is how re-runs and
             // the resolver find the copy.

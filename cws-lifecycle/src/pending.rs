@@ -337,21 +337,22 @@ pub(crate) fn record(
     }
 }
 
-/// The intent for a creating call: an unanswered one of an interrupted earlier run of the same
-/// job (so its image is found, not made twice), else a new one; recorded before the call.
+/// The intent for a creating call, recorded before the call, and whether it is resumed: an
+/// unanswered one of an interrupted earlier run of the same job (whose image the caller looks
+/// for first, so it is found, not made twice), else a new one.
 pub(crate) fn intent_for(
     pending: Option<&PendingImages>,
     region: &str,
     name: &str,
     template: Option<&str>,
     job: &PendingJob,
-) -> Result<String, LifecycleError> {
+) -> Result<(String, bool), LifecycleError> {
     let Some(p) = pending else {
-        return Ok(cws_provider::intent::new_token());
+        return Ok((cws_provider::intent::new_token(), false));
     };
-    let token = match p.unanswered_intent(job, region, name)? {
-        Some(t) => t,
-        None => cws_provider::intent::new_token(),
+    let (token, resumed) = match p.unanswered_intent(job, region, name)? {
+        Some(t) => (t, true),
+        None => (cws_provider::intent::new_token(), false),
     };
     p.add(PendingImage {
         image_id: None,
@@ -364,7 +365,7 @@ pub(crate) fn intent_for(
         legacy_finish: None,
         intent: Some(token.clone()),
     })?;
-    Ok(token)
+    Ok((token, resumed))
 }
 
 /// Records the image a creating call answered with in place of its write-ahead record.
@@ -403,5 +404,60 @@ pub(crate) fn forget(pending: Option<&PendingImages>, region: &str, image_id: &s
     {
         // The image itself is fine; a stale record only shows up in `cws ami status`.
         tracing::warn!("could not update the pending-images record: {e}");
+    }
+}
+
+/// A launch's cross-region copy is recorded with the other images in flight: requested with
+/// its intent, completed with its id, forgotten once available. Its job is the copy itself, so
+/// `ami status` offers `ami copy` to finish it.
+impl cws_resolver::service::CopyJournal for PendingImages {
+    fn requested(
+        &self,
+        plan: &cws_resolver::CopyPlan,
+        target_region: &str,
+        template: &str,
+        token: String,
+    ) -> Result<String, String> {
+        let job = launch_copy_job(plan, target_region);
+        let earlier = self
+            .unanswered_intent(&job, target_region, &plan.source_name)
+            .map_err(|e| e.to_string())?;
+        let token = earlier.unwrap_or(token);
+        self.add(PendingImage {
+            image_id: None,
+            region: target_region.to_string(),
+            name: plan.source_name.clone(),
+            operation: job.operation().to_string(),
+            template: Some(template.to_string()),
+            started_at: now_rfc3339(),
+            job: Some(job),
+            legacy_finish: None,
+            intent: Some(token.clone()),
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(token)
+    }
+
+    fn answered(&self, token: &str, image: &Image, template: &str, plan: &cws_resolver::CopyPlan) {
+        let job = launch_copy_job(plan, &image.region);
+        if let Err(e) = settle_answered_intent(Some(self), token, image, Some(template), &job) {
+            tracing::warn!("could not update the pending-images record: {e}");
+        }
+    }
+
+    fn failed(&self, token: &str, error: &cws_provider::ProviderError) {
+        settle_failed_intent(Some(self), token, error);
+    }
+
+    fn done(&self, image: &Image) {
+        forget(Some(self), &image.region, &image.id);
+    }
+}
+
+fn launch_copy_job(plan: &cws_resolver::CopyPlan, target_region: &str) -> PendingJob {
+    PendingJob::Copy {
+        source_image: plan.source_ami_id.clone(),
+        source_region: plan.source_region.clone(),
+        target_region: target_region.to_string(),
     }
 }

@@ -111,6 +111,45 @@ pub enum LaunchError {
     /// Waiting for a copy failed (timed out, or the image failed).
     #[error(transparent)]
     Wait(#[from] cws_provider::wait::WaitError),
+    /// The copy could not be recorded before it was requested, so it was not requested.
+    #[error("cannot record the copy before making it: {0}")]
+    Journal(String),
+}
+
+/// Where a launch records a cross-region copy around the creating call, so that an
+/// interruption or a crash never loses track of it: before `CopyImage` (with its intent),
+/// when the cloud answers (with the image id), when it fails, and once it is available.
+/// The CLI keeps these with the other images in flight (`ami status`).
+pub trait CopyJournal: Send + Sync {
+    /// Records the copy about to be requested; returns the intent to request it with: `token`,
+    /// or the intent of an earlier unanswered request for the same copy (so a re-run finds
+    /// what that request made instead of copying again). An error stops the copy.
+    fn requested(
+        &self,
+        plan: &CopyPlan,
+        target_region: &str,
+        template: &str,
+        token: String,
+    ) -> Result<String, String>;
+    /// The cloud answered with `image`.
+    fn answered(&self, token: &str, image: &Image, template: &str, plan: &CopyPlan);
+    /// The request failed with `error` (a refusal made nothing; an unanswered call may have).
+    fn failed(&self, token: &str, error: &ProviderError);
+    /// The copy is available: nothing is in flight any more.
+    fn done(&self, image: &Image);
+}
+
+/// A journal that records nothing (embedders without state of their own).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoJournal;
+
+impl CopyJournal for NoJournal {
+    fn requested(&self, _: &CopyPlan, _: &str, _: &str, token: String) -> Result<String, String> {
+        Ok(token)
+    }
+    fn answered(&self, _: &str, _: &Image, _: &str, _: &CopyPlan) {}
+    fn failed(&self, _: &str, _: &ProviderError) {}
+    fn done(&self, _: &Image) {}
 }
 
 /// The most characters an instance's name may have: EC2 keeps it in the `Name` tag, and a tag
@@ -221,6 +260,16 @@ pub async fn launch(
     req: &LaunchRequest,
     consent: &dyn Consent,
 ) -> Result<LaunchReport, LaunchError> {
+    launch_recorded(env, req, consent, &NoJournal).await
+}
+
+/// [`launch`], recording a cross-region copy in `journal` around its creating call.
+pub async fn launch_recorded(
+    env: &ResolveEnv,
+    req: &LaunchRequest,
+    consent: &dyn Consent,
+    journal: &dyn CopyJournal,
+) -> Result<LaunchReport, LaunchError> {
     check_instance_name(&req.name)?;
     let provider = env.provider.as_ref();
     if !req.dry_run
@@ -323,7 +372,7 @@ pub async fn launch(
         return Ok(report);
     };
     if let Some(plan) = report.resolution.copy.clone() {
-        let copy = copy_for_template(env, &req.template, &plan, &req.region).await?;
+        let copy = copy_for_template(env, &req.template, &plan, &req.region, journal).await?;
         ami_id = copy.id.clone();
         report.copied_image = Some(copy.id);
     }
@@ -374,6 +423,7 @@ pub async fn copy_for_template(
     template: &Template,
     plan: &CopyPlan,
     target_region: &str,
+    journal: &dyn CopyJournal,
 ) -> Result<Image, LaunchError> {
     let provider = env.provider.as_ref();
     let source = provider
@@ -384,8 +434,13 @@ pub async fn copy_for_template(
             region: plan.source_region.clone(),
         })?;
     let mut tags = tags::provenance_tags(&source, &template.slug, &template.version.to_string());
-    // One intent for this copy (see `launch`): a lost answer never leaves two copies.
-    let token = intent::new_token();
+    // One intent for this copy (see `launch`), recorded before the call: a lost answer or an
+    // interruption never leaves two copies, nor one nobody tracks.
+    let fresh = intent::new_token();
+    let token = journal
+        .requested(plan, target_region, &template.slug, fresh.clone())
+        .map_err(LaunchError::Journal)?;
+    let resumed = token != fresh;
     tags.insert(tags::INTENT.to_string(), token.clone());
     let request = CopyImageRequest {
         source_region: plan.source_region.clone(),
@@ -401,21 +456,34 @@ pub async fn copy_for_template(
         )),
         tags: tags.clone(),
     };
-    let copy = intent::create_once(
-        || provider.copy_image(&request),
-        || intent::find_image(provider, target_region, &request.name, &token),
-    )
-    .await?;
+    // An interrupted earlier request with this intent may have made the copy already.
+    let earlier = if resumed {
+        intent::find_image(provider, target_region, &request.name, &token).await?
+    } else {
+        None
+    };
+    let copy = match earlier {
+        Some(copy) => copy,
+        None => intent::create_once(
+            || provider.copy_image(&request),
+            || intent::find_image(provider, target_region, &request.name, &token),
+        )
+        .await
+        .inspect_err(|e| journal.failed(&token, e))?,
+    };
+    journal.answered(&token, &copy, &template.slug, plan);
     provider.create_tags(target_region, &copy.id, &tags).await?;
     // One waiting loop for every lifecycle step: polls, fails at once on failed/invalid.
-    Ok(cws_provider::wait::image_available(
+    let copy = cws_provider::wait::image_available(
         provider,
         target_region,
         &copy.id,
         &cws_provider::wait::WaitOptions::default(),
         &cws_provider::wait::NoProgress,
     )
-    .await?)
+    .await?;
+    journal.done(&copy);
+    Ok(copy)
 }
 
 /// A region's status in `cws ami test`.

@@ -31,19 +31,20 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
     let consent = ctx.consent();
     // Ctrl-C stops waiting, never silently: a copy or an instance may already have been
     // requested, and both carry the intent tag and provenance the next run finds them by.
+    // A copy the launch makes is recorded with the images in flight (`ami status`).
+    let pending = cws_lifecycle::PendingImages::open(&ctx.home);
     let launched = tokio::select! {
-        r = service::launch(&env, &req, &consent) => r,
+        r = service::launch_recorded(&env, &req, &consent, &pending) => r,
         () = ctrl_c() => {
             eprintln!(
                 "\ninterrupted: cws stopped before the launch finished. A cross-region copy or \
                  the instance `{}` in {} may already have been requested: `cws instance list \
-                 --region {}` shows the instance if it was, and `cws ami list --template {} \
-                 --region {}` shows a copy (the next launch uses it rather than copying \
-                 again). Running the same launch again refuses a name that was taken.",
+                 --region {}` shows the instance if it was, and `cws ami status` lists a copy \
+                 requested or in flight with how to finish it (the next launch uses a finished \
+                 copy rather than copying again). Running the same launch again refuses a name \
+                 that was taken.",
                 Shown(&req.name),
                 Shown(&req.region),
-                Shown(&req.region),
-                Shown(&req.template.slug),
                 Shown(&req.region),
             );
             return Err(crate::error::Reported(130).into());
