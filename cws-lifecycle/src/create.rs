@@ -304,9 +304,10 @@ pub(crate) async fn create_or_find(
             settle_answered_intent(pending, &token, &made, Some(slug), job)?;
             // Some backends drop tags on CreateImage; the tags are how cws finds it again.
             if image_tags.iter().any(|(k, v)| made.tags.get(k) != Some(v)) {
-                provider
-                    .create_tags(&req.region, &made.id, &image_tags)
-                    .await?;
+                cws_provider::intent::retry_idempotent(|| {
+                    provider.create_tags(&req.region, &made.id, &image_tags)
+                })
+                .await?;
             }
             progress.event(&ProgressEvent::Started {
                 region: req.region.clone(),

@@ -215,7 +215,10 @@ pub(crate) async fn copy_once(
             // CopyImage does not carry tags on every backend; provenance is how re-runs and
             // the resolver find the copy.
             if copy_tags.iter().any(|(k, v)| copy.tags.get(k) != Some(v)) {
-                provider.create_tags(region, &copy.id, &copy_tags).await?;
+                cws_provider::intent::retry_idempotent(|| {
+                    provider.create_tags(region, &copy.id, &copy_tags)
+                })
+                .await?;
             }
             progress.event(&ProgressEvent::Started {
                 region: region.to_string(),

@@ -288,9 +288,10 @@ impl PendingImages {
         })
     }
 
-    /// The intent of an unanswered request for the same job, image name and region, if an
-    /// earlier run was interrupted before the cloud answered: a re-run reuses it, so the image
-    /// that request may have made is found instead of a second one being made.
+    /// The intent of an earlier, unfinished request for the same job, image name and region
+    /// (interrupted before the cloud answered, or before the image was tagged and ready): a
+    /// re-run reuses it, so the image that request made is found by it instead of a second
+    /// one being made.
     pub fn unanswered_intent(
         &self,
         job: &PendingJob,
@@ -298,10 +299,7 @@ impl PendingImages {
         name: &str,
     ) -> Result<Option<String>, LifecycleError> {
         Ok(self.list()?.into_iter().find_map(|i| {
-            (i.image_id.is_none()
-                && i.region == region
-                && i.name == name
-                && i.job.as_ref() == Some(job))
+            (i.region == region && i.name == name && i.job.as_ref() == Some(job))
             .then_some(i.intent)
             .flatten()
         }))

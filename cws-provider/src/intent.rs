@@ -92,6 +92,29 @@ where
     }
 }
 
+/// Runs an idempotent call (one that can be repeated safely, such as tagging) until it
+/// answers, retrying transient failures up to [`CREATE_ATTEMPTS`] times with backoff: the
+/// follow-up tagging of a resource whose backend dropped the tags of its creating call.
+pub async fn retry_idempotent<T, Call, CallFut>(mut call: Call) -> ProviderResult<T>
+where
+    Call: FnMut() -> CallFut,
+    CallFut: Future<Output = ProviderResult<T>>,
+{
+    let mut pause = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && attempt < CREATE_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "idempotent call failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The account's image in `region` named `name` that was made for `token`: tagged with it, or
 /// (for backends that drop tags on copy) carrying it in its description. Pending and available
 /// images count; a failed one was not made.
@@ -214,6 +237,29 @@ mod tests {
         .unwrap_err();
         assert!(err.is_transient());
         assert_eq!(made.load(Ordering::SeqCst), CREATE_ATTEMPTS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idempotent_calls_ride_out_transient_failures_only() {
+        let calls = AtomicU32::new(0);
+        let out = retry_idempotent(|| async {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n < 3 { Err(unavailable()) } else { Ok(n) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(out, 3);
+        let calls = AtomicU32::new(0);
+        let err = retry_idempotent(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(ProviderError::InvalidInput {
+                message: "bad tag".into(),
+            })
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), "invalid_input");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

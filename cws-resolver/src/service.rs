@@ -472,7 +472,7 @@ pub async fn copy_for_template(
         .inspect_err(|e| journal.failed(&token, e))?,
     };
     journal.answered(&token, &copy, &template.slug, plan);
-    provider.create_tags(target_region, &copy.id, &tags).await?;
+    intent::retry_idempotent(|| provider.create_tags(target_region, &copy.id, &tags)).await?;
     // One waiting loop for every lifecycle step: polls, fails at once on failed/invalid.
     let copy = cws_provider::wait::image_available(
         provider,
