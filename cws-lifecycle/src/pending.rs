@@ -300,8 +300,8 @@ impl PendingImages {
     ) -> Result<Option<String>, LifecycleError> {
         Ok(self.list()?.into_iter().find_map(|i| {
             (i.region == region && i.name == name && i.job.as_ref() == Some(job))
-            .then_some(i.intent)
-            .flatten()
+                .then_some(i.intent)
+                .flatten()
         }))
     }
 }
