@@ -166,6 +166,6 @@ fn seeded_python_ml_mappings_exist_in_their_regions() {
 }
 
 // Eight separate *processes* writing at once are covered end to end by
-// `cws-cli/tests/cli.rs::eight_concurrent_launches_all_survive`, which runs eight `cws launch`
+// `cws-cli/tests/it/cli.rs::eight_concurrent_launches_all_survive`, which runs eight `cws launch`
 // binaries on one $CWS_HOME; here eight threads each open their own LocalCloud on the same
 // directory, which exercises the same file locking.

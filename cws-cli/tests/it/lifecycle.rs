@@ -4,8 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-mod common;
-use common::*;
+use super::common::*;
 
 /// A launched `box` and an image of it, `My Setup`; returns the image id.
 fn box_and_image(home: &Path) -> String {

@@ -28,7 +28,7 @@ fn bundled_book_is_dated() {
 fn every_bundled_price_parses_and_is_the_us_east_1_price() {
     // Read the data file independently of the crate's parser and check that
     // every listed price comes back unchanged in us-east-1.
-    let text = include_str!("../data/prices.toml");
+    let text = include_str!("../../data/prices.toml");
     let table: toml::Table = text.parse().unwrap();
     let instances = table["instances"].as_table().unwrap();
     assert!(instances.len() >= 80, "only {} types", instances.len());

@@ -224,7 +224,7 @@ fn provisioning_script_sections() {
 
 #[test]
 fn readme_example_is_a_valid_template() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let start = readme.find("```yaml\n").expect("yaml block") + "```yaml\n".len();
     let len = readme[start..].find("```").expect("end of block");
     let t = parse_str(&readme[start..start + len], "README.md").unwrap_or_else(|e| panic!("{e}"));

@@ -4,8 +4,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-mod common;
-use common::*;
+use super::common::*;
 
 #[test]
 fn templates_list_shows_the_bundled_templates_and_their_origin() {

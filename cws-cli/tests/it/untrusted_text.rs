@@ -5,8 +5,7 @@
 
 use std::process::Output;
 
-mod common;
-use common::*;
+use super::common::*;
 
 const TITLE_SEQUENCE: &str = "\u{1b}]0;pwned\u{7}";
 

@@ -1,0 +1,6 @@
+//! The `cws` binary on LocalCloud, one test binary (the moto tests are `cli_aws`).
+
+mod cli;
+mod common;
+mod lifecycle;
+mod untrusted_text;
