@@ -777,8 +777,9 @@ struct CacheState {
 /// operation, region and the serialized arguments. Instances are never cached (their state
 /// changes behind our back). Any mutating call — successful or not, since a failed call may
 /// still have changed something — drops the cached entries of the region it touched
-/// (`copy_image` drops both regions). Errors are never cached. Concurrent identical misses
-/// each reach the inner provider (no request coalescing).
+/// (`copy_image` drops both regions). Errors are never cached. Identical misses in flight at
+/// once share one call (single-flight): the first reaches the inner provider, the others wait
+/// for it and take its answer from the cache (after an error, the next one tries itself).
 ///
 /// Expiry uses `tokio::time::Instant`, so tests can advance a paused clock.
 #[derive(Debug)]
@@ -786,6 +787,8 @@ pub struct CachingProvider<P> {
     inner: P,
     ttl: Duration,
     state: Mutex<CacheState>,
+    /// One gate per key with a call in flight: identical misses queue on it.
+    flights: Mutex<HashMap<CacheKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl<P: CloudProvider> CachingProvider<P> {
@@ -799,7 +802,21 @@ impl<P: CloudProvider> CachingProvider<P> {
                 hits: 0,
                 misses: 0,
             }),
+            flights: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits for the gate of `key`: held while one call for it is in flight.
+    async fn flight(&self, key: &CacheKey) -> tokio::sync::OwnedMutexGuard<()> {
+        let gate = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            // Gates nobody holds or waits for are dropped, so the map stays small.
+            if flights.len() >= 1024 {
+                flights.retain(|_, g| std::sync::Arc::strong_count(g) > 1);
+            }
+            flights.entry(key.clone()).or_default().clone()
+        };
+        gate.lock_owned().await
     }
 
     /// Drops every cached answer.
@@ -867,6 +884,22 @@ impl<P: CloudProvider> CachingProvider<P> {
         live
     }
 
+    /// A live entry, counted as a hit when there is one (a call it waited for filled it) and
+    /// not counted otherwise (the miss was counted when the caller first looked).
+    fn peek(&self, key: &CacheKey) -> Option<Cached> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let live = match state.entries.get(key) {
+            Some((at, value)) if now.duration_since(*at) < self.ttl => Some(value.clone()),
+            _ => None,
+        };
+        if live.is_some() {
+            state.hits += 1;
+            state.misses = state.misses.saturating_sub(1);
+        }
+        live
+    }
+
     fn put(&self, key: CacheKey, value: Cached) {
         if self.ttl.is_zero() {
             return;
@@ -894,6 +927,11 @@ macro_rules! cached_call {
     ($self:ident, $op:expr, $region:expr, $args:expr, $variant:ident, $call:expr) => {{
         let key = Self::key($op, $region, &$args);
         if let Some(Cached::$variant(v)) = $self.get(&key) {
+            return Ok(v);
+        }
+        // Single-flight: an identical call already in flight answers for this one too.
+        let _gate = $self.flight(&key).await;
+        if let Some(Cached::$variant(v)) = $self.peek(&key) {
             return Ok(v);
         }
         let value = $call.await?;

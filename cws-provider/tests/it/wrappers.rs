@@ -432,3 +432,56 @@ async fn fault_kinds_and_always_rules() {
     p.describe_regions().await.unwrap();
     assert_eq!(p.injected(), 6);
 }
+
+/// Identical queries in flight at once share one call: eight concurrent misses behind a slow
+/// provider reach it once, all get the same answer, and seven count as hits.
+#[tokio::test(start_paused = true)]
+async fn identical_misses_in_flight_share_one_call() {
+    let p = CachingProvider::new(
+        LatencyProvider::new(
+            CountingProvider::new(LocalCloud::in_memory()),
+            Duration::from_millis(200),
+        ),
+        Duration::from_secs(60),
+    );
+    let q = canonical();
+    let answers = futures::future::join_all((0..8).map(|_| p.describe_images(REGION, &q))).await;
+    let first = answers[0].as_ref().unwrap();
+    assert!(!first.is_empty());
+    for a in &answers {
+        assert_eq!(a.as_ref().unwrap(), first);
+    }
+    assert_eq!(
+        p.inner().inner().total(),
+        1,
+        "one call for eight identical queries"
+    );
+    assert_eq!((p.hits(), p.misses()), (7, 1));
+
+    // Different queries in flight are not held behind each other's gates.
+    let (a, b) = futures::join!(
+        p.describe_images("us-west-2", &q),
+        p.describe_images("eu-west-1", &q)
+    );
+    assert!(a.is_ok() && b.is_ok());
+    assert_eq!(p.inner().inner().total(), 3);
+
+    // An error is not shared as an answer: a failed call leaves the next one to try.
+    let faulty = CachingProvider::new(
+        FaultProvider::new(CountingProvider::new(LocalCloud::in_memory())),
+        Duration::from_secs(60),
+    );
+    faulty.inner().fail(
+        FaultRule::new(FaultKind::Unavailable)
+            .operation(Operation::DescribeImages)
+            .times(1),
+    );
+    let (x, y) = futures::join!(
+        faulty.describe_images(REGION, &q),
+        faulty.describe_images(REGION, &q)
+    );
+    assert!(
+        x.is_err() != y.is_err(),
+        "one failed, the other asked again: {x:?} {y:?}"
+    );
+}
