@@ -2,7 +2,10 @@
 //! resolver-tests style): whatever the catalogue and strategy, the resolver never returns an
 //! unavailable, wrong-architecture or untrusted image; `ami_required` never returns script
 //! provisioning; the answer does not depend on the order the provider lists images in; and a
-//! cross-region source is always on the region's fallback list.
+//! cross-region source is always on the region's fallback list. And completeness, against an
+//! oracle computed from the catalogue alone: an available, accepted image mapped for the
+//! region always wins; `ami_fallback` with a current base image always provisions by script;
+//! `fallback_strategy: error` never copies or scripts, and `cross_region` never scripts.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -296,6 +299,50 @@ proptest! {
         }
         if template.strategy() == cws_template::AmiStrategy::AmiRequired {
             prop_assert_ne!(&r.method, &Method::ScriptFallback);
+        }
+
+        // Completeness, against an oracle written from the catalogue alone (it shares no code
+        // with the tiers): what must be found is found.
+        let strategy = template.strategy();
+        let fallback = template.ami_config.as_ref().unwrap().effective_fallback();
+        let usable = |i: &Image| {
+            i.region == c.region
+                && i.state == ImageState::Available
+                && accepted.contains(&i.architecture)
+        };
+        // Script provisioning starts from a current base image: a deprecated one is not used.
+        let now = t("2026-06-01T00:00:00.000Z");
+        let canonical_base = c.images.iter().any(|i| {
+            usable(i)
+                && i.owner_id == CANONICAL
+                && i.name.contains("ubuntu-noble-24.04")
+                && i.deprecation_time.is_none_or(|d| d > now)
+        });
+        if strategy == cws_template::AmiStrategy::AmiFallback && canonical_base {
+            // ami_fallback tries the script first, and a base image is there.
+            prop_assert_eq!(&r.method, &Method::ScriptFallback, "{:#?}", r);
+        } else if strategy != cws_template::AmiStrategy::AmiFallback {
+            // An available, accepted image mapped for the region always wins.
+            let mapped = template.ami_config.as_ref().unwrap().ami_mappings.get(&c.region);
+            if let Some(id) = mapped
+                && c.images.iter().any(|i| &i.id == id && usable(i))
+            {
+                prop_assert_eq!(&r.method, &Method::DirectMapping, "{:#?}", r);
+                prop_assert_eq!(r.ami_id.as_ref(), Some(id));
+            }
+            // Each fallback_strategy does what it says.
+            match fallback {
+                cws_template::FallbackStrategy::Error => {
+                    prop_assert!(
+                        !matches!(r.method, Method::CrossRegion | Method::ScriptFallback),
+                        "`error` allows neither a copy nor a script: {:?}", r.method
+                    );
+                }
+                cws_template::FallbackStrategy::CrossRegion => {
+                    prop_assert_ne!(&r.method, &Method::ScriptFallback);
+                }
+                _ => {}
+            }
         }
 
         // The provider's listing order does not change the answer.
