@@ -100,6 +100,49 @@ fn write_template(dir: &Path, slug: &str, body: &str) {
     std::fs::write(dir.join(format!("{slug}.yaml")), body).unwrap();
 }
 
+/// An image that exists only in us-east-1 (made from an instance there), and a `lab-box`
+/// template that searches for it: resolving it elsewhere plans a cross-region copy. Returns
+/// the image and the templates directory.
+fn seed_lab_box(
+    aws: &Aws,
+    rt: &tokio::runtime::Runtime,
+    provider: &cws_aws::AwsProvider,
+) -> (Image, String) {
+    let image = rt.block_on(async {
+        let inst = provider
+            .run_instance(&RunInstanceRequest {
+                region: "us-east-1".into(),
+                name: "builder".into(),
+                ami_id: ids::NOBLE_AMD64_NEWEST.into(),
+                instance_type: "t3.medium".into(),
+                architecture: Architecture::X86_64,
+                user_data: None,
+                root_volume_gb: None,
+                tags: BTreeMap::new(),
+            })
+            .await
+            .unwrap();
+        provider
+            .create_image(&CreateImageRequest {
+                region: "us-east-1".into(),
+                instance_id: inst.id,
+                name: "lab-box-1.0.0".into(),
+                description: None,
+                no_reboot: true,
+                tags: BTreeMap::from([("cws:template".to_string(), "lab-box".to_string())]),
+            })
+            .await
+            .unwrap()
+    });
+    let dir = aws.templates();
+    write_template(
+        Path::new(&dir),
+        "lab-box",
+        "name: Lab box\nslug: lab-box\nversion: 1.0.0\nbase: ubuntu-24.04\ninstance_defaults:\n  type: t3.medium\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"lab-box-*\"\n    required_tags: {cws:template: lab-box}\n",
+    );
+    (image, dir)
+}
+
 #[test]
 fn resolve_by_mapping_search_and_script_on_aws() {
     let Some(aws) = Aws::start() else { return };
@@ -144,38 +187,7 @@ fn cross_region_copy_launch_and_instance_lifecycle_on_aws() {
     let provider = rt.block_on(aws.moto.provider()).unwrap();
 
     // An image that exists only in us-east-1: made from an instance there.
-    let image = rt.block_on(async {
-        let inst = provider
-            .run_instance(&RunInstanceRequest {
-                region: "us-east-1".into(),
-                name: "builder".into(),
-                ami_id: ids::NOBLE_AMD64_NEWEST.into(),
-                instance_type: "t3.medium".into(),
-                architecture: Architecture::X86_64,
-                user_data: None,
-                root_volume_gb: None,
-                tags: BTreeMap::new(),
-            })
-            .await
-            .unwrap();
-        provider
-            .create_image(&CreateImageRequest {
-                region: "us-east-1".into(),
-                instance_id: inst.id,
-                name: "lab-box-1.0.0".into(),
-                description: None,
-                no_reboot: true,
-                tags: BTreeMap::from([("cws:template".to_string(), "lab-box".to_string())]),
-            })
-            .await
-            .unwrap()
-    });
-    let dir = aws.templates();
-    write_template(
-        Path::new(&dir),
-        "lab-box",
-        "name: Lab box\nslug: lab-box\nversion: 1.0.0\nbase: ubuntu-24.04\ninstance_defaults:\n  type: t3.medium\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"lab-box-*\"\n    required_tags: {cws:template: lab-box}\n",
-    );
+    let (image, dir) = seed_lab_box(&aws, &rt, &provider);
 
     // us-east-2 falls back to us-east-1 first: a copy is planned.
     let v = ok(aws.run(&[
@@ -554,37 +566,7 @@ fn ctrl_c_during_a_launch_copy_loses_nothing_and_the_next_launch_pays_once() {
     let Some(aws) = Aws::start() else { return };
     let rt = rt();
     let moto = rt.block_on(aws.moto.provider()).unwrap();
-    rt.block_on(async {
-        let inst = moto
-            .run_instance(&RunInstanceRequest {
-                region: "us-east-1".into(),
-                name: "builder".into(),
-                ami_id: ids::NOBLE_AMD64_NEWEST.into(),
-                instance_type: "t3.medium".into(),
-                architecture: Architecture::X86_64,
-                user_data: None,
-                root_volume_gb: None,
-                tags: BTreeMap::new(),
-            })
-            .await
-            .unwrap();
-        moto.create_image(&CreateImageRequest {
-            region: "us-east-1".into(),
-            instance_id: inst.id,
-            name: "lab-box-1.0.0".into(),
-            description: None,
-            no_reboot: true,
-            tags: BTreeMap::from([("cws:template".to_string(), "lab-box".to_string())]),
-        })
-        .await
-        .unwrap()
-    });
-    let dir = aws.templates();
-    write_template(
-        Path::new(&dir),
-        "lab-box",
-        "name: Lab box\nslug: lab-box\nversion: 1.0.0\nbase: ubuntu-24.04\ninstance_defaults:\n  type: t3.medium\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"lab-box-*\"\n    required_tags: {cws:template: lab-box}\n",
-    );
+    let (_, dir) = seed_lab_box(&aws, &rt, &moto);
     let proxy = LossyProxy::start(&aws.moto).unwrap();
     proxy.stall("CopyImage", 1);
     let child = aws
