@@ -146,8 +146,8 @@ where
 /// `state`, `tag:K`, `product-code`.
 pub(super) fn image_filters(q: &ImageQuery) -> Vec<ec2::Filter> {
     let mut filters = Vec::new();
-    if let Some(p) = &q.name_pattern {
-        filters.push(filter("name", [p.clone()]));
+    if !q.names.is_empty() {
+        filters.push(filter("name", q.names.iter().cloned()));
     }
     if !q.architectures.is_empty() {
         filters.push(filter(

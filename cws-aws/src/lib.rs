@@ -26,12 +26,13 @@
 //!   the retries is `Throttled`, and an unreachable or misbehaving endpoint is `Unavailable`
 //!   naming it. Nothing here panics on a backend's answer.
 //! - **No secrets in output.** [`AwsProvider`]'s `Debug` and [`ProviderInfo`] show the
-//!   endpoint, profile name and account id, never credentials.
+//!   endpoint and profile name, never credentials.
 //!
-//! The account id (what `self` means in owner filters) is looked up once at construction
-//! with `sts:GetCallerIdentity`; when that fails (no permission, offline) it is reported as
-//! `self` and the failure is logged at debug level (the EC2 call that follows reports the
-//! same cause as a proper error).
+//! The account id (what `self` means in owner filters) is looked up with
+//! `sts:GetCallerIdentity` the first time [`ImageCatalog::account_id`] is asked, never at
+//! construction: no search needs it, so it must not cost a round trip in front of one. When
+//! the lookup fails (no permission, offline) the answer is `None` and the failure is logged
+//! at debug level (the EC2 call beside it reports the same cause as a proper error).
 
 mod convert;
 mod errors;
@@ -181,6 +182,8 @@ pub struct AwsProvider {
     ec2_clients: Mutex<HashMap<String, ec2::Client>>,
     marketplace: aws_sdk_marketplacecatalog::Client,
     info: ProviderInfo,
+    /// Looked up on first use (see the crate docs).
+    account: tokio::sync::OnceCell<Option<String>>,
     requests: Arc<AtomicU64>,
 }
 
@@ -191,7 +194,7 @@ impl std::fmt::Debug for AwsProvider {
             .field("endpoint_url", &self.cfg.endpoint_url)
             .field("profile", &self.cfg.profile)
             .field("default_region", &self.cfg.default_region)
-            .field("account_id", &self.info.account_id)
+            .field("account_id", &self.account.get())
             .field("max_attempts", &self.cfg.max_attempts)
             .field("operation_timeout", &self.cfg.operation_timeout)
             .field("client_regions", &regions)
@@ -218,8 +221,8 @@ const STOP_INSTANCES: &str = "ec2:StopInstances";
 const TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
 
 impl AwsProvider {
-    /// Loads the standard AWS configuration (credential chain, `profile`, `endpoint_url`)
-    /// and looks up the account id.
+    /// Loads the standard AWS configuration (credential chain, `profile`, `endpoint_url`).
+    /// Makes no call: the account id is looked up when first needed.
     ///
     /// Fails only on an invalid `cfg`; missing credentials surface on the first call, as a
     /// [`ProviderError`] that says how to provide them.
@@ -265,12 +268,10 @@ impl AwsProvider {
             mp = mp.endpoint_url(url);
         }
         let marketplace = aws_sdk_marketplacecatalog::Client::from_conf(mp.build());
-        let account = resolve_account_id(&cfg, &sdk).await;
         let info = ProviderInfo {
             name: "aws".to_string(),
             simulated: false,
-            description: describe(&cfg, account.as_deref()),
-            account_id: account.unwrap_or_else(|| "self".to_string()),
+            description: describe(&cfg),
         };
         Ok(AwsProvider {
             cfg,
@@ -278,6 +279,7 @@ impl AwsProvider {
             ec2_clients: Mutex::new(HashMap::new()),
             marketplace,
             info,
+            account: tokio::sync::OnceCell::new(),
             requests,
         })
     }
@@ -287,8 +289,8 @@ impl AwsProvider {
         &self.cfg
     }
 
-    /// HTTP requests sent to EC2 and the Marketplace catalogue so far, retries included (the
-    /// account lookup at construction is not counted). Unlike a
+    /// HTTP requests sent to EC2, STS and the Marketplace catalogue so far, retries included.
+    /// Unlike a
     /// [`CountingProvider`](cws_provider::wrappers::CountingProvider), this counts round trips on
     /// the wire, including pages and the checks some methods make first.
     pub fn requests_sent(&self) -> u64 {
@@ -555,7 +557,7 @@ impl AwsProvider {
 }
 
 /// The human description in [`ProviderInfo`].
-fn describe(cfg: &AwsConfig, account: Option<&str>) -> String {
+fn describe(cfg: &AwsConfig) -> String {
     let endpoint = match &cfg.endpoint_url {
         Some(url) => format!("endpoint {url}"),
         None => "AWS endpoints".to_string(),
@@ -564,18 +566,19 @@ fn describe(cfg: &AwsConfig, account: Option<&str>) -> String {
         Some(p) => format!("profile {p}"),
         None => "default credential chain".to_string(),
     };
-    let account = match account {
-        Some(a) => format!("account {a}"),
-        None => "account unknown".to_string(),
-    };
-    format!("AWS EC2 ({endpoint}; {profile}; {account})")
+    format!("AWS EC2 ({endpoint}; {profile})")
 }
 
 /// The caller's account id via `sts:GetCallerIdentity`, or `None` (logged) when it cannot
 /// be had. Bounded: a short timeout and few attempts, so a missing network does not stall
-/// construction.
-async fn resolve_account_id(cfg: &AwsConfig, sdk: &SdkConfig) -> Option<String> {
+/// the command that asked.
+async fn resolve_account_id(
+    cfg: &AwsConfig,
+    sdk: &SdkConfig,
+    requests: Arc<AtomicU64>,
+) -> Option<String> {
     let mut b = aws_sdk_sts::config::Builder::from(sdk)
+        .interceptor(RequestCounter(requests))
         .retry_config(RetryConfig::standard().with_max_attempts(cfg.max_attempts.min(3)))
         .retry_classifier(retry::FailFastOnConnectErrors)
         .timeout_config(
@@ -610,6 +613,14 @@ async fn resolve_account_id(cfg: &AwsConfig, sdk: &SdkConfig) -> Option<String> 
 impl ImageCatalog for AwsProvider {
     fn info(&self) -> ProviderInfo {
         self.info.clone()
+    }
+
+    async fn account_id(&self) -> ProviderResult<Option<String>> {
+        let account = self
+            .account
+            .get_or_init(|| resolve_account_id(&self.cfg, &self.sdk, self.requests.clone()))
+            .await;
+        Ok(account.clone())
     }
     async fn describe_images_by_id(
         &self,
@@ -1506,18 +1517,20 @@ mod tests {
     }
 
     #[test]
-    fn description_names_endpoint_profile_and_account() {
+    fn description_names_endpoint_and_profile() {
         let cfg = AwsConfig {
             endpoint_url: Some("http://127.0.0.1:5000".into()),
             profile: Some("research".into()),
             ..AwsConfig::default()
         };
-        let d = describe(&cfg, Some("123456789012"));
         assert_eq!(
-            d,
-            "AWS EC2 (endpoint http://127.0.0.1:5000; profile research; account 123456789012)"
+            describe(&cfg),
+            "AWS EC2 (endpoint http://127.0.0.1:5000; profile research)"
         );
-        assert!(describe(&AwsConfig::default(), None).contains("account unknown"));
+        assert_eq!(
+            describe(&AwsConfig::default()),
+            "AWS EC2 (AWS endpoints; default credential chain)"
+        );
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub(crate) async fn own_images_named(
         .tag(tags::TEMPLATE, template)
         .include_deprecated(true);
     // Image names cannot contain wildcards on EC2, so the name is its own exact pattern.
-    q.name_pattern = Some(name.to_string());
+    q.names = vec![name.to_string()];
     q.states = in_flight_or_done();
     let found = provider.describe_images(region, &q).await?;
     Ok(found.into_iter().filter(|i| i.name == name).collect())

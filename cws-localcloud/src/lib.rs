@@ -456,6 +456,24 @@ fn literal_prefix(pattern: &str) -> &str {
     }
 }
 
+/// The longest prefix the given prefixes share (empty when there are none: any name).
+fn common_prefix<'a>(mut prefixes: impl Iterator<Item = &'a str>) -> &'a str {
+    let Some(mut common) = prefixes.next() else {
+        return "";
+    };
+    for p in prefixes {
+        let len = common
+            .char_indices()
+            .zip(p.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map(|((i, a), _)| i + a.len_utf8())
+            .unwrap_or(0);
+        common = &common[..len];
+    }
+    common
+}
+
 fn check_image_name(name: &str) -> ProviderResult<()> {
     let ok_chars = name
         .chars()
@@ -728,11 +746,7 @@ impl<'q> Search<'q> {
             region,
             query,
             owners,
-            prefix: query
-                .name_pattern
-                .as_deref()
-                .map(literal_prefix)
-                .unwrap_or(""),
+            prefix: common_prefix(query.names.iter().map(|n| literal_prefix(n))),
             now: now(),
         })
     }
@@ -769,7 +783,6 @@ impl ImageCatalog for LocalCloud {
             name: "local".to_string(),
             simulated: true,
             description: format!("LocalCloud (simulated EC2; state in {place})"),
-            account_id: LOCAL_ACCOUNT_ID.to_string(),
         }
     }
     async fn describe_images_by_id(
@@ -850,6 +863,10 @@ impl ImageCatalog for LocalCloud {
             .map(|r| r.code.to_string())
             .collect())
     }
+    async fn account_id(&self) -> ProviderResult<Option<String>> {
+        Ok(Some(LOCAL_ACCOUNT_ID.to_string()))
+    }
+
     async fn find_marketplace_products(
         &self,
         query: &MarketplaceQuery,

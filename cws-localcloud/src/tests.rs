@@ -75,7 +75,8 @@ fn info_says_simulated_and_where_state_lives() {
     let info = mem.info();
     assert_eq!(info.name, "local");
     assert!(info.simulated);
-    assert_eq!(info.account_id, LOCAL_ACCOUNT_ID);
+    let account = futures::executor::block_on(mem.account_id()).unwrap();
+    assert_eq!(account.as_deref(), Some(LOCAL_ACCOUNT_ID));
     assert!(
         info.description
             .starts_with("LocalCloud (simulated EC2; state in")
@@ -271,7 +272,7 @@ fn python_ml_mappings_are_seeded_with_exact_ids() {
             // The template's own search finds the mapped image too.
             let search = cfg.ami_search.as_ref().unwrap();
             let mut q = ImageQuery::owned_by(search.owners.clone());
-            q.name_pattern = search.name_pattern.clone();
+            q.names = search.name_pattern.iter().cloned().collect();
             q.tags = search.required_tags.clone();
             let found = cloud.describe_images(region, &q).await.unwrap();
             assert!(found.iter().any(|i| &i.id == id), "{region}");
@@ -296,7 +297,7 @@ fn search_only_templates_get_findable_images_in_two_regions() {
         let cfg = t.ami_config.as_ref().unwrap();
         let search = cfg.ami_search.as_ref().unwrap();
         let mut q = ImageQuery::owned_by(search.owners.clone());
-        q.name_pattern = search.name_pattern.clone();
+        q.names = search.name_pattern.iter().cloned().collect();
         q.tags = search.required_tags.clone();
         q.architectures = search.architectures.clone();
         for region in SEARCH_IMAGE_REGIONS {

@@ -109,6 +109,67 @@ impl ProviderError {
         }
     }
 
+    /// The same error for a second caller that waited on the same call (one answer shared by
+    /// several askers). Every case is copied field by field, except that a
+    /// [`Generic`](ProviderError::Generic) error's source is kept as its text.
+    pub fn duplicate(&self) -> ProviderError {
+        use ProviderError as E;
+        match self {
+            E::NotFound { what, region } => E::NotFound {
+                what: what.clone(),
+                region: region.clone(),
+            },
+            E::PermissionDenied { action, message } => E::PermissionDenied {
+                action: action.clone(),
+                message: message.clone(),
+            },
+            E::Throttled { message } => E::Throttled {
+                message: message.clone(),
+            },
+            E::Unavailable { endpoint, message } => E::Unavailable {
+                endpoint: endpoint.clone(),
+                message: message.clone(),
+            },
+            E::InvalidInput { message } => E::InvalidInput {
+                message: message.clone(),
+            },
+            E::UnknownRegion {
+                provider,
+                region,
+                suggestion,
+            } => E::UnknownRegion {
+                provider: provider.clone(),
+                region: region.clone(),
+                suggestion: suggestion.clone(),
+            },
+            E::SnapshotInUse {
+                snapshot_id,
+                region,
+                image_id,
+            } => E::SnapshotInUse {
+                snapshot_id: snapshot_id.clone(),
+                region: region.clone(),
+                image_id: image_id.clone(),
+            },
+            E::Conflict { message } => E::Conflict {
+                message: message.clone(),
+            },
+            E::Unsupported {
+                provider,
+                operation,
+                reason,
+            } => E::Unsupported {
+                provider: provider.clone(),
+                operation: operation.clone(),
+                reason: reason.clone(),
+            },
+            E::Generic { provider, source } => E::Generic {
+                provider: provider.clone(),
+                source: source.to_string().into(),
+            },
+        }
+    }
+
     /// Whether retrying the same call later might succeed.
     pub fn is_transient(&self) -> bool {
         matches!(

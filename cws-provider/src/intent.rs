@@ -125,7 +125,7 @@ pub async fn find_image(
     token: &str,
 ) -> ProviderResult<Option<Image>> {
     let mut query = ImageQuery::owned_by(["self"]).include_deprecated(true);
-    query.name_pattern = Some(name.to_string());
+    query.names = vec![name.to_string()];
     query.states = vec![ImageState::Pending, ImageState::Available];
     Ok(catalog
         .describe_images(region, &query)

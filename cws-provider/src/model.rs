@@ -221,9 +221,11 @@ pub enum WaitOutcome<T> {
 pub struct ImageQuery {
     /// Trusted owners: account ids, `self`, `amazon` or `aws-marketplace`.
     pub owners: Vec<String>,
-    /// EC2 wildcard pattern on the name (`*` any run, `?` one character).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name_pattern: Option<String>,
+    /// EC2 wildcard patterns on the name (`*` any run, `?` one character); an image matches
+    /// when any of them does. Empty means any name. (EC2's `name` filter takes a list of
+    /// values the same way, which is what lets several searches share one call.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// Accepted architectures; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<Architecture>,
@@ -256,7 +258,7 @@ impl ImageQuery {
 
     /// Restricts the name to an EC2 wildcard pattern.
     pub fn name(mut self, pattern: impl Into<String>) -> Self {
-        self.name_pattern = Some(pattern.into());
+        self.names.push(pattern.into());
         self
     }
 
@@ -296,9 +298,7 @@ impl ImageQuery {
     /// Whether an image matches every filter except owner and deprecation (which need the
     /// caller's account id and clock). Shared by in-process backends and tests.
     pub fn matches_filters(&self, image: &Image) -> bool {
-        if let Some(p) = &self.name_pattern
-            && !wildcard_match(p, &image.name)
-        {
+        if !self.names.is_empty() && !self.names.iter().any(|p| wildcard_match(p, &image.name)) {
             return false;
         }
         if !self.architectures.is_empty() && !self.architectures.contains(&image.architecture) {
@@ -600,9 +600,9 @@ pub struct ProviderInfo {
     /// Whether this backend is a simulation (never real cloud resources).
     pub simulated: bool,
     /// A human description, e.g. "LocalCloud (simulated EC2, state in ~/.local/share/cws)".
+    /// (The account id is not part of it: it takes a call to learn, see
+    /// [`ImageCatalog::account_id`](crate::ImageCatalog::account_id).)
     pub description: String,
-    /// The account id cws acts as (`self` in owner filters).
-    pub account_id: String,
 }
 
 #[cfg(test)]

@@ -84,6 +84,16 @@ pub trait ImageCatalog: Send + Sync + std::fmt::Debug {
         &self,
         query: &MarketplaceQuery,
     ) -> ProviderResult<Vec<MarketplaceProduct>>;
+
+    /// The account id this backend acts as (what `self` means in owner filters), or `None`
+    /// when it cannot be known (the credentials may not ask, say).
+    ///
+    /// No search needs it (owner filters take `self`), so callers ask for it only where they
+    /// show it or compare owners, beside their searches rather than before them, and a backend
+    /// looks it up when first asked, not when it is built. Provided: `None`.
+    async fn account_id(&self) -> ProviderResult<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Changes images: copy, create, tag, share, deregister, and their snapshots.
@@ -243,6 +253,9 @@ macro_rules! forward_smart_pointers {
             }
             async fn find_marketplace_products(&self, query: &MarketplaceQuery) -> ProviderResult<Vec<MarketplaceProduct>> {
                 (**self).find_marketplace_products(query).await
+            }
+            async fn account_id(&self) -> ProviderResult<Option<String>> {
+                (**self).account_id().await
             }
         }
 

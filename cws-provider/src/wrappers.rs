@@ -68,11 +68,13 @@ pub enum Operation {
     TerminateInstance,
     /// [`CloudProvider::find_marketplace_products`].
     FindMarketplaceProducts,
+    /// [`CloudProvider::account_id`].
+    AccountId,
 }
 
 impl Operation {
     /// Every operation, in trait order.
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 18] = [
         Operation::DescribeImagesById,
         Operation::DescribeImages,
         Operation::DescribeSnapshots,
@@ -90,6 +92,7 @@ impl Operation {
         Operation::StopInstance,
         Operation::TerminateInstance,
         Operation::FindMarketplaceProducts,
+        Operation::AccountId,
     ];
 
     /// The trait method's name, e.g. `describe_images`.
@@ -112,6 +115,7 @@ impl Operation {
             Operation::StopInstance => "stop_instance",
             Operation::TerminateInstance => "terminate_instance",
             Operation::FindMarketplaceProducts => "find_marketplace_products",
+            Operation::AccountId => "account_id",
         }
     }
 
@@ -134,6 +138,7 @@ impl Operation {
             Operation::StopInstance => "ec2:StopInstances",
             Operation::TerminateInstance => "ec2:TerminateInstances",
             Operation::FindMarketplaceProducts => "aws-marketplace:ListEntities",
+            Operation::AccountId => "sts:GetCallerIdentity",
         }
     }
 
@@ -148,6 +153,7 @@ impl Operation {
                 | Operation::DescribeLaunchPermissions
                 | Operation::DescribeInstances
                 | Operation::FindMarketplaceProducts
+                | Operation::AccountId
         )
     }
 }
@@ -262,6 +268,10 @@ macro_rules! forward_with_hook {
                     .before(Operation::FindMarketplaceProducts, None)
                     .await?;
                 lose(lost, self.inner.find_marketplace_products(query).await)
+            }
+            async fn account_id(&self) -> ProviderResult<Option<String>> {
+                let lost = self.before(Operation::AccountId, None).await?;
+                lose(lost, self.inner.account_id().await)
             }
         }
 
@@ -756,6 +766,7 @@ enum Cached {
     Regions(Vec<String>),
     Products(Vec<MarketplaceProduct>),
     Permissions(Vec<LaunchPermission>),
+    Account(Option<String>),
     /// A `describe_best_image` answer and the `now` it was chosen at.
     Best(DateTime<Utc>, Option<Box<(Image, bool)>>),
 }
@@ -1048,6 +1059,17 @@ impl<P: CloudProvider> ImageCatalog for CachingProvider<P> {
             query,
             Products,
             self.inner.find_marketplace_products(query)
+        )
+    }
+
+    async fn account_id(&self) -> ProviderResult<Option<String>> {
+        cached_call!(
+            self,
+            Operation::AccountId,
+            "",
+            (),
+            Account,
+            self.inner.account_id()
         )
     }
 }

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod consent;
+mod lookups;
 mod report;
 mod resolver;
 pub mod service;

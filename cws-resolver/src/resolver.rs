@@ -1,12 +1,21 @@
-//! The [`Resolver`]: an ordered list of tiers, probed concurrently, highest priority wins.
+//! The [`Resolver`]: an ordered list of tiers, probed in waves, highest priority wins.
 //!
-//! Latency is what matters: a resolution is bound by provider round trips, not CPU. Every
-//! tier's read-only probe is put in flight at once; the resolver commits as soon as the
-//! highest-priority tier that can still win has answered, and cancels the rest. A direct hit
-//! therefore costs one round trip however many tiers follow it. Probes are polled in priority
-//! order, so when the provider answers without waiting (in memory, or a cache hit) a
-//! higher tier can decide before lower tiers have started, and those cost nothing at all. [`Resolver::sequential`] walks
-//! the same tiers one at a time, the way other tools do, for comparison.
+//! A resolution is bound by provider round trips, and every call counts against an
+//! account's `DescribeImages` rate limit. So by default the resolver asks in waves:
+//!
+//! 1. the launch region: every in-region tier's questions together (the mapped id, the
+//!    template's search, a Marketplace image), sent at once and merged where EC2's filters
+//!    allow it (see the `lookups` module). When that wave asks for little (no mapped id to
+//!    check), the script tier's base image goes along in the same round trip;
+//! 2. only if the launch region has nothing: the fallback regions, all at once.
+//!
+//! A hit costs one round trip and one or two calls; a fall-through two round trips, which is
+//! nothing beside the copy it leads to. The resolver commits as soon as the
+//! highest-priority tier that can still win has answered, and drops the rest.
+//! [`Resolver::eager`] sends every wave at once (one round trip whatever happens, more
+//! calls); [`Resolver::sequential`] walks the tiers one at a time, the way other tools do.
+//! All three give the same answer. [`Resolver::resolve_many`] runs several requests' waves
+//! together, so a question two of them ask is asked once.
 
 use std::collections::BTreeMap;
 use std::future::poll_fn;
@@ -24,6 +33,7 @@ use chrono::{DateTime, Utc};
 use cws_provider::{CloudProvider, ImageCatalog, ProviderError};
 
 use crate::TierId;
+use crate::lookups::{Batched, Flush, Lookups, Step};
 use crate::report::{Attempt, Method, Outcome, ProviderLabel, Resolution};
 use crate::tier::{self, Candidate, Probe, ResolveContext, Tier};
 
@@ -115,8 +125,10 @@ impl ResolveRequest {
 /// How the resolver runs the probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
+    /// In waves: the launch region first, other regions only when it has nothing.
+    Waves,
     /// All at once; commit as soon as the winner is certain; cancel the rest.
-    Concurrent,
+    Eager,
     /// All at once, and wait for every one (so the report says what every tier would do).
     Exhaustive,
     /// One after another, stopping at the first success.
@@ -171,7 +183,7 @@ impl Resolver {
     pub fn new(tiers: Vec<Arc<dyn Tier>>) -> Self {
         Resolver {
             tiers,
-            mode: Mode::Concurrent,
+            mode: Mode::Waves,
             forced: None,
         }
     }
@@ -235,6 +247,14 @@ impl Resolver {
         let mut r = Resolver::new(vec![t]);
         r.forced = Some(id);
         Ok(r)
+    }
+
+    /// Sends every tier's questions at once, other regions included, without waiting to see
+    /// whether the launch region answers: one round trip whatever the outcome, at the price
+    /// of calls a hit did not need. For embedders who value latency over API calls.
+    pub fn eager(mut self) -> Self {
+        self.mode = Mode::Eager;
+        self
     }
 
     /// Walks the tiers one at a time (what Packer-style lookups do); for comparison.
@@ -304,80 +324,187 @@ impl Resolver {
         prices: &PriceBook,
         req: &ResolveRequest,
     ) -> Resolution {
-        let env_info = catalog.info();
-        let now = req.now.unwrap_or_else(Utc::now);
-        let ctx = ResolveContext {
-            template: &req.template,
-            region: &req.region,
-            architectures: req.architectures(),
-            provider: catalog,
-            fallbacks,
-            prices,
-            now,
-        };
-        let n = self.tiers.len();
-        let mut results: Vec<Option<(TierResult, u64)>> = vec![None; n];
-        for (i, t) in self.tiers.iter().enumerate() {
-            if let Some(why) = req.declined.get(&t.id()) {
-                results[i] = Some((TierResult::Declined(why.clone()), 0));
-            }
-        }
+        let mut all = self
+            .resolve_many_in(catalog, fallbacks, prices, std::slice::from_ref(req))
+            .await;
+        all.pop()
+            .unwrap_or_else(|| self.report(&catalog.info(), req, Vec::new()))
+    }
 
-        match self.mode {
-            Mode::Sequential => {
-                for (slot, t) in results.iter_mut().zip(&self.tiers) {
-                    if slot.is_some() {
-                        continue;
-                    }
-                    let r = run_probe(t.as_ref(), &ctx).await;
-                    let won = matches!(r.0, TierResult::Found(_));
-                    *slot = Some(r);
-                    if won {
-                        break;
+    /// Resolves several requests (a template in many regions, say) together: their waves
+    /// share calls, and a question one asks (another region's images, for a cross-region
+    /// plan) is answered from what another already asked, not asked again. The answers are
+    /// the ones [`resolve`](Self::resolve) gives for each alone, in the same order.
+    pub async fn resolve_many(&self, env: &ResolveEnv, reqs: &[ResolveRequest]) -> Vec<Resolution> {
+        self.resolve_many_in(env.provider.as_ref(), &env.fallbacks, &env.prices, reqs)
+            .await
+    }
+
+    /// [`resolve_many`](Self::resolve_many) against any [`ImageCatalog`].
+    pub async fn resolve_many_in(
+        &self,
+        catalog: &dyn ImageCatalog,
+        fallbacks: &FallbackGraph,
+        prices: &PriceBook,
+        reqs: &[ResolveRequest],
+    ) -> Vec<Resolution> {
+        let env_info = catalog.info();
+        // One "now" for the whole drive, so that the same question asked for two requests
+        // is the same question.
+        let drive_now = Utc::now();
+        let lookups = Lookups::default();
+        let batched = Batched {
+            lookups: &lookups,
+            inner: catalog,
+        };
+        let ctxs: Vec<ResolveContext<'_>> = reqs
+            .iter()
+            .map(|req| ResolveContext {
+                template: &req.template,
+                region: &req.region,
+                architectures: req.architectures(),
+                provider: &batched,
+                fallbacks,
+                prices,
+                now: req.now.unwrap_or(drive_now),
+            })
+            .collect();
+        let n = self.tiers.len();
+        let waves = self.waves();
+        let stop_when_decided = self.mode != Mode::Exhaustive;
+        let mut runs: Vec<Run<'_>> = reqs
+            .iter()
+            .map(|req| {
+                let mut results: Vec<Option<(TierResult, u64)>> = vec![None; n];
+                for (i, t) in self.tiers.iter().enumerate() {
+                    if let Some(why) = req.declined.get(&t.id()) {
+                        results[i] = Some((TierResult::Declined(why.clone()), 0));
                     }
                 }
-            }
-            Mode::Concurrent | Mode::Exhaustive => {
-                // Every probe is started at once, but polled in priority order: a probe that
-                // answers without waiting (an in-memory or cached provider) can decide the
-                // resolution before lower tiers are started at all, while against a network
-                // all of them are in flight within the first pass.
-                let mut pending: Vec<Option<BoxFuture<'_, (TierResult, u64)>>> = (0..n)
-                    .map(|i| {
-                        results[i].is_none().then(|| {
-                            let t = self.tiers[i].clone();
-                            let ctx = &ctx;
-                            async move { run_probe(t.as_ref(), ctx).await }.boxed()
-                        })
-                    })
-                    .collect();
-                let concurrent = self.mode == Mode::Concurrent;
-                poll_fn(|cx| {
-                    for i in 0..n {
-                        let Some(fut) = pending[i].as_mut() else {
+                Run {
+                    results,
+                    pending: (0..n).map(|_| None).collect(),
+                    started: vec![false; n],
+                    next_wave: 0,
+                    done: false,
+                }
+            })
+            .collect();
+        let mut flushes: Vec<Flush<'_>> = Vec::new();
+
+        poll_fn(|cx| {
+            loop {
+                let mut progressed = false;
+                for (run, ctx) in runs.iter_mut().zip(&ctxs) {
+                    if run.done {
+                        continue;
+                    }
+                    if run.poll_probes(cx, stop_when_decided) {
+                        progressed = true;
+                    }
+                    if run.done {
+                        continue;
+                    }
+                    if run.pending.iter().all(Option::is_none) {
+                        // The wave is over: the winner is known, or the next wave starts.
+                        if decided(&run.results) || run.next_wave >= waves.len() {
+                            run.done = true;
                             continue;
-                        };
-                        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-                            pending[i] = None;
-                            results[i] = Some(r);
-                            if concurrent && decided(&results) {
-                                return Poll::Ready(());
+                        }
+                        let before = lookups.queued();
+                        self.start(run, ctx, &waves[run.next_wave]);
+                        run.next_wave += 1;
+                        // Probes queue their questions on their first poll.
+                        run.poll_probes(cx, stop_when_decided);
+                        // A wave that asks for little leaves room in the same round trip
+                        // for the in-region tiers of later waves (a region with no mapped
+                        // id: its search and the script tier's base image go together).
+                        if self.mode == Mode::Waves
+                            && run.next_wave == 1
+                            && lookups.queued() - before < WAVE_CALL_BUDGET
+                        {
+                            let early: Vec<usize> = waves[1..]
+                                .iter()
+                                .flatten()
+                                .copied()
+                                .filter(|&i| !self.tiers[i].looks_in_other_regions())
+                                .collect();
+                            if !early.is_empty() {
+                                self.start(run, ctx, &early);
+                                run.poll_probes(cx, stop_when_decided);
                             }
                         }
+                        progressed = true;
                     }
-                    if pending.iter().all(Option::is_none) {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending
+                }
+                // Checked before any further call is started: once every answer is known,
+                // calls not sent yet are never sent.
+                if runs.iter().all(|r| r.done) {
+                    return Poll::Ready(());
+                }
+                if lookups.has_queued() {
+                    flushes.push(Flush::new(catalog, lookups.take()));
+                }
+                flushes.retain_mut(|f| match f.poll_step(cx) {
+                    Step::Done => {
+                        progressed = true;
+                        false
                     }
-                })
-                .await;
-                // Dropping `pending` cancels probes that can no longer win.
-                drop(pending);
+                    Step::Progress => {
+                        progressed = true;
+                        true
+                    }
+                    Step::Pending => true,
+                });
+                if !progressed {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await;
+        // Dropping the runs' probes and any flush still in flight cancels what can no
+        // longer change an answer.
+        drop(flushes);
+        runs.into_iter()
+            .zip(reqs)
+            .map(|(run, req)| {
+                drop(run.pending);
+                self.report(&env_info, req, run.results)
+            })
+            .collect()
+    }
+
+    /// The tiers in the order they are started, grouped into waves (tier indices).
+    fn waves(&self) -> Vec<Vec<usize>> {
+        let all: Vec<usize> = (0..self.tiers.len()).collect();
+        match self.mode {
+            Mode::Sequential => all.into_iter().map(|i| vec![i]).collect(),
+            Mode::Eager | Mode::Exhaustive => vec![all],
+            Mode::Waves => {
+                let split = self
+                    .tiers
+                    .iter()
+                    .position(|t| t.looks_in_other_regions())
+                    .unwrap_or(self.tiers.len());
+                let (first, rest) = all.split_at(split);
+                [first.to_vec(), rest.to_vec()]
+                    .into_iter()
+                    .filter(|w| !w.is_empty())
+                    .collect()
             }
         }
+    }
 
-        self.report(&env_info, req, results)
+    /// Starts the probes of these tiers that have not run yet.
+    fn start<'f>(&'f self, run: &mut Run<'f>, ctx: &'f ResolveContext<'f>, tiers: &[usize]) {
+        for &i in tiers {
+            if run.started[i] || run.results[i].is_some() {
+                continue;
+            }
+            run.started[i] = true;
+            let t = self.tiers[i].clone();
+            run.pending[i] = Some(async move { run_probe(t.as_ref(), ctx).await }.boxed());
+        }
     }
 
     fn report(
@@ -515,6 +642,44 @@ async fn run_probe(t: &dyn Tier, ctx: &ResolveContext<'_>) -> (TierResult, u64) 
 
 fn failure_detail(e: &ProviderError) -> String {
     format!("provider error: {e}")
+}
+
+/// How many questions the first wave may ask before later in-region tiers wait for it.
+const WAVE_CALL_BUDGET: usize = 2;
+
+/// One request's probes during a drive.
+struct Run<'f> {
+    results: Vec<Option<(TierResult, u64)>>,
+    pending: Vec<Option<BoxFuture<'f, (TierResult, u64)>>>,
+    started: Vec<bool>,
+    next_wave: usize,
+    done: bool,
+}
+
+impl Run<'_> {
+    /// Polls the running probes in priority order; true when one finished. Marks the run
+    /// done (and drops its other probes) once the winner is certain, when asked to.
+    fn poll_probes(&mut self, cx: &mut std::task::Context<'_>, stop_when_decided: bool) -> bool {
+        let mut progressed = false;
+        for i in 0..self.pending.len() {
+            let Some(fut) = self.pending[i].as_mut() else {
+                continue;
+            };
+            if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                self.pending[i] = None;
+                self.results[i] = Some(r);
+                progressed = true;
+                if stop_when_decided && decided(&self.results) {
+                    self.done = true;
+                    for p in &mut self.pending {
+                        *p = None;
+                    }
+                    return true;
+                }
+            }
+        }
+        progressed
+    }
 }
 
 /// Whether the winner is certain: every tier before the first success has answered.

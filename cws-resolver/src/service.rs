@@ -286,7 +286,11 @@ pub async fn launch_recorded(
     let resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)?;
     let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
     rreq.architecture = req.architecture;
-    let mut resolution = resolver.resolve(env, &rreq).await;
+    // The account id (whose images' storage is the user's cost) is asked beside the
+    // resolution, never in front of it.
+    let (mut resolution, account) =
+        futures::join!(resolver.resolve(env, &rreq), provider.account_id());
+    let account = account.ok().flatten();
 
     // --prefer-script: the script won, but an image exists. Ask which to use.
     if req.prefer_script
@@ -341,10 +345,9 @@ pub async fn launch_recorded(
     let instance_type = instance_type_for(&req.template, arch, req.instance_type.as_deref());
     // Storage is the user's cost only for images the user owns: a copy they make, or their
     // own images. Official, Marketplace and community images are stored by their publisher.
-    let account = provider.info().account_id;
     let storage_gb = match (&resolution.copy, &resolution.ami_owner) {
         (Some(c), _) => Some(c.snapshot_gb),
-        (None, Some(owner)) if *owner == account => None,
+        (None, Some(owner)) if Some(owner) == account.as_ref() => None,
         _ => Some(0),
     };
     let costs = launch_costs(
@@ -523,8 +526,9 @@ pub struct RegionTest {
     pub detail: String,
 }
 
-/// Resolves a template in many regions at once: one round of concurrent calls, not one per
-/// region.
+/// Resolves a template in many regions together: every region's first wave in one round
+/// trip, and a region's cross-region plan read from the other regions' answers rather than
+/// asked again.
 pub async fn test_regions(
     env: &ResolveEnv,
     template: &Template,
@@ -532,12 +536,19 @@ pub async fn test_regions(
     architecture: Option<Architecture>,
 ) -> Vec<RegionTest> {
     let resolver = Resolver::for_template(template);
-    let runs = regions.iter().map(|region| {
-        let resolver = &resolver;
-        async move {
+    let reqs: Vec<ResolveRequest> = regions
+        .iter()
+        .map(|region| {
             let mut req = ResolveRequest::new(template.clone(), region.clone());
             req.architecture = architecture;
-            let r = resolver.resolve(env, &req).await;
+            req
+        })
+        .collect();
+    let resolutions = resolver.resolve_many(env, &reqs).await;
+    regions
+        .iter()
+        .zip(resolutions)
+        .map(|(region, r)| {
             let status = match &r.method {
                 Method::Failed if r.failed_because_provider() => RegionStatus::Error,
                 Method::Failed => RegionStatus::Unavailable,
@@ -563,9 +574,8 @@ pub async fn test_regions(
                 estimated_launch_seconds: r.estimated_launch_seconds,
                 detail,
             }
-        }
-    });
-    join_all(runs).await
+        })
+        .collect()
 }
 
 /// Where a listed image comes from.
@@ -637,24 +647,24 @@ pub async fn list_template_images(
     template: &Template,
     regions: &[String],
 ) -> ImageListing {
-    let account = env.provider.info().account_id;
     let now = chrono::Utc::now();
-    let per_region = regions.iter().map(|region| {
-        let account = account.clone();
-        async move {
-            let r = list_region(env, template, region).await;
-            (region.clone(), r.map(|imgs| (imgs, account, now)))
-        }
+    let per_region = regions.iter().map(|region| async move {
+        let r = list_region(env, template, region).await;
+        (region.clone(), r)
     });
+    // Whose images are the user's: asked beside the listing, not before it.
+    let (listed, account) = futures::join!(join_all(per_region), env.provider.account_id());
+    let account = account.ok().flatten();
+    let mine = |owner: &str| account.as_deref() == Some(owner);
     let mut images = Vec::new();
     let mut errors = Vec::new();
-    for (region, r) in join_all(per_region).await {
+    for (region, r) in listed {
         match r {
-            Ok((imgs, account, now)) => {
+            Ok(imgs) => {
                 for img in imgs {
-                    let source = if img.owner_id == account && img.public {
+                    let source = if mine(&img.owner_id) && img.public {
                         ImageSource::Public
-                    } else if img.owner_id == account {
+                    } else if mine(&img.owner_id) {
                         ImageSource::Private
                     } else if !img.product_codes.is_empty() {
                         ImageSource::Marketplace

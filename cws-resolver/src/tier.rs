@@ -105,6 +105,13 @@ pub trait Tier: Send + Sync + std::fmt::Debug {
         true
     }
 
+    /// Whether the probe looks outside the launch region (cross-region). The resolver asks
+    /// the launch region first and such tiers only when it has nothing; a tier that looks
+    /// only in the launch region (the default) runs in the first wave.
+    fn looks_in_other_regions(&self) -> bool {
+        false
+    }
+
     /// Looks for an image. Provider errors are returned as errors; the resolver records them
     /// as a `failed` attempt and moves on.
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe>;
@@ -203,7 +210,15 @@ fn search_queries(ctx: &ResolveContext<'_>) -> Vec<ImageQuery> {
                 .collect()
         };
         let q = search_query(search).architectures(archs);
+        // The search already finds every copy when it trusts `self` and filters on nothing a
+        // copy may lack: a copy keeps its source's name, which need not match the pattern
+        // (a mapped image's, say), and may be of any accepted architecture.
         self_covered = search.owners.iter().any(|o| o == "self")
+            && search.name_pattern.is_none()
+            && ctx
+                .architectures
+                .iter()
+                .all(|a| search.architectures.is_empty() || search.architectures.contains(a))
             && search
                 .required_tags
                 .iter()
@@ -225,7 +240,7 @@ pub fn search_query(search: &cws_template::AmiSearch) -> ImageQuery {
     let mut q = ImageQuery::owned_by(search.owners.iter().cloned())
         .architectures(search.architectures.iter().copied())
         .include_deprecated(search.include_deprecated);
-    q.name_pattern = search.name_pattern.clone();
+    q.names = search.name_pattern.iter().cloned().collect();
     q.tags = search.required_tags.clone();
     q
 }
@@ -449,6 +464,10 @@ impl Default for CrossRegion {
 impl Tier for CrossRegion {
     fn id(&self) -> TierId {
         TierId::CROSS_REGION
+    }
+
+    fn looks_in_other_regions(&self) -> bool {
+        true
     }
 
     async fn probe(&self, ctx: &ResolveContext<'_>) -> ProviderResult<Probe> {

@@ -101,8 +101,11 @@ impl ImageCatalog for VettedCatalogue {
                 "{}'s vetted image catalogue (simulated: an in-memory list, no cloud behind it)",
                 self.institution
             ),
-            account_id: self.account_id.clone(),
         }
+    }
+
+    async fn account_id(&self) -> ProviderResult<Option<String>> {
+        Ok(Some(self.account_id.clone()))
     }
 
     async fn describe_images_by_id(

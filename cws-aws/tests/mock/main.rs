@@ -294,7 +294,11 @@ fn catalogue(op: &str, uri: &str, body: &str) -> Answer {
 async fn a_product_id_is_described_directly() {
     let http = Scripted::new(catalogue);
     let p = provider(&http, "AKIDTEST", "secret").await;
-    assert_eq!(p.info().account_id, ACCOUNT, "account id from STS");
+    assert_eq!(
+        p.account_id().await.unwrap().as_deref(),
+        Some(ACCOUNT),
+        "account id from STS"
+    );
     let query = MarketplaceQuery {
         product_id: Some(PRODUCT_ID.into()),
         ..MarketplaceQuery::default()
@@ -541,6 +545,10 @@ async fn opt_in_required_on_launch_says_to_subscribe() {
 async fn debug_output_and_info_hold_no_secrets() {
     let http = Scripted::new(catalogue);
     let p = provider(&http, "AKIDSECRETACCESSKEY", "wJalrXUtnFEMIsupersecret").await;
+    // Construction makes no call: the account id is looked up when first asked.
+    assert_eq!(p.requests_sent(), 0);
+    p.account_id().await.expect("account id");
+    assert_eq!(p.requests_sent(), 1, "the STS lookup is counted");
     let debug = format!("{p:?}");
     let info = format!("{:?}", p.info());
     for text in [&debug, &info] {
@@ -549,8 +557,6 @@ async fn debug_output_and_info_hold_no_secrets() {
     }
     assert!(debug.contains(ACCOUNT), "{debug}");
     assert!(info.contains("AWS EC2"), "{info}");
-    // Requests are counted (the STS lookup at construction is not).
-    assert_eq!(p.requests_sent(), 0);
     let _ = p
         .find_marketplace_products(&MarketplaceQuery {
             product_id: Some(PRODUCT_ID.into()),
@@ -558,5 +564,5 @@ async fn debug_output_and_info_hold_no_secrets() {
         })
         .await
         .expect("lookup");
-    assert_eq!(p.requests_sent(), 1);
+    assert_eq!(p.requests_sent(), 2);
 }

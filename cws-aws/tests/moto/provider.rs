@@ -117,11 +117,15 @@ async fn conformance_suite_passes_on_moto() {
     };
     assert_eq!(p.info().name, "aws");
     assert!(!p.info().simulated);
+    assert_eq!(p.requests_sent(), 0, "construction makes no call");
     assert_eq!(
-        p.info().account_id,
-        moto_harness::MOTO_ACCOUNT_ID,
-        "account id via STS"
+        p.account_id().await.unwrap().as_deref(),
+        Some(moto_harness::MOTO_ACCOUNT_ID),
+        "account id via STS, when first asked"
     );
+    assert_eq!(p.requests_sent(), 1, "one sts:GetCallerIdentity");
+    p.account_id().await.unwrap();
+    assert_eq!(p.requests_sent(), 1, "asked once per provider");
     let fixture = Fixture {
         region: "us-east-1".into(),
         other_region: "us-west-2".into(),
@@ -153,7 +157,10 @@ async fn new_reads_credentials_from_a_named_profile() {
         })
         .await
         .expect("AwsProvider::new");
-        assert_eq!(p.info().account_id, moto_harness::MOTO_ACCOUNT_ID);
+        assert_eq!(
+            p.account_id().await.unwrap().as_deref(),
+            Some(moto_harness::MOTO_ACCOUNT_ID)
+        );
         assert!(
             p.info().description.contains("profile cws-test"),
             "{}",
@@ -930,8 +937,8 @@ async fn a_server_error_is_unavailable_naming_the_endpoint() {
     );
     let p = provider_at(&server.url(), 2).await;
     assert_eq!(
-        p.info().account_id,
-        "self",
+        p.account_id().await.unwrap(),
+        None,
         "STS failed too: the account is unknown"
     );
     let err = p
@@ -1034,7 +1041,14 @@ fn refused_url() -> String {
 async fn a_refused_connection_fails_fast_with_a_clean_message() {
     let url = refused_url();
     let p = provider_at(&url, cws_aws::DEFAULT_MAX_ATTEMPTS).await;
-    assert_eq!(p.info().account_id, "self", "STS failed: account unknown");
+    assert_eq!(
+        p.account_id().await.unwrap(),
+        None,
+        "STS failed: account unknown"
+    );
+    // The lookup's own attempt (refused at once too) is counted; what follows is EC2's.
+    let sts = p.requests_sent();
+    assert_eq!(sts, 1, "one STS attempt, no retries");
     let err = p
         .describe_images("us-east-1", &ImageQuery::owned_by(["self"]))
         .await
@@ -1054,7 +1068,7 @@ async fn a_refused_connection_fails_fast_with_a_clean_message() {
     );
     assert_clean(&err);
     assert!(err.is_transient());
-    assert_eq!(p.requests_sent(), 1, "one attempt, no retries");
+    assert_eq!(p.requests_sent() - sts, 1, "one attempt, no retries");
 
     // Every kind of call fails the same way, on its first attempt.
     let err = p.describe_regions().await.expect_err("nothing listens");
@@ -1074,7 +1088,7 @@ async fn a_refused_connection_fails_fast_with_a_clean_message() {
         "{err}"
     );
     assert_clean(&err);
-    assert_eq!(p.requests_sent(), 3, "one attempt per call");
+    assert_eq!(p.requests_sent() - sts, 3, "one attempt per call");
 }
 
 /// A whole resolution (every tier, cross-region over several regions) against an endpoint

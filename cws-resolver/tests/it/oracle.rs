@@ -5,7 +5,10 @@
 //! cross-region source is always on the region's fallback list. And completeness, against an
 //! oracle computed from the catalogue alone: an available, accepted image mapped for the
 //! region always wins; `ami_fallback` with a current base image always provisions by script;
-//! `fallback_strategy: error` never copies or scripts, and `cross_region` never scripts.
+//! `fallback_strategy: error` never copies or scripts, and `cross_region` never scripts; a
+//! search picks the newest trusted match of the most preferred architecture. And agreement:
+//! waves (with merged queries), the eager resolver, the sequential walk and many regions
+//! resolved together all give the same answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,8 +52,10 @@ impl ImageCatalog for ListCatalog {
             name: "list".into(),
             simulated: true,
             description: "test list provider".into(),
-            account_id: ACCOUNT.into(),
         }
+    }
+    async fn account_id(&self) -> ProviderResult<Option<String>> {
+        Ok(Some(ACCOUNT.into()))
     }
     async fn describe_images_by_id(
         &self,
@@ -117,7 +122,7 @@ fn arb_image(idx: usize) -> impl Strategy<Value = Image> {
             Just(CANONICAL)
         ],
         any::<bool>(),
-        0u8..3,
+        0u8..4,
     )
         .prop_map(
             move |(r, arch, state, deprecated, day, owner, tagged, name_kind)| {
@@ -134,6 +139,11 @@ fn arb_image(idx: usize) -> impl Strategy<Value = Image> {
                         date.format("%Y%m%d")
                     ),
                     (_, 0) => format!("other-{idx}"),
+                    // An impostor: anyone can publish an image with a convincing name.
+                    (_, 3) => format!(
+                        "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{arch_s}-server-{}",
+                        date.format("%Y%m%d")
+                    ),
                     _ => format!("cws-t-{idx}"),
                 };
                 let mut tags = BTreeMap::new();
@@ -240,15 +250,25 @@ fn resolve_with(images: Vec<Image>, c: &Catalogue) -> Resolution {
 /// Resolves `req` against a [`ListCatalog`] of `images`, with the published fallback graph
 /// and the bundled prices.
 fn resolve_in(resolver: &Resolver, images: Vec<Image>, req: &ResolveRequest) -> Resolution {
+    let mut one = resolve_many(resolver, images, std::slice::from_ref(req));
+    one.pop().expect("one answer per request")
+}
+
+/// Resolves several requests together against one [`ListCatalog`].
+fn resolve_many(
+    resolver: &Resolver,
+    images: Vec<Image>,
+    reqs: &[ResolveRequest],
+) -> Vec<Resolution> {
     let catalogue = ListCatalog { images };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rt.block_on(resolver.resolve_in(
+    rt.block_on(resolver.resolve_many_in(
         &catalogue,
         &cws_regions::FallbackGraph::published(),
         &cws_cost::PriceBook::bundled(),
-        req,
+        reqs,
     ))
 }
 
@@ -357,6 +377,69 @@ proptest! {
         let r3 = resolve_in(&Resolver::for_template(&template).sequential(), c.images.clone(), &req);
         prop_assert_eq!(&r.method, &r3.method);
         prop_assert_eq!(&r.ami_id, &r3.ami_id);
+        // The eager resolver (everything at once) agrees too: waves, merged queries and the
+        // early script tier change the calls, never the answer.
+        let r4 = resolve_in(&Resolver::for_template(&template).eager(), c.images.clone(), &req);
+        prop_assert_eq!(&r.method, &r4.method);
+        prop_assert_eq!(&r.ami_id, &r4.ami_id);
+        prop_assert_eq!(&r.source_region, &r4.source_region);
+
+        // Resolving every region together (shared and merged questions, as `ami test
+        // --all-regions` does) gives each region the answer it gets alone, walked one tier
+        // at a time.
+        let reqs: Vec<ResolveRequest> = REGIONS
+            .iter()
+            .map(|region| {
+                let mut q = ResolveRequest::new(template.clone(), *region);
+                q.architecture = c.arch;
+                q.now = Some(now);
+                q
+            })
+            .collect();
+        let many = resolve_many(&Resolver::for_template(&template), c.images.clone(), &reqs);
+        prop_assert_eq!(many.len(), reqs.len());
+        for (one_req, together) in reqs.iter().zip(&many) {
+            let alone = resolve_in(&Resolver::for_template(&template).sequential(), c.images.clone(), one_req);
+            prop_assert_eq!(&together.method, &alone.method, "{}", one_req.region);
+            prop_assert_eq!(&together.ami_id, &alone.ami_id, "{}", one_req.region);
+            prop_assert_eq!(&together.source_region, &alone.source_region, "{}", one_req.region);
+        }
+
+        // The newest trusted match wins a search: nothing the search accepts in the region is
+        // of a more preferred architecture, or newer in the same one.
+        if r.method == Method::DynamicSearch {
+            let search = template.ami_config.as_ref().and_then(|cfg| cfg.ami_search.as_ref());
+            let has_search = search.is_some();
+            let search_self = search.is_some_and(|s| s.owners.iter().any(|o| o == "self"));
+            let trusted = |i: &Image| {
+                let named = i.name.starts_with("cws-t-");
+                let copy_of_ours = i.owner_id == ACCOUNT
+                    && i.tags.get("cws:template").map(String::as_str) == Some("t");
+                (has_search
+                    && named
+                    && (i.owner_id == PUBLISHER || (search_self && i.owner_id == ACCOUNT)))
+                    || copy_of_ours
+            };
+            let rank = |i: &Image| {
+                let pos = accepted.iter().position(|a| *a == i.architecture).unwrap_or(usize::MAX);
+                (pos, std::cmp::Reverse(i.creation_date))
+            };
+            let best = c
+                .images
+                .iter()
+                .filter(|i| usable(i) && trusted(i) && i.deprecation_time.is_none_or(|d| d > now))
+                .map(rank)
+                .min();
+            let chosen = c
+                .images
+                .iter()
+                .find(|i| Some(&i.id) == r.ami_id.as_ref() && i.region == c.region)
+                .expect("the chosen image exists");
+            if let Some(best) = best {
+                prop_assert_eq!(rank(chosen), best, "{:#?}", r);
+            }
+        }
+
         let seen: BTreeSet<_> = r.attempts.iter().map(|a| a.tier.clone()).collect();
         prop_assert_eq!(seen.len(), r.attempts.len(), "each tier reported once");
     }

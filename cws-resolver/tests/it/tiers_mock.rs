@@ -157,16 +157,31 @@ async fn direct_mapping_verifies_the_mapped_id_with_one_lookup() {
     assert!(matches!(p, Probe::NotFound(_)));
 }
 
+/// The provenance search for copies cws made (owner `self`, any name, tagged with the
+/// template), which a search with a name pattern does not cover: it finds none.
+fn expect_no_copies(cloud: &mut MockCloud) {
+    cloud
+        .expect_describe_images()
+        .withf(|_, q| {
+            q.owners == ["self"]
+                && q.names.is_empty()
+                && q.tags.get("cws:template").map(String::as_str) == Some("bioinformatics")
+        })
+        .times(1)
+        .returning(|_, _| Ok(vec![]));
+}
+
 #[tokio::test]
 async fn dynamic_search_asks_trusted_owners_and_picks_deterministically() {
     let t = template("bioinformatics");
     let mut cloud = MockCloud::new();
+    expect_no_copies(&mut cloud);
     cloud
         .expect_describe_images()
         .withf(|region, q| {
             region == "us-west-2"
                 && q.owners == ["self", "704381954421"]
-                && q.name_pattern.as_deref() == Some("cws-bioinformatics-*")
+                && q.names == ["cws-bioinformatics-*"]
                 && q.tags.get("cws:template").map(String::as_str) == Some("bioinformatics")
         })
         .times(1)
@@ -226,6 +241,7 @@ async fn dynamic_search_asks_trusted_owners_and_picks_deterministically() {
 async fn a_deprecated_image_is_used_only_with_a_warning() {
     let t = template("bioinformatics");
     let mut cloud = MockCloud::new();
+    expect_no_copies(&mut cloud);
     cloud.expect_describe_images().times(1).returning(|_, _| {
         let mut d = image(
             "ami-00000000000000003",
@@ -299,9 +315,8 @@ async fn script_fallback_finds_the_publishers_base_image() {
         .expect_describe_images()
         .withf(|_, q| {
             q.owners == ["099720109477"]
-                && q.name_pattern
-                    .as_deref()
-                    .is_some_and(|p| p.contains("ubuntu-noble-24.04"))
+                && q.names.len() == 1
+                && q.names[0].contains("ubuntu-noble-24.04")
         })
         .times(1)
         .returning(|_, _| {

@@ -52,72 +52,97 @@ async fn a_cached_repeat_resolution_makes_zero_provider_calls() {
 }
 
 #[tokio::test]
-async fn a_direct_hit_costs_one_call_cold() {
+async fn in_memory_a_direct_hit_costs_one_call_cold() {
     let provider = Arc::new(CountingProvider::new(LocalCloud::in_memory()));
     let env = ResolveEnv::new(provider.clone());
     let t = template("python-ml");
-    let r = Resolver::for_template(&t)
-        .resolve(&env, &ResolveRequest::new(t.clone(), "us-east-1"))
-        .await;
-    assert_eq!(r.method, Method::DirectMapping);
-    // Probes are polled in priority order: an in-memory provider answers the direct mapping on
-    // its first poll, which decides the resolution before any lower tier is started.
-    assert_eq!(provider.total(), 1, "{:?}", provider.calls());
-    assert_eq!(provider.count(Operation::DescribeImagesById), 1);
-    assert!(
-        r.attempts[1..]
-            .iter()
-            .all(|a| a.outcome == Outcome::Skipped && a.detail.starts_with("not needed")),
-        "{r:#?}"
-    );
-    // A sequential walk stops at the first tier: exactly one call too.
-    provider.reset();
-    Resolver::for_template(&t)
-        .sequential()
-        .resolve(&env, &ResolveRequest::new(t.clone(), "us-east-1"))
-        .await;
-    assert_eq!(provider.total(), 1, "{:?}", provider.calls());
+    let req = ResolveRequest::new(t.clone(), "us-east-1");
+    // Calls are started in priority order, and an answer that comes back without waiting
+    // (in memory, or cached) is seen before the next call starts: the mapped id decides,
+    // and the search after it is never sent. Whatever the mode.
+    for resolver in [
+        Resolver::for_template(&t),
+        Resolver::for_template(&t).eager(),
+        Resolver::for_template(&t).sequential(),
+    ] {
+        provider.reset();
+        let r = resolver.resolve(&env, &req).await;
+        assert_eq!(r.method, Method::DirectMapping);
+        assert_eq!(provider.total(), 1, "{resolver:?}: {:?}", provider.calls());
+        assert_eq!(provider.count(Operation::DescribeImagesById), 1);
+        assert!(
+            r.attempts[1..]
+                .iter()
+                .all(|a| a.outcome == Outcome::Skipped),
+            "{r:#?}"
+        );
+    }
+}
+
+/// Round trips a resolution takes behind `latency` per call, on tokio's paused clock (the
+/// injected latency advances a virtual clock, so elapsed time counts round trips exactly).
+async fn round_trips(
+    resolver: &Resolver,
+    env: &ResolveEnv,
+    req: &ResolveRequest,
+    latency: Duration,
+) -> (Resolution, u32) {
+    let start = tokio::time::Instant::now();
+    let r = resolver.resolve(env, req).await;
+    let elapsed = start.elapsed();
+    (r, (elapsed.as_micros() / latency.as_micros()) as u32)
 }
 
 #[tokio::test(start_paused = true)]
-async fn behind_latency_every_probe_is_in_flight_in_the_first_round_trip() {
-    // Paused tokio time: the injected 20 ms latency advances a virtual clock, so the wall time
-    // of the resolution counts round trips exactly.
+async fn behind_latency_a_hit_is_one_round_trip_and_a_fall_through_two() {
     let latency = Duration::from_millis(20);
     let provider = Arc::new(CountingProvider::new(LatencyProvider::new(
         LocalCloud::in_memory(),
         latency,
     )));
     let env = ResolveEnv::new(provider.clone());
-    // ap-south-1 has no python-ml image: direct mapping and search miss and the image is
-    // planned as a copy from a fallback region; every tier's first call goes out together.
     let t = template("python-ml");
-    let req = ResolveRequest::new(t.clone(), "ap-south-1");
-    let start = tokio::time::Instant::now();
-    let r = Resolver::for_template(&t).resolve(&env, &req).await;
-    let concurrent = start.elapsed();
+    let waves = Resolver::for_template(&t);
+    let eager = Resolver::for_template(&t).eager();
+    let sequential = Resolver::for_template(&t).sequential();
+
+    // us-east-1 has the mapped image: one round trip, two calls.
+    let hit = ResolveRequest::new(t.clone(), "us-east-1");
+    let (r, trips) = round_trips(&waves, &env, &hit, latency).await;
+    assert_eq!(r.method, Method::DirectMapping);
+    assert_eq!((trips, provider.total()), (1, 2), "{:?}", provider.calls());
+    // The eager resolver: one round trip too, but the fallback regions were asked as well.
+    provider.reset();
+    let (e, eager_trips) = round_trips(&eager, &env, &hit, latency).await;
+    assert_eq!(e.ami_id, r.ami_id);
+    assert_eq!(eager_trips, 1);
+    assert!(provider.total() > 2, "{:?}", provider.calls());
+
+    // ap-south-1 has no python-ml image: the launch region first (its search, and the base
+    // image beside it since there is no mapped id to check), then the fallback regions.
+    provider.reset();
+    let miss = ResolveRequest::new(t.clone(), "ap-south-1");
+    let (r, trips) = round_trips(&waves, &env, &miss, latency).await;
     assert_eq!(r.method, Method::CrossRegion, "{r:#?}");
-    assert!(
-        provider.total() > 1,
-        "every probe starts at once: {:?}",
-        provider.calls()
+    assert_eq!(trips, 2, "{:?}", provider.calls());
+
+    let (e, eager_trips) = round_trips(&eager, &env, &miss, latency).await;
+    assert_eq!(
+        (e.method.clone(), e.ami_id.clone()),
+        (r.method.clone(), r.ami_id.clone())
+    );
+    assert_eq!(
+        eager_trips, 1,
+        "the eager resolver sends everything at once"
     );
 
-    let start = tokio::time::Instant::now();
-    let s = Resolver::for_template(&t)
-        .sequential()
-        .resolve(&env, &req)
-        .await;
-    let sequential = start.elapsed();
-    assert_eq!(s.method, r.method);
-    assert_eq!(s.ami_id, r.ami_id);
+    let (s, seq_trips) = round_trips(&sequential, &env, &miss, latency).await;
+    assert_eq!((s.method, s.ami_id), (r.method, r.ami_id));
+    // One tier at a time: the search, then the fallback regions (the base image is never
+    // asked): never fewer round trips than the waves.
     assert!(
-        concurrent < latency * 2,
-        "the concurrent resolution is one round trip: {concurrent:?}"
-    );
-    assert!(
-        sequential >= concurrent + latency,
-        "the sequential walk pays at least one more round trip: {sequential:?} vs {concurrent:?}"
+        seq_trips >= trips,
+        "the sequential walk: {seq_trips} round trips vs {trips}"
     );
 }
 
