@@ -482,20 +482,54 @@ impl Drop for MotoServer {
     }
 }
 
-/// A loopback HTTP proxy in front of moto that can lose answers: a request for a chosen EC2
-/// action is carried out by moto, then answered `500 InternalError` instead of moto's answer,
-/// as when a network drops a response after EC2 acted. Everything else is relayed as it is.
+/// A loopback HTTP proxy in front of moto that can delay, log and lose answers.
+///
+/// - **Latency**: [`set_latency`](LossyProxy::set_latency) holds every request that long
+///   before moto sees it, the way a distant region's round trip does.
+/// - **A request log**: every request's action (`DescribeImages`, `GetCallerIdentity`, ...)
+///   and the *wave* it belongs to: the requests sent before any of them was answered. A
+///   request that arrives once an answer of the current wave has gone out starts the next
+///   wave. With latency set, requests a client sends at once share a wave and a request it
+///   sends because of an answer does not, so [`requests`](LossyProxy::requests) shows how
+///   many round trips a command took and what it asked in each, measured from outside the
+///   process.
+/// - **Lost answers**: a request for a chosen EC2 action is carried out by moto, then
+///   answered `500 InternalError` instead of moto's answer, as when a network drops a
+///   response after EC2 acted; or never answered at all.
 ///
 /// One connection carries one request (the proxy closes it after answering), so no HTTP
 /// keep-alive state is involved. The proxy thread stops when this value is dropped.
 #[derive(Debug)]
 pub struct LossyProxy {
     endpoint: String,
-    rules: std::sync::Arc<std::sync::Mutex<Vec<(String, u32, Loss)>>>,
-    carried: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
-    lost: std::sync::Arc<std::sync::atomic::AtomicU32>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    state: std::sync::Arc<ProxyState>,
     addr: SocketAddr,
+}
+
+/// One request the proxy relayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relayed {
+    /// The API action (`DescribeImages`, `GetCallerIdentity`), or the request path for
+    /// JSON APIs.
+    pub action: String,
+    /// The wave it was part of, from 1 (see [`LossyProxy`]).
+    pub wave: u32,
+}
+
+#[derive(Debug, Default)]
+struct ProxyState {
+    rules: std::sync::Mutex<Vec<(String, u32, Loss)>>,
+    carried: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    lost: std::sync::atomic::AtomicU32,
+    stop: std::sync::atomic::AtomicBool,
+    latency: std::sync::Mutex<Duration>,
+    log: std::sync::Mutex<Vec<Relayed>>,
+    /// (the current wave, whether an answer of it has gone out).
+    flight: std::sync::Mutex<(u32, bool)>,
+}
+
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What happens to a matching request's answer.
@@ -510,34 +544,27 @@ enum Loss {
 impl LossyProxy {
     /// Starts a proxy to `moto` on a free loopback port.
     pub fn start(moto: &MotoServer) -> std::io::Result<LossyProxy> {
-        use std::sync::atomic::{AtomicBool, AtomicU32};
-        use std::sync::{Arc, Mutex};
+        use std::sync::Arc;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let upstream = moto.addr;
-        let rules: Arc<Mutex<Vec<(String, u32, Loss)>>> = Arc::default();
-        let carried: Arc<Mutex<std::collections::HashMap<String, u32>>> = Arc::default();
-        let lost = Arc::new(AtomicU32::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (r, c, l, s) = (rules.clone(), carried.clone(), lost.clone(), stop.clone());
+        let state = Arc::new(ProxyState::default());
+        let st = state.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
-                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                if st.stop.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, c, l, s) = (r.clone(), c.clone(), l.clone(), s.clone());
+                let st = st.clone();
                 std::thread::spawn(move || {
-                    let _ = relay_one(conn, upstream, &r, &c, &l, &s);
+                    let _ = relay_one(conn, upstream, &st);
                 });
             }
         });
         Ok(LossyProxy {
             endpoint: format!("http://{addr}"),
-            rules,
-            carried,
-            lost,
-            stop,
+            state,
             addr,
         })
     }
@@ -547,31 +574,38 @@ impl LossyProxy {
         &self.endpoint
     }
 
+    /// Holds every request this long before relaying it (zero by default).
+    pub fn set_latency(&self, latency: Duration) {
+        *locked(&self.state.latency) = latency;
+    }
+
+    /// The requests relayed since the last [`clear_requests`](Self::clear_requests), in
+    /// arrival order, with their waves.
+    pub fn requests(&self) -> Vec<Relayed> {
+        locked(&self.state.log).clone()
+    }
+
+    /// Forgets the request log and starts counting waves from 1 again.
+    pub fn clear_requests(&self) {
+        locked(&self.state.log).clear();
+        *locked(&self.state.flight) = (0, false);
+    }
+
     /// The next `times` requests for `action` (e.g. `RunInstances`) are carried out and their
     /// answers lost.
     pub fn lose(&self, action: &str, times: u32) {
-        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push((
-            action.to_string(),
-            times,
-            Loss::Lost,
-        ));
+        locked(&self.state.rules).push((action.to_string(), times, Loss::Lost));
     }
 
     /// The next `times` requests for `action` are carried out and never answered (the
     /// connection stays open until the proxy is dropped), as when the network stalls.
     pub fn stall(&self, action: &str, times: u32) {
-        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push((
-            action.to_string(),
-            times,
-            Loss::Stalled,
-        ));
+        locked(&self.state.rules).push((action.to_string(), times, Loss::Stalled));
     }
 
     /// How many requests for `action` moto has carried out through this proxy.
     pub fn carried(&self, action: &str) -> u32 {
-        self.carried
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        locked(&self.state.carried)
             .get(action)
             .copied()
             .unwrap_or(0)
@@ -579,31 +613,82 @@ impl LossyProxy {
 
     /// How many answers have been lost so far.
     pub fn lost(&self) -> u32 {
-        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+        self.state.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
 impl Drop for LossyProxy {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.state
+            .stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
     }
 }
 
-/// Reads one HTTP request from `client`, has moto carry it out, and answers with moto's
-/// response or, when a rule matches its action, with a 500.
+/// The action a request asks for: the `Action=` of a query-protocol body (EC2, STS), else the
+/// request path (JSON APIs such as the Marketplace catalogue).
+fn action_of(head: &str, body: &[u8]) -> String {
+    let body_text = String::from_utf8_lossy(body);
+    if let Some(a) = body_text
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+    {
+        return a.to_string();
+    }
+    head.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Reads one HTTP request from `client`, has moto carry it out (after the latency), and
+/// answers with moto's response or, when a rule matches its action, with a 500.
 fn relay_one(
     mut client: TcpStream,
     upstream: SocketAddr,
-    rules: &std::sync::Mutex<Vec<(String, u32, Loss)>>,
-    carried: &std::sync::Mutex<std::collections::HashMap<String, u32>>,
-    lost: &std::sync::atomic::AtomicU32,
-    stop: &std::sync::atomic::AtomicBool,
+    state: &ProxyState,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let (head, body) = read_message(&mut client)?;
     let head_text = String::from_utf8_lossy(&head).into_owned();
+    let action = action_of(&head_text, &body);
+    let wave = {
+        let mut flight = locked(&state.flight);
+        if flight.0 == 0 || flight.1 {
+            *flight = (flight.0 + 1, false);
+        }
+        locked(&state.log).push(Relayed {
+            action: action.clone(),
+            wave: flight.0,
+        });
+        flight.0
+    };
+    // Marks the wave answered before the client can see the answer (so a request it sends
+    // because of this answer starts a new wave), however the relay ends.
+    struct InFlight<'a>(&'a ProxyState, u32, bool);
+    impl InFlight<'_> {
+        fn land(&mut self) {
+            if !self.2 {
+                self.2 = true;
+                let mut flight = locked(&self.0.flight);
+                if flight.0 == self.1 {
+                    flight.1 = true;
+                }
+            }
+        }
+    }
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.land();
+        }
+    }
+    let mut in_flight = InFlight(state, wave, false);
+    let latency = *locked(&state.latency);
+    if !latency.is_zero() {
+        std::thread::sleep(latency);
+    }
     // Force one request per connection upstream, so moto closes after answering.
     let mut lines: Vec<&str> = head_text
         .split("\r\n")
@@ -620,19 +705,9 @@ fn relay_one(
     let mut answer = Vec::new();
     server.read_to_end(&mut answer)?;
 
-    let body_text = String::from_utf8_lossy(&body);
-    let action = body_text
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("Action="))
-        .unwrap_or_default()
-        .to_string();
-    *carried
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(action.clone())
-        .or_default() += 1;
+    *locked(&state.carried).entry(action.clone()).or_default() += 1;
     let loss = {
-        let mut rules = rules.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rules = locked(&state.rules);
         match rules.iter_mut().find(|(a, n, _)| *a == action && *n > 0) {
             Some((_, n, loss)) => {
                 *n -= 1;
@@ -643,13 +718,14 @@ fn relay_one(
     };
     if loss == Some(Loss::Stalled) {
         // Hold the connection, unanswered, until the client gives up or the proxy stops.
-        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        in_flight.land();
+        while !state.stop.load(std::sync::atomic::Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
         }
         return Ok(());
     }
     let reply = if loss == Some(Loss::Lost) {
-        lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        state.lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let xml = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>\
              InternalError</Code><Message>answer to {action} lost (injected by the test \
@@ -679,6 +755,7 @@ fn relay_one(
             None => answer,
         }
     };
+    in_flight.land();
     client.write_all(&reply)?;
     client.flush()?;
     let _ = client.shutdown(std::net::Shutdown::Both);

@@ -65,6 +65,27 @@ pub struct GlobalArgs {
     /// Verbose logs on stderr, and the full resolution report.
     #[arg(long, global = true)]
     pub debug: bool,
+    /// How long the AWS provider's read answers are kept on disk under $CWS_HOME/cache, so a
+    /// repeat asks nothing (e.g. `2m`, `30s`; `0` keeps nothing). A launch re-checks the
+    /// chosen image before spending.
+    #[arg(long, global = true, env = "CWS_CACHE_TTL", value_name = "DURATION")]
+    pub cache_ttl: Option<String>,
+    /// How `ami resolve` and `ami test` ask the provider: `waves` (the launch region first,
+    /// the default), `eager` (everything at once: one round trip, more calls) or
+    /// `sequential` (one tier at a time, as other tools do; for comparison).
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub resolve_mode: Option<ResolveMode>,
+}
+
+/// How a resolution asks the provider (see `--resolve-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResolveMode {
+    /// The launch region first, fallback regions only when it has nothing.
+    Waves,
+    /// Every tier's questions at once.
+    Eager,
+    /// One tier at a time.
+    Sequential,
 }
 
 /// Top-level commands.

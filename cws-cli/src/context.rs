@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use cws_provider::CloudProvider;
-use cws_resolver::ResolveEnv;
+use cws_provider::disk_cache::DiskCache;
+use cws_provider::{CloudProvider, ImageCatalog};
 use cws_resolver::{Consent, ConsentRequest};
+use cws_resolver::{ResolveEnv, Resolver};
 use cws_template::{SearchPath, TemplateStore};
 
-use crate::cli::{GlobalArgs, OutputFormat};
+use crate::cli::{GlobalArgs, OutputFormat, ResolveMode};
 use crate::config::Config;
 use crate::error::UsageError;
 
@@ -28,6 +29,10 @@ pub struct Ctx {
     pub store: TemplateStore,
     regions_file: Option<PathBuf>,
     prices_file: Option<PathBuf>,
+    /// How long AWS read answers are kept on disk.
+    pub cache_ttl: std::time::Duration,
+    /// How resolutions ask the provider (`--resolve-mode`).
+    pub resolve_mode: ResolveMode,
 }
 
 impl Ctx {
@@ -90,6 +95,17 @@ impl Ctx {
             Some(&home),
         ));
 
+        let cache_ttl = match &g.cache_ttl {
+            None => cws_provider::disk_cache::DEFAULT_TTL,
+            Some(t) if t.trim() == "0" => std::time::Duration::ZERO,
+            Some(t) => cws_util::duration::parse(t).map_err(|e| {
+                UsageError(format!(
+                    "--cache-ttl (or CWS_CACHE_TTL) `{}`: {e}; write it like `2m` or `30s`, or `0` to keep nothing",
+                    t.escape_debug()
+                ))
+            })?,
+        };
+
         Ok(Ctx {
             home,
             regions,
@@ -102,6 +118,8 @@ impl Ctx {
             store,
             regions_file: g.regions_file.clone(),
             prices_file: g.prices_file.clone(),
+            cache_ttl,
+            resolve_mode: g.resolve_mode.unwrap_or(ResolveMode::Waves),
         })
     }
 
@@ -161,8 +179,43 @@ impl Ctx {
         })
     }
 
-    /// The provider named by `--provider`.
-    pub async fn provider(&self) -> Result<Arc<dyn CloudProvider>> {
+    /// The provider named by `--provider` (what commands spend and change things with, and
+    /// read fresh from), and where resolutions read from when that is a cache in front of it
+    /// (the AWS provider's answers kept under `$CWS_HOME/cache` for `--cache-ttl`). Changes
+    /// made through the provider empty that cache.
+    async fn provider_and_reads(
+        &self,
+    ) -> Result<(Arc<dyn CloudProvider>, Option<Arc<dyn ImageCatalog>>)> {
+        let provider = self.backend().await?;
+        if self.provider_name != "aws" {
+            return Ok((provider, None));
+        }
+        // One cache per endpoint and set of credentials; only a hash of this is written.
+        let namespace = format!(
+            "aws\n{}\n{}\n{}",
+            self.endpoint_url.as_deref().unwrap_or(""),
+            self.profile.as_deref().unwrap_or(""),
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()
+        );
+        let cache = DiskCache::new(
+            provider,
+            &self.home.join("cache").join("reads"),
+            &namespace,
+            self.cache_ttl,
+        );
+        Ok((Arc::new(cache.fresh()), Some(Arc::new(cache))))
+    }
+
+    /// A resolver as `--resolve-mode` asks.
+    pub fn walk(&self, resolver: Resolver) -> Resolver {
+        match self.resolve_mode {
+            ResolveMode::Waves => resolver,
+            ResolveMode::Eager => resolver.eager(),
+            ResolveMode::Sequential => resolver.sequential(),
+        }
+    }
+
+    async fn backend(&self) -> Result<Arc<dyn CloudProvider>> {
         match self.provider_name.as_str() {
             "aws" => {
                 use cws_aws::{
@@ -197,10 +250,12 @@ impl Ctx {
 
     /// Provider, fallback graph and prices together.
     pub async fn env(&self) -> Result<ResolveEnv> {
+        let (provider, reads) = self.provider_and_reads().await?;
         Ok(ResolveEnv {
-            provider: self.provider().await?,
+            provider,
             fallbacks: self.fallbacks()?,
             prices: self.prices()?,
+            reads,
         })
     }
 

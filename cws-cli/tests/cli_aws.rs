@@ -632,3 +632,248 @@ fn ctrl_c_during_a_launch_copy_loses_nothing_and_the_next_launch_pays_once() {
     let status = ok(aws.run(&["--json", "ami", "status"]));
     assert_eq!(status["images"].as_array().unwrap().len(), 0, "{status}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Calls and round trips, as a user meets them: the whole `cws` process, counted from outside
+// by a proxy in front of moto that holds every request for a latency and logs its action and
+// wave (a run of requests in flight together: one round trip).
+
+/// What one `cws` run asked, seen by the proxy.
+struct Measured {
+    out: Output,
+    wall: std::time::Duration,
+    requests: Vec<cws_aws::moto_harness::Relayed>,
+}
+
+impl Measured {
+    fn json(&self) -> Value {
+        assert!(
+            self.out.status.success(),
+            "exit {:?}\nstderr: {}",
+            self.out.status.code(),
+            String::from_utf8_lossy(&self.out.stderr)
+        );
+        json(&self.out)
+    }
+
+    fn calls(&self) -> usize {
+        self.requests.len()
+    }
+
+    fn waves(&self) -> u32 {
+        self.requests.iter().map(|r| r.wave).max().unwrap_or(0)
+    }
+
+    fn asked(&self, action: &str) -> usize {
+        self.requests.iter().filter(|r| r.action == action).count()
+    }
+}
+
+fn measure(
+    aws: &Aws,
+    proxy: &cws_aws::moto_harness::LossyProxy,
+    extra_env: &[(&str, &str)],
+    args: &[&str],
+) -> Measured {
+    proxy.clear_requests();
+    let mut c = aws.std_cws();
+    c.env("CWS_ENDPOINT_URL", proxy.endpoint());
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    let start = std::time::Instant::now();
+    let out = c.args(args).output().unwrap();
+    let wall = start.elapsed();
+    Measured {
+        out,
+        wall,
+        requests: proxy.requests(),
+    }
+}
+
+/// The scenarios of the performance table: (label, extra args before the command, command).
+fn user_view_scenarios(lab_dir: &str) -> Vec<(&'static str, Vec<String>, &'static str)> {
+    let t = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        (
+            "direct-mapping hit",
+            t(&["ami", "resolve", "python-ml", "--region", "us-east-1"]),
+            "direct_mapping",
+        ),
+        (
+            "dynamic-search hit",
+            t(&["ami", "resolve", "python-ml", "--region", "eu-central-1"]),
+            "dynamic_search",
+        ),
+        (
+            "found only in a fallback region",
+            t(&[
+                "--templates",
+                lab_dir,
+                "ami",
+                "resolve",
+                "lab-box",
+                "--region",
+                "ca-central-1",
+            ]),
+            "cross_region",
+        ),
+        (
+            "nothing anywhere -> script",
+            t(&[
+                "--templates",
+                lab_dir,
+                "ami",
+                "resolve",
+                "absent-box",
+                "--region",
+                "ca-central-1",
+            ]),
+            "script_fallback",
+        ),
+    ]
+}
+
+/// A proxy with latency in front of moto, the lab-box image in us-east-1 only, and a template
+/// nothing serves.
+fn user_view_setup(
+    latency: std::time::Duration,
+) -> Option<(Aws, cws_aws::moto_harness::LossyProxy, String)> {
+    let aws = Aws::start()?;
+    let rt = rt();
+    let moto = rt.block_on(aws.moto.provider()).unwrap();
+    let (_, dir) = seed_lab_box(&aws, &rt, &moto);
+    write_template(
+        Path::new(&dir),
+        "absent-box",
+        "name: Absent box\nslug: absent-box\nversion: 1.0.0\nbase: ubuntu-24.04\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"absent-box-*\"\n    required_tags: {cws:template: absent-box}\n",
+    );
+    let proxy = cws_aws::moto_harness::LossyProxy::start(&aws.moto).unwrap();
+    proxy.set_latency(latency);
+    Some((aws, proxy, dir))
+}
+
+#[test]
+fn a_hit_is_one_round_trip_of_two_calls_and_a_cached_repeat_asks_nothing() {
+    // The latency only makes requests sent together overlap at the proxy, so that waves can
+    // be told apart; nothing here is timed.
+    let Some((aws, proxy, dir)) = user_view_setup(std::time::Duration::from_millis(100)) else {
+        return;
+    };
+    let no_cache = [("CWS_CACHE_TTL", "0")];
+    for (label, args, method) in user_view_scenarios(&dir) {
+        let mut argv: Vec<&str> = vec!["--json"];
+        argv.extend(args.iter().map(String::as_str));
+        let m = measure(&aws, &proxy, &no_cache, &argv);
+        assert_eq!(m.json()["method"], method, "{label}");
+        // Nothing sequential in front of the probes: the account id is never asked.
+        assert_eq!(m.asked("GetCallerIdentity"), 0, "{label}: {:?}", m.requests);
+        let (max_calls, waves) = match method {
+            "direct_mapping" | "dynamic_search" => (2, 1),
+            _ => (usize::MAX, 2),
+        };
+        assert!(m.calls() <= max_calls, "{label}: {:?}", m.requests);
+        assert_eq!(m.waves(), waves, "{label}: {:?}", m.requests);
+    }
+
+    // The repeat within the cache's time-to-live, in a new process: no call at all.
+    let argv = [
+        "--json",
+        "ami",
+        "resolve",
+        "python-ml",
+        "--region",
+        "us-east-1",
+    ];
+    let first = measure(&aws, &proxy, &[], &argv);
+    assert_eq!(first.json()["method"], "direct_mapping");
+    assert!(first.calls() >= 1);
+    let repeat = measure(&aws, &proxy, &[], &argv);
+    assert_eq!(repeat.json()["ami_id"], first.json()["ami_id"]);
+    assert_eq!(repeat.calls(), 0, "{:?}", repeat.requests);
+
+    // `ami test --all-regions`: every region's first wave at once; a region's cross-region
+    // answer comes from the other regions' answers, not asked again.
+    let m = measure(
+        &aws,
+        &proxy,
+        &no_cache,
+        &["--json", "ami", "test", "python-ml", "--all-regions"],
+    );
+    let regions = m.json()["regions"].as_array().unwrap().len();
+    assert_eq!(regions, 34);
+    assert!(m.waves() <= 2, "{:?}", m.requests);
+    assert!(m.calls() <= 2 * regions, "{} calls", m.calls());
+}
+
+/// The performance table of the README: wall time in units of the injected latency L, calls
+/// and round trips per command, for the default resolver beside the eager one and the
+/// sequential walk. Run with `benches/user_view.sh` (a release build, L = 200 ms).
+#[test]
+#[ignore = "a measurement, not a test: run by benches/user_view.sh"]
+fn user_view_table() {
+    let latency_ms: u64 = std::env::var("CWS_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let latency = std::time::Duration::from_millis(latency_ms);
+    let Some((aws, proxy, dir)) = user_view_setup(latency) else {
+        panic!("moto is needed for this measurement");
+    };
+    let l = latency.as_secs_f64();
+    println!(
+        "\n`cws --provider aws` against moto, L = {latency_ms} ms injected per request (wall in L; calls; waves)\n"
+    );
+    println!("| command | waves (default) | eager | sequential |\n|---|---|---|---|");
+    let no_cache = [("CWS_CACHE_TTL", "0")];
+    let mut rows: Vec<(String, Vec<String>)> = user_view_scenarios(&dir)
+        .into_iter()
+        .map(|(label, args, _)| (label.to_string(), args))
+        .collect();
+    rows.push((
+        "`ami test --all-regions` (34 regions)".into(),
+        ["ami", "test", "python-ml", "--all-regions"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    ));
+    for (label, args) in rows {
+        let mut cells = Vec::new();
+        for mode in ["waves", "eager", "sequential"] {
+            // Best of three: the process start is noise, the round trips are not.
+            let runs: Vec<Measured> = (0..3)
+                .map(|_| {
+                    let mut argv: Vec<&str> = vec!["--json", "--resolve-mode", mode];
+                    argv.extend(args.iter().map(String::as_str));
+                    measure(&aws, &proxy, &no_cache, &argv)
+                })
+                .collect();
+            let best = runs.iter().min_by_key(|m| m.wall).unwrap();
+            best.json();
+            cells.push(format!(
+                "{:.2} L; {} calls; {} waves",
+                best.wall.as_secs_f64() / l,
+                best.calls(),
+                best.waves()
+            ));
+        }
+        println!("| {label} | {} |", cells.join(" | "));
+    }
+    let argv = [
+        "--json",
+        "ami",
+        "resolve",
+        "python-ml",
+        "--region",
+        "us-east-1",
+    ];
+    measure(&aws, &proxy, &[], &argv).json();
+    let repeat = measure(&aws, &proxy, &[], &argv);
+    repeat.json();
+    println!(
+        "| repeat `ami resolve` within the cache TTL | {:.2} L; {} calls; {} waves | | |",
+        repeat.wall.as_secs_f64() / l,
+        repeat.calls(),
+        repeat.waves()
+    );
+}

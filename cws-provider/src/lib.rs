@@ -17,6 +17,7 @@
 
 #![deny(missing_docs)]
 
+pub mod disk_cache;
 mod error;
 mod ext;
 pub mod intent;

@@ -46,6 +46,11 @@ pub struct ResolveEnv {
     pub fallbacks: FallbackGraph,
     /// Prices.
     pub prices: PriceBook,
+    /// Where resolutions read from, when not from `provider`: a cache in front of it (an
+    /// on-disk cache, say) whose answers may be stale. `provider` stays the fresh source:
+    /// before anything is spent on a resolution, its chosen image is checked there by id
+    /// (one call), and resolved again there if it is gone.
+    pub reads: Option<Arc<dyn ImageCatalog>>,
 }
 
 impl std::fmt::Debug for ResolveEnv {
@@ -57,12 +62,21 @@ impl std::fmt::Debug for ResolveEnv {
 }
 
 impl ResolveEnv {
+    /// What resolutions read from: [`reads`](Self::reads) when set, else the provider.
+    pub fn catalog(&self) -> &dyn ImageCatalog {
+        match &self.reads {
+            Some(r) => r.as_ref(),
+            None => self.provider.as_ref(),
+        }
+    }
+
     /// An environment with the published fallback graph and the bundled price book.
     pub fn new(provider: Arc<dyn CloudProvider>) -> Self {
         ResolveEnv {
             provider,
             fallbacks: FallbackGraph::published(),
             prices: PriceBook::bundled(),
+            reads: None,
         }
     }
 }
@@ -311,7 +325,7 @@ impl Resolver {
 
     /// Resolves a template in a region.
     pub async fn resolve(&self, env: &ResolveEnv, req: &ResolveRequest) -> Resolution {
-        self.resolve_in(env.provider.as_ref(), &env.fallbacks, &env.prices, req)
+        self.resolve_in(env.catalog(), &env.fallbacks, &env.prices, req)
             .await
     }
 
@@ -336,7 +350,7 @@ impl Resolver {
     /// plan) is answered from what another already asked, not asked again. The answers are
     /// the ones [`resolve`](Self::resolve) gives for each alone, in the same order.
     pub async fn resolve_many(&self, env: &ResolveEnv, reqs: &[ResolveRequest]) -> Vec<Resolution> {
-        self.resolve_many_in(env.provider.as_ref(), &env.fallbacks, &env.prices, reqs)
+        self.resolve_many_in(env.catalog(), &env.fallbacks, &env.prices, reqs)
             .await
     }
 

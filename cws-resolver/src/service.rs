@@ -263,6 +263,27 @@ pub async fn launch(
     launch_recorded(env, req, consent, &NoJournal).await
 }
 
+/// Whether the image a resolution chose is still there and available (no image: nothing to
+/// check).
+async fn still_available(
+    provider: &dyn cws_provider::ImageCatalog,
+    resolution: &Resolution,
+) -> Result<bool, ProviderError> {
+    let Some(id) = &resolution.ami_id else {
+        return Ok(true);
+    };
+    let region = resolution
+        .source_region
+        .as_deref()
+        .unwrap_or(&resolution.region);
+    let found = provider
+        .describe_images_by_id(region, std::slice::from_ref(id))
+        .await?;
+    Ok(found
+        .iter()
+        .any(|i| &i.id == id && i.state == ImageState::Available))
+}
+
 /// [`launch`], recording a cross-region copy in `journal` around its creating call.
 pub async fn launch_recorded(
     env: &ResolveEnv,
@@ -291,6 +312,19 @@ pub async fn launch_recorded(
     let (mut resolution, account) =
         futures::join!(resolver.resolve(env, &rreq), provider.account_id());
     let account = account.ok().flatten();
+    // An answer that may come from a cache is checked against the backend before anything
+    // is spent on it (one call), and resolved there again if it no longer holds; from then
+    // on, this launch resolves against the backend itself.
+    let mut fresh_env;
+    let mut env = env;
+    if !req.dry_run && env.reads.is_some() {
+        fresh_env = env.clone();
+        fresh_env.reads = None;
+        env = &fresh_env;
+        if !still_available(provider, &resolution).await? {
+            resolution = resolver.resolve(env, &rreq).await;
+        }
+    }
 
     // --prefer-script: the script won, but an image exists. Ask which to use.
     if req.prefer_script
@@ -536,6 +570,18 @@ pub async fn test_regions(
     architecture: Option<Architecture>,
 ) -> Vec<RegionTest> {
     let resolver = Resolver::for_template(template);
+    test_regions_with(env, &resolver, template, regions, architecture).await
+}
+
+/// [`test_regions`] with a given resolver (e.g. [`Resolver::eager`] or
+/// [`Resolver::sequential`], for comparison).
+pub async fn test_regions_with(
+    env: &ResolveEnv,
+    resolver: &Resolver,
+    template: &Template,
+    regions: &[String],
+    architecture: Option<Architecture>,
+) -> Vec<RegionTest> {
     let reqs: Vec<ResolveRequest> = regions
         .iter()
         .map(|region| {

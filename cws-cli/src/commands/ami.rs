@@ -89,6 +89,7 @@ async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
     let env = ctx.env().await?;
     let resolver = service::resolver_for(&loaded.template, opts.ami_strategy.as_deref(), false)
         .map_err(|e| UsageError(format!("--ami-strategy: {e}")))?;
+    let resolver = ctx.walk(resolver);
     let mut req = ResolveRequest::new(loaded.template.clone(), region);
     req.architecture = parse_arch(opts.arch.as_deref())?;
     let r = resolver.resolve(&env, &req).await;
@@ -215,7 +216,8 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
     let regions = ctx.target_regions(all_regions);
     let env = ctx.env().await?;
     let arch = parse_arch(arch)?;
-    let rows = service::test_regions(&env, &loaded.template, &regions, arch).await;
+    let resolver = ctx.walk(cws_resolver::Resolver::for_template(&loaded.template));
+    let rows = service::test_regions_with(&env, &resolver, &loaded.template, &regions, arch).await;
     let info = env.provider.info();
     let errors = rows
         .iter()

@@ -1,1 +1,2 @@
+mod disk_cache;
 mod wrappers;
