@@ -28,11 +28,11 @@ fn resolve_calls(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1));
     for s in &scenarios {
         let cached = Arc::new(CachingProvider::new(
-            CountingProvider::new(Walk::Concurrent.provider(s.cloud.clone(), LATENCY)),
+            CountingProvider::new(Walk::Waves.provider(s.cloud.clone(), LATENCY)),
             Duration::from_secs(3600),
         ));
         let env = ResolveEnv::new(cached.clone() as Arc<dyn CloudProvider>);
-        let resolver = Walk::Concurrent.resolver(&s.template);
+        let resolver = Walk::Waves.resolver(&s.template);
         let req = s.request();
         let first = rt.block_on(resolver.resolve(&env, &req));
         s.check(&first).expect("scenario takes its named path");

@@ -7,7 +7,7 @@
 //! and a cached repeat costs none. To show that, every scenario here is resolved three ways
 //! against the same simulated cloud with the same injected per-call latency:
 //!
-//! - [`Walk::Concurrent`]: cws's resolver as shipped ([`Resolver::for_template`]);
+//! - [`Walk::Waves`]: cws's resolver as shipped ([`Resolver::for_template`]);
 //! - [`Walk::Sequential`]: the same tiers walked one at a time ([`Resolver::sequential`]);
 //! - [`Walk::Serial`]: the sequential walk with one provider call in flight at a time
 //!   ([`SerialProvider`]), the way a script that calls the API in a loop behaves.

@@ -78,7 +78,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cached_repeat_makes_no_calls() {
         for s in Scenario::all().unwrap() {
-            let calls = count_calls(&s, Walk::Concurrent, Duration::from_millis(20)).await;
+            let calls = count_calls(&s, Walk::Waves, Duration::from_millis(20)).await;
             assert!(calls.uncached > 0, "{:?}", s.case);
             assert_eq!(calls.cached_repeat, 0, "{:?}", s.case);
         }

@@ -92,8 +92,11 @@ impl Case {
 /// How the tiers are walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Walk {
-    /// cws: every tier's probe in flight at once, highest-priority success wins.
-    Concurrent,
+    /// cws as shipped: the launch region's tiers in one round trip, the fallback regions
+    /// only if it has nothing ([`Resolver::for_template`]).
+    Waves,
+    /// [`Resolver::eager`]: every tier's questions at once, other regions included.
+    Eager,
     /// [`Resolver::sequential`]: one tier after another (a tier may still fan out inside).
     Sequential,
     /// The sequential walk over a [`SerialProvider`]: one provider call at a time.
@@ -102,12 +105,13 @@ pub enum Walk {
 
 impl Walk {
     /// Every walk, in report order.
-    pub const ALL: [Walk; 3] = [Walk::Concurrent, Walk::Sequential, Walk::Serial];
+    pub const ALL: [Walk; 4] = [Walk::Waves, Walk::Eager, Walk::Sequential, Walk::Serial];
 
     /// A short id for bench names.
     pub fn id(self) -> &'static str {
         match self {
-            Walk::Concurrent => "cws_concurrent",
+            Walk::Waves => "cws_waves",
+            Walk::Eager => "cws_eager",
             Walk::Sequential => "sequential_tiers",
             Walk::Serial => "serial_calls",
         }
@@ -116,7 +120,8 @@ impl Walk {
     /// The resolver for `template` walked this way.
     pub fn resolver(self, template: &Template) -> Resolver {
         match self {
-            Walk::Concurrent => Resolver::for_template(template),
+            Walk::Waves => Resolver::for_template(template),
+            Walk::Eager => Resolver::for_template(template).eager(),
             Walk::Sequential | Walk::Serial => Resolver::for_template(template).sequential(),
         }
     }
@@ -126,7 +131,7 @@ impl Walk {
         let delayed = LatencyProvider::new(cloud, latency);
         match self {
             Walk::Serial => Arc::new(SerialProvider::new(delayed)),
-            Walk::Concurrent | Walk::Sequential => Arc::new(delayed),
+            Walk::Waves | Walk::Eager | Walk::Sequential => Arc::new(delayed),
         }
     }
 }
@@ -372,9 +377,9 @@ mod tests {
         let s = Scenario::all().unwrap().remove(0);
         let rt = crate::runtime().unwrap();
         let mut r = rt.block_on(
-            Walk::Concurrent
+            Walk::Waves
                 .resolver(&s.template)
-                .resolve(&s.env(Walk::Concurrent, Duration::ZERO), &s.request()),
+                .resolve(&s.env(Walk::Waves, Duration::ZERO), &s.request()),
         );
         assert!(s.check(&r).is_ok());
         r.method = Method::ScriptFallback;

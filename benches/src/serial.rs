@@ -56,6 +56,9 @@ impl<P: CloudProvider> ImageCatalog for SerialProvider<P> {
     fn info(&self) -> ProviderInfo {
         self.inner.info()
     }
+    fn merges_searches(&self) -> bool {
+        self.inner.merges_searches()
+    }
     async fn describe_images_by_id(
         &self,
         region: &str,

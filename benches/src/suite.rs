@@ -73,7 +73,9 @@ pub fn print_latency_table(rows: &[LatencyRow], latency: Duration) {
         "\nWall time per resolution, injected latency L = {} ms per provider call (median)",
         latency.as_millis()
     );
-    println!("| case | cws (concurrent) | sequential tiers | serial calls |\n|---|---|---|---|");
+    println!(
+        "| case | cws (waves) | cws eager | sequential tiers | serial calls |\n|---|---|---|---|---|"
+    );
     for case in Case::ALL {
         let cell = |walk: Walk| {
             rows.iter()
@@ -82,9 +84,10 @@ pub fn print_latency_table(rows: &[LatencyRow], latency: Duration) {
                 .unwrap_or_else(|| "-".into())
         };
         println!(
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             case.label(),
-            cell(Walk::Concurrent),
+            cell(Walk::Waves),
+            cell(Walk::Eager),
             cell(Walk::Sequential),
             cell(Walk::Serial)
         );
@@ -128,7 +131,7 @@ pub fn print_calls_table(rows: &[CallsRow], latency: Duration) {
         latency.as_millis()
     );
     println!(
-        "| case | cws (concurrent) | sequential tiers | serial calls | cws cached repeat wall |\n|---|---|---|---|---|"
+        "| case | cws (waves) | cws eager | sequential tiers | serial calls | cws cached repeat wall |\n|---|---|---|---|---|---|"
     );
     for case in Case::ALL {
         let find = |walk: Walk| rows.iter().find(|r| r.case == case && r.walk == walk);
@@ -137,13 +140,14 @@ pub fn print_calls_table(rows: &[CallsRow], latency: Duration) {
                 .map(|r| format!("{} / {}", r.calls.uncached, r.calls.cached_repeat))
                 .unwrap_or_else(|| "-".into())
         };
-        let repeat = find(Walk::Concurrent)
+        let repeat = find(Walk::Waves)
             .map(|r| format!("{:.3} ms", ms(r.calls.repeat_wall)))
             .unwrap_or_else(|| "-".into());
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             case.label(),
-            cell(Walk::Concurrent),
+            cell(Walk::Waves),
+            cell(Walk::Eager),
             cell(Walk::Sequential),
             cell(Walk::Serial),
             repeat

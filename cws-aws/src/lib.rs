@@ -229,6 +229,7 @@ impl AwsProvider {
     pub async fn new(cfg: AwsConfig) -> Result<AwsProvider, ProviderError> {
         cfg.validate()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .retry_config(cfg.retry_config())
             .timeout_config(cfg.timeout_config());
         if let Some(profile) = &cfg.profile {
@@ -250,6 +251,11 @@ impl AwsProvider {
         sdk: SdkConfig,
     ) -> Result<AwsProvider, ProviderError> {
         cfg.validate()?;
+        let sdk = if sdk.http_client().is_none() {
+            sdk.into_builder().http_client(https_client()).build()
+        } else {
+            sdk
+        };
         let sdk = if sdk.region().is_none() {
             sdk.into_builder()
                 .region(Region::new(cfg.default_region.clone()))
@@ -554,6 +560,19 @@ impl AwsProvider {
                 region: region.to_string(),
             })
     }
+}
+
+/// The HTTPS client cws gives the SDK: the SDK's own default (hyper 1, rustls on aws-lc, the
+/// platform's root certificates), built here so that the SDK crates need not depend on a TLS
+/// stack (see `Cargo.toml`). [`AwsProvider::from_sdk_config`] adds it to a config that has
+/// no client; a raw SDK client built from `aws_config::defaults` needs it too.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
 }
 
 /// The human description in [`ProviderInfo`].

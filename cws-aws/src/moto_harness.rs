@@ -430,6 +430,7 @@ impl MotoServer {
             ..cfg
         };
         let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(crate::https_client())
             .region(Region::new(cfg.default_region.clone()))
             .credentials_provider(Credentials::new(
                 "testing", "testing", None, None, "cws-moto",

@@ -511,9 +511,10 @@ fn check_tags(tags: &BTreeMap<String, String>) -> ProviderResult<()> {
 /// An image with the same name owned by the simulated account in the region, if any.
 fn own_image_named(state: &State, region: &str, name: &str) -> Option<String> {
     let rs = state.regions.get(region)?;
-    rs.ids_by_owner_prefix(LOCAL_ACCOUNT_ID, name)
-        .find(|id| rs.images.get(*id).is_some_and(|s| s.image.name == name))
-        .map(str::to_string)
+    rs.images
+        .by_owner_prefix(LOCAL_ACCOUNT_ID, name)
+        .find(|s| s.image.name == name)
+        .map(|s| s.image.id.clone())
 }
 
 /// The account's image in `region` made for the intent in `request_tags`, as EC2 answers a
@@ -758,10 +759,9 @@ impl<'q> Search<'q> {
         self.owners
             .iter()
             .flat_map(move |owner| {
-                region.into_iter().flat_map(move |rs| {
-                    rs.ids_by_owner_prefix(owner, self.prefix)
-                        .filter_map(move |id| rs.images.get(id))
-                })
+                region
+                    .into_iter()
+                    .flat_map(move |rs| rs.images.by_owner_prefix(owner, self.prefix))
             })
             .filter(|stored| visible(stored))
             .map(|stored| &stored.image)
@@ -865,6 +865,12 @@ impl ImageCatalog for LocalCloud {
     }
     async fn account_id(&self) -> ProviderResult<Option<String>> {
         Ok(Some(LOCAL_ACCOUNT_ID.to_string()))
+    }
+
+    /// In memory, a narrow search is an index range: asking searches one by one (each picked
+    /// in place) beats one merged search that would walk every image of its owners.
+    fn merges_searches(&self) -> bool {
+        false
     }
 
     async fn find_marketplace_products(

@@ -8,7 +8,7 @@
 //! the file on disk is unchanged (same inode, size and modification time), so the common case
 //! of a CLI invocation costs one `stat` after the initial load.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ pub(crate) struct StoredInstance {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct RegionState {
     #[serde(default)]
-    pub(crate) images: BTreeMap<CompactString, StoredImage>,
+    pub(crate) images: Images,
     #[serde(default)]
     pub(crate) snapshots: BTreeMap<String, Snapshot>,
     #[serde(default)]
@@ -60,64 +60,142 @@ pub(crate) struct RegionState {
     /// entry, so the seeded state stays small and older state files load unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) snapshot_permissions: BTreeMap<String, Vec<LaunchPermission>>,
-    /// `(owner, name, id)` for every image: searches with owners (always required) and a name
-    /// pattern walk only the range of that owner and the pattern's literal prefix, so a query
-    /// over 100k images touches only the candidates. Rebuilt on load, never persisted.
-    #[serde(skip)]
-    by_owner_name: BTreeSet<(CompactString, String, CompactString)>,
 }
 
 impl RegionState {
-    /// Adds or replaces an image, keeping the index in step.
+    /// Adds or replaces an image.
     pub(crate) fn put_image(&mut self, stored: StoredImage) {
-        if let Some(old) = self.images.get(stored.image.id.as_str()) {
-            let key = index_key(&old.image);
-            self.by_owner_name.remove(&key);
-        }
-        self.by_owner_name.insert(index_key(&stored.image));
-        self.images
-            .insert(CompactString::from(stored.image.id.as_str()), stored);
+        self.images.insert(stored);
     }
 
-    /// Removes an image, keeping the index in step.
+    /// Removes an image.
     pub(crate) fn remove_image(&mut self, id: &str) -> Option<StoredImage> {
-        let removed = self.images.remove(id)?;
-        self.by_owner_name.remove(&index_key(&removed.image));
-        Some(removed)
-    }
-
-    /// Ids of images owned by `owner` whose name starts with `prefix`, in (name, id) order.
-    pub(crate) fn ids_by_owner_prefix<'a>(
-        &'a self,
-        owner: &'a str,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = &'a str> + 'a {
-        let start = (
-            CompactString::from(owner),
-            prefix.to_string(),
-            CompactString::default(),
-        );
-        self.by_owner_name
-            .range(start..)
-            .take_while(move |(o, name, _)| o == owner && name.starts_with(prefix))
-            .map(|(_, _, id)| id.as_str())
-    }
-
-    fn rebuild_index(&mut self) {
-        self.by_owner_name = self.images.values().map(|s| index_key(&s.image)).collect();
+        self.images.remove(id)
     }
 }
 
-/// The search index entry of an image. Ids and owner account ids fit inline in a
-/// `CompactString` (24 bytes), so comparing keys reads the B-tree node itself instead of
-/// chasing a heap pointer per comparison: a search that visits thousands of candidates is
-/// bound by these memory reads.
-fn index_key(image: &Image) -> (CompactString, String, CompactString) {
+/// Where an image sits in search order: (owner, name, id).
+type ImageKey = (CompactString, String, CompactString);
+
+/// A region's images, stored in search order.
+///
+/// Searches always name owners (cws never searches every owner) and usually a name pattern,
+/// so the records are kept in a B-tree under (owner, name, id): a search walks one owner's
+/// range under the pattern's literal prefix and reads each record where it lies, in order,
+/// with no second lookup per candidate (a search over a whole region of a 100,000-image
+/// cloud reads thousands). An id index finds an image by id. On disk it is the same map of
+/// id to image as before, in id order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Images {
+    by_key: BTreeMap<ImageKey, StoredImage>,
+    keys: BTreeMap<CompactString, ImageKey>,
+}
+
+/// The search key of an image. Ids and owner account ids fit inline in a `CompactString`
+/// (24 bytes), so comparing keys reads the B-tree node itself instead of chasing a heap
+/// pointer per comparison.
+fn index_key(image: &Image) -> ImageKey {
     (
         CompactString::from(image.owner_id.as_str()),
         image.name.clone(),
         CompactString::from(image.id.as_str()),
     )
+}
+
+impl Images {
+    /// The image with this id.
+    pub(crate) fn get(&self, id: &str) -> Option<&StoredImage> {
+        self.keys.get(id).and_then(|k| self.by_key.get(k))
+    }
+
+    /// The image with this id, to change. Its owner, name and id must not change (they
+    /// place it): replace it with [`insert`](Self::insert) for that.
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut StoredImage> {
+        let key = self.keys.get(id)?;
+        self.by_key.get_mut(key)
+    }
+
+    /// Whether an image has this id.
+    pub(crate) fn contains_key(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// Every image, in search order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &StoredImage> {
+        self.by_key.values()
+    }
+
+    /// Every image id, in id order.
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &CompactString> {
+        self.keys.keys()
+    }
+
+    /// How many images there are.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Adds an image, or replaces the one with its id.
+    pub(crate) fn insert(&mut self, stored: StoredImage) {
+        self.remove(&stored.image.id);
+        let key = index_key(&stored.image);
+        self.keys.insert(key.2.clone(), key.clone());
+        self.by_key.insert(key, stored);
+    }
+
+    /// Removes the image with this id.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<StoredImage> {
+        let key = self.keys.remove(id)?;
+        self.by_key.remove(&key)
+    }
+
+    /// Images owned by `owner` whose name starts with `prefix`, in (name, id) order.
+    pub(crate) fn by_owner_prefix<'a>(
+        &'a self,
+        owner: &'a str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a StoredImage> + 'a {
+        let start = (
+            CompactString::from(owner),
+            prefix.to_string(),
+            CompactString::default(),
+        );
+        self.by_key
+            .range(start..)
+            .take_while(move |((o, name, _), _)| o == owner && name.starts_with(prefix))
+            .map(|(_, stored)| stored)
+    }
+}
+
+impl Serialize for Images {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.keys.len()))?;
+        for (id, key) in &self.keys {
+            if let Some(stored) = self.by_key.get(key) {
+                map.serialize_entry(id, stored)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Images {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let by_id = BTreeMap::<CompactString, StoredImage>::deserialize(d)?;
+        let mut images = Images::default();
+        for (id, stored) in by_id {
+            if id != stored.image.id {
+                return Err(serde::de::Error::custom(format!(
+                    "image entry `{id}` holds image `{}`",
+                    stored.image.id
+                )));
+            }
+            images.insert(stored);
+        }
+        Ok(images)
+    }
 }
 
 /// The whole simulated cloud.
@@ -175,12 +253,6 @@ impl State {
                 || r.snapshots.contains_key(id)
                 || r.instances.contains_key(id)
         })
-    }
-
-    fn rebuild_indexes(&mut self) {
-        for region in self.regions.values_mut() {
-            region.rebuild_index();
-        }
     }
 }
 
@@ -316,7 +388,7 @@ impl Files {
                     source: Box::new(StateFileRefused(refused)),
                 },
             })?;
-        let mut state: State = serde_json::from_slice(&bytes).map_err(|e| {
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
             corrupt(
                 &self.state_path,
                 &format!("it is not valid LocalCloud JSON ({e})"),
@@ -331,7 +403,6 @@ impl Files {
                 ),
             ));
         }
-        state.rebuild_indexes();
         // The stamp was taken before reading; that is sound because writers replace the file
         // only under the exclusive lock, which cannot be held while we hold ours.
         Ok(Loaded::State(Box::new(state), stamp))
@@ -383,6 +454,7 @@ fn corrupt(path: &Path, why: &str) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// An error and its sources, the way the CLI prints them.
     fn chain(e: &dyn std::error::Error) -> String {

@@ -369,6 +369,10 @@ impl<P: CloudProvider> ImageCatalog for DiskCache<P> {
         }
         Ok(account)
     }
+
+    fn merges_searches(&self) -> bool {
+        self.inner.merges_searches()
+    }
 }
 
 #[async_trait]

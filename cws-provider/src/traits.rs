@@ -94,6 +94,15 @@ pub trait ImageCatalog: Send + Sync + std::fmt::Debug {
     async fn account_id(&self) -> ProviderResult<Option<String>> {
         Ok(None)
     }
+
+    /// Whether searches asked together are better sent as one merged search (owners and
+    /// names unioned, the answer split again per asker) than one by one. True (the provided
+    /// answer) for a backend behind a network, where each call is a round trip and counts
+    /// against a rate limit; an in-memory backend, which answers a narrow search from an
+    /// index, says false. Only the number of calls depends on it, never an answer.
+    fn merges_searches(&self) -> bool {
+        true
+    }
 }
 
 /// Changes images: copy, create, tag, share, deregister, and their snapshots.
@@ -257,6 +266,7 @@ macro_rules! forward_smart_pointers {
             async fn account_id(&self) -> ProviderResult<Option<String>> {
                 (**self).account_id().await
             }
+            fn merges_searches(&self) -> bool { (**self).merges_searches() }
         }
 
         #[async_trait]

@@ -194,6 +194,11 @@ trait BeforeCall: Send + Sync {
         op: Operation,
         region: Option<&str>,
     ) -> ProviderResult<Option<ProviderError>>;
+
+    /// [`ImageCatalog::merges_searches`], given the inner provider's answer.
+    fn merges_searches(&self, inner: bool) -> bool {
+        inner
+    }
 }
 
 /// The answer a forwarded call gives: its own, or the error that replaced a lost answer.
@@ -272,6 +277,9 @@ macro_rules! forward_with_hook {
             async fn account_id(&self) -> ProviderResult<Option<String>> {
                 let lost = self.before(Operation::AccountId, None).await?;
                 lose(lost, self.inner.account_id().await)
+            }
+            fn merges_searches(&self) -> bool {
+                BeforeCall::merges_searches(self, self.inner.merges_searches())
             }
         }
 
@@ -549,6 +557,12 @@ impl<P: CloudProvider> BeforeCall for LatencyProvider<P> {
             tokio::time::sleep(self.latency).await;
         }
         Ok(None)
+    }
+
+    /// With latency, the provider stands for one behind a network: searches are merged as
+    /// they would be for one.
+    fn merges_searches(&self, inner: bool) -> bool {
+        inner || !self.latency.is_zero()
     }
 }
 
@@ -1071,6 +1085,10 @@ impl<P: CloudProvider> ImageCatalog for CachingProvider<P> {
             Account,
             self.inner.account_id()
         )
+    }
+
+    fn merges_searches(&self) -> bool {
+        self.inner.merges_searches()
     }
 }
 

@@ -141,11 +141,12 @@ impl Lookups {
         self.lock().queue.len()
     }
 
-    /// Takes the queued questions and plans the calls that answer them.
-    pub(crate) fn take(&self) -> Vec<Call> {
+    /// Takes the queued questions and plans the calls that answer them (merging searches
+    /// when `merge` is set: see [`ImageCatalog::merges_searches`]).
+    pub(crate) fn take(&self, merge: bool) -> Vec<Call> {
         let mut s = self.lock();
         let queue = std::mem::take(&mut s.queue);
-        plan(queue)
+        plan(queue, merge)
     }
 }
 
@@ -205,7 +206,7 @@ fn merge_key(region: &str, q: &ImageQuery) -> MergeKey {
 }
 
 /// Groups queued questions into calls.
-fn plan(queue: Askers) -> Vec<Call> {
+fn plan(queue: Askers, merge: bool) -> Vec<Call> {
     let mut ids: BTreeMap<String, Vec<(String, oneshot::Sender<Reply>)>> = BTreeMap::new();
     let mut groups: Vec<(MergeKey, Askers)> = Vec::new();
     for (key, tx) in queue {
@@ -217,7 +218,12 @@ fn plan(queue: Askers) -> Vec<Call> {
             }
             Key::Search { region, query } | Key::Best { region, query, .. } => {
                 let mk = merge_key(region, query);
-                match groups.iter_mut().find(|(k, _)| *k == mk) {
+                // Unmerged, only the same query shares a call.
+                let same = |k: &MergeKey, members: &Askers| {
+                    *k == mk
+                        && (merge || members.first().and_then(|(m, _)| m.query()) == Some(query))
+                };
+                match groups.iter_mut().find(|(k, members)| same(k, members)) {
                     Some((_, members)) => members.push((key, tx)),
                     None => groups.push((mk, vec![(key, tx)])),
                 }
@@ -545,6 +551,10 @@ impl ImageCatalog for Batched<'_> {
 
     async fn account_id(&self) -> ProviderResult<Option<String>> {
         self.inner.account_id().await
+    }
+
+    fn merges_searches(&self) -> bool {
+        self.inner.merges_searches()
     }
 }
 

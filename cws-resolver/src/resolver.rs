@@ -457,7 +457,7 @@ impl Resolver {
                     return Poll::Ready(());
                 }
                 if lookups.has_queued() {
-                    flushes.push(Flush::new(catalog, lookups.take()));
+                    flushes.push(Flush::new(catalog, lookups.take(catalog.merges_searches())));
                 }
                 flushes.retain_mut(|f| match f.poll_step(cx) {
                     Step::Done => {

@@ -44,6 +44,7 @@ async fn moto_provider() -> Option<(MotoServer, Arc<AwsProvider>)> {
 /// permissions).
 async fn ec2_client(moto: &MotoServer, region: &str) -> ec2::Client {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(cws_aws::https_client())
         .region(aws_config::Region::new(region.to_string()))
         .credentials_provider(ec2::config::Credentials::new(
             "testing", "testing", None, None, "cws-test",

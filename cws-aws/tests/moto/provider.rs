@@ -912,6 +912,7 @@ async fn provider_with_timeout(
         ..AwsConfig::default()
     };
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(cws_aws::https_client())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_ec2::config::Credentials::new(
             FAULT_KEY_ID,

@@ -870,3 +870,43 @@ fn prompts_on_a_terminal_take_y_and_refuse_n_enter_and_eof() {
     let out = run(h, &["instance", "status", "box"]);
     assert!(!out.status.success(), "{}", stdout(&out));
 }
+
+#[test]
+fn resolve_modes_give_the_same_answer_and_a_bad_cache_ttl_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    for region in ["us-east-1", "ap-south-1", "me-south-1"] {
+        let answers: Vec<(Value, Value)> = ["waves", "eager", "sequential"]
+            .iter()
+            .map(|mode| {
+                let v = ok_json(
+                    home.path(),
+                    &[
+                        "--json",
+                        "--resolve-mode",
+                        mode,
+                        "ami",
+                        "resolve",
+                        "python-ml",
+                        "--region",
+                        region,
+                    ],
+                );
+                (v["method"].clone(), v["ami_id"].clone())
+            })
+            .collect();
+        assert!(
+            answers.windows(2).all(|w| w[0] == w[1]),
+            "{region}: {answers:?}"
+        );
+    }
+    let out = run(
+        home.path(),
+        &["--cache-ttl", "banana", "ami", "resolve", "python-ml"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--cache-ttl") && err.contains("banana") && err.contains("2m"),
+        "{err}"
+    );
+}
