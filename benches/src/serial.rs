@@ -56,8 +56,8 @@ impl<P: CloudProvider> ImageCatalog for SerialProvider<P> {
     fn info(&self) -> ProviderInfo {
         self.inner.info()
     }
-    fn merges_searches(&self) -> bool {
-        self.inner.merges_searches()
+    fn answers_in_memory(&self) -> bool {
+        self.inner.answers_in_memory()
     }
     async fn describe_images_by_id(
         &self,

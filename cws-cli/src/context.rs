@@ -217,6 +217,14 @@ impl Ctx {
 
     async fn backend(&self) -> Result<Arc<dyn CloudProvider>> {
         match self.provider_name.as_str() {
+            #[cfg(not(feature = "aws"))]
+            "aws" => Err(UsageError(
+                "this cws was built without the AWS provider (cargo feature `aws`); build it \
+                 with the default features: cargo build --release -p cws-cli"
+                    .into(),
+            )
+            .into()),
+            #[cfg(feature = "aws")]
             "aws" => {
                 use cws_aws::{
                     AwsConfig, AwsProvider, DEFAULT_MAX_ATTEMPTS, DEFAULT_OPERATION_TIMEOUT,

@@ -867,10 +867,10 @@ impl ImageCatalog for LocalCloud {
         Ok(Some(LOCAL_ACCOUNT_ID.to_string()))
     }
 
-    /// In memory, a narrow search is an index range: asking searches one by one (each picked
-    /// in place) beats one merged search that would walk every image of its owners.
-    fn merges_searches(&self) -> bool {
-        false
+    /// In memory: asked directly, a narrow search is an index range, and the first tier to
+    /// answer decides before the next asks anything.
+    fn answers_in_memory(&self) -> bool {
+        true
     }
 
     async fn find_marketplace_products(

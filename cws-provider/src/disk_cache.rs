@@ -370,8 +370,8 @@ impl<P: CloudProvider> ImageCatalog for DiskCache<P> {
         Ok(account)
     }
 
-    fn merges_searches(&self) -> bool {
-        self.inner.merges_searches()
+    fn answers_in_memory(&self) -> bool {
+        self.inner.answers_in_memory()
     }
 }
 

@@ -95,13 +95,15 @@ pub trait ImageCatalog: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
-    /// Whether searches asked together are better sent as one merged search (owners and
-    /// names unioned, the answer split again per asker) than one by one. True (the provided
-    /// answer) for a backend behind a network, where each call is a round trip and counts
-    /// against a rate limit; an in-memory backend, which answers a narrow search from an
-    /// index, says false. Only the number of calls depends on it, never an answer.
-    fn merges_searches(&self) -> bool {
-        true
+    /// Whether this backend answers without waiting (in memory) rather than over a network.
+    /// The resolver batches and merges the questions of a network backend (each call is a
+    /// round trip and counts against a rate limit); an in-memory backend is asked directly,
+    /// one tier at a time in priority order, so the first answer decides before the next
+    /// tier asks anything, and a narrow search is answered from its index rather than merged
+    /// into a broad one. Only the number of calls depends on it, never an answer. Provided:
+    /// false.
+    fn answers_in_memory(&self) -> bool {
+        false
     }
 }
 
@@ -266,7 +268,7 @@ macro_rules! forward_smart_pointers {
             async fn account_id(&self) -> ProviderResult<Option<String>> {
                 (**self).account_id().await
             }
-            fn merges_searches(&self) -> bool { (**self).merges_searches() }
+            fn answers_in_memory(&self) -> bool { (**self).answers_in_memory() }
         }
 
         #[async_trait]

@@ -195,8 +195,8 @@ trait BeforeCall: Send + Sync {
         region: Option<&str>,
     ) -> ProviderResult<Option<ProviderError>>;
 
-    /// [`ImageCatalog::merges_searches`], given the inner provider's answer.
-    fn merges_searches(&self, inner: bool) -> bool {
+    /// [`ImageCatalog::answers_in_memory`], given the inner provider's answer.
+    fn answers_in_memory(&self, inner: bool) -> bool {
         inner
     }
 }
@@ -278,8 +278,8 @@ macro_rules! forward_with_hook {
                 let lost = self.before(Operation::AccountId, None).await?;
                 lose(lost, self.inner.account_id().await)
             }
-            fn merges_searches(&self) -> bool {
-                BeforeCall::merges_searches(self, self.inner.merges_searches())
+            fn answers_in_memory(&self) -> bool {
+                BeforeCall::answers_in_memory(self, self.inner.answers_in_memory())
             }
         }
 
@@ -559,10 +559,9 @@ impl<P: CloudProvider> BeforeCall for LatencyProvider<P> {
         Ok(None)
     }
 
-    /// With latency, the provider stands for one behind a network: searches are merged as
-    /// they would be for one.
-    fn merges_searches(&self, inner: bool) -> bool {
-        inner || !self.latency.is_zero()
+    /// With latency, the provider stands for one behind a network, and is asked as one.
+    fn answers_in_memory(&self, inner: bool) -> bool {
+        inner && self.latency.is_zero()
     }
 }
 
@@ -1087,8 +1086,8 @@ impl<P: CloudProvider> ImageCatalog for CachingProvider<P> {
         )
     }
 
-    fn merges_searches(&self) -> bool {
-        self.inner.merges_searches()
+    fn answers_in_memory(&self) -> bool {
+        self.inner.answers_in_memory()
     }
 }
 

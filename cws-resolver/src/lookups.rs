@@ -142,7 +142,8 @@ impl Lookups {
     }
 
     /// Takes the queued questions and plans the calls that answer them (merging searches
-    /// when `merge` is set: see [`ImageCatalog::merges_searches`]).
+    /// when `merge` is set; an in-memory backend is not merged for: see
+    /// [`ImageCatalog::answers_in_memory`]).
     pub(crate) fn take(&self, merge: bool) -> Vec<Call> {
         let mut s = self.lock();
         let queue = std::mem::take(&mut s.queue);
@@ -553,8 +554,8 @@ impl ImageCatalog for Batched<'_> {
         self.inner.account_id().await
     }
 
-    fn merges_searches(&self) -> bool {
-        self.inner.merges_searches()
+    fn answers_in_memory(&self) -> bool {
+        self.inner.answers_in_memory()
     }
 }
 

@@ -371,20 +371,28 @@ impl Resolver {
             lookups: &lookups,
             inner: catalog,
         };
+        // An in-memory backend is asked directly, one tier at a time: batching would only add
+        // work, and the first answer decides before the next tier asks anything.
+        let in_memory = catalog.answers_in_memory();
+        let provider: &dyn ImageCatalog = if in_memory { catalog } else { &batched };
         let ctxs: Vec<ResolveContext<'_>> = reqs
             .iter()
             .map(|req| ResolveContext {
                 template: &req.template,
                 region: &req.region,
                 architectures: req.architectures(),
-                provider: &batched,
+                provider,
                 fallbacks,
                 prices,
                 now: req.now.unwrap_or(drive_now),
             })
             .collect();
         let n = self.tiers.len();
-        let waves = self.waves();
+        let waves = if in_memory {
+            (0..n).map(|i| vec![i]).collect()
+        } else {
+            self.waves()
+        };
         let stop_when_decided = self.mode != Mode::Exhaustive;
         let mut runs: Vec<Run<'_>> = reqs
             .iter()
@@ -421,7 +429,9 @@ impl Resolver {
                     }
                     if run.pending.iter().all(Option::is_none) {
                         // The wave is over: the winner is known, or the next wave starts.
-                        if decided(&run.results) || run.next_wave >= waves.len() {
+                        if (stop_when_decided && decided(&run.results))
+                            || run.next_wave >= waves.len()
+                        {
                             run.done = true;
                             continue;
                         }
@@ -434,6 +444,7 @@ impl Resolver {
                         // for the in-region tiers of later waves (a region with no mapped
                         // id: its search and the script tier's base image go together).
                         if self.mode == Mode::Waves
+                            && !in_memory
                             && run.next_wave == 1
                             && lookups.queued() - before < WAVE_CALL_BUDGET
                         {
@@ -457,7 +468,7 @@ impl Resolver {
                     return Poll::Ready(());
                 }
                 if lookups.has_queued() {
-                    flushes.push(Flush::new(catalog, lookups.take(catalog.merges_searches())));
+                    flushes.push(Flush::new(catalog, lookups.take(!in_memory)));
                 }
                 flushes.retain_mut(|f| match f.poll_step(cx) {
                     Step::Done => {

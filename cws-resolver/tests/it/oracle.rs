@@ -35,6 +35,8 @@ const REGIONS: [&str; 5] = [
 #[derive(Debug)]
 struct ListCatalog {
     images: Vec<Image>,
+    /// Says it answers in memory: asked directly, one tier at a time, nothing merged.
+    in_memory: bool,
 }
 
 fn owner_matches(owners: &[String], owner: &str) -> bool {
@@ -56,6 +58,9 @@ impl ImageCatalog for ListCatalog {
     }
     async fn account_id(&self) -> ProviderResult<Option<String>> {
         Ok(Some(ACCOUNT.into()))
+    }
+    fn answers_in_memory(&self) -> bool {
+        self.in_memory
     }
     async fn describe_images_by_id(
         &self,
@@ -260,7 +265,19 @@ fn resolve_many(
     images: Vec<Image>,
     reqs: &[ResolveRequest],
 ) -> Vec<Resolution> {
-    let catalogue = ListCatalog { images };
+    let catalogue = ListCatalog {
+        images,
+        in_memory: false,
+    };
+    resolve_many_on(catalogue, resolver, reqs)
+}
+
+/// Resolves several requests together against `catalogue`.
+fn resolve_many_on(
+    catalogue: ListCatalog,
+    resolver: &Resolver,
+    reqs: &[ResolveRequest],
+) -> Vec<Resolution> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -383,6 +400,13 @@ proptest! {
         prop_assert_eq!(&r.method, &r4.method);
         prop_assert_eq!(&r.ami_id, &r4.ami_id);
         prop_assert_eq!(&r.source_region, &r4.source_region);
+
+        // Asked directly, as an in-memory backend is (no batching, one tier at a time).
+        let direct = ListCatalog { images: c.images.clone(), in_memory: true };
+        let r5 = resolve_many_on(direct, &Resolver::for_template(&template), std::slice::from_ref(&req)).remove(0);
+        prop_assert_eq!(&r.method, &r5.method);
+        prop_assert_eq!(&r.ami_id, &r5.ami_id);
+        prop_assert_eq!(&r.source_region, &r5.source_region);
 
         // Resolving every region together (shared and merged questions, as `ami test
         // --all-regions` does) gives each region the answer it gets alone, walked one tier
