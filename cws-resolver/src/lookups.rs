@@ -141,6 +141,29 @@ impl Lookups {
         self.lock().queue.len()
     }
 
+    /// How many calls the questions queued after the first `from` would take, merged.
+    pub(crate) fn calls_for(&self, from: usize) -> usize {
+        let s = self.lock();
+        let mut id_regions: Vec<&str> = Vec::new();
+        let mut groups: Vec<MergeKey> = Vec::new();
+        for (key, _) in s.queue.iter().skip(from) {
+            match key {
+                Key::Id { region, .. } => {
+                    if !id_regions.contains(&region.as_str()) {
+                        id_regions.push(region);
+                    }
+                }
+                Key::Search { region, query } | Key::Best { region, query, .. } => {
+                    let mk = merge_key(region, query);
+                    if !groups.contains(&mk) {
+                        groups.push(mk);
+                    }
+                }
+            }
+        }
+        id_regions.len() + groups.len()
+    }
+
     /// Takes the queued questions and plans the calls that answer them (merging searches
     /// when `merge` is set; an in-memory backend is not merged for: see
     /// [`ImageCatalog::answers_in_memory`]).

@@ -446,7 +446,7 @@ impl Resolver {
                         if self.mode == Mode::Waves
                             && !in_memory
                             && run.next_wave == 1
-                            && lookups.queued() - before < WAVE_CALL_BUDGET
+                            && lookups.calls_for(before) < WAVE_CALL_BUDGET
                         {
                             let early: Vec<usize> = waves[1..]
                                 .iter()
@@ -669,7 +669,7 @@ fn failure_detail(e: &ProviderError) -> String {
     format!("provider error: {e}")
 }
 
-/// How many questions the first wave may ask before later in-region tiers wait for it.
+/// How many calls the first wave may make before later in-region tiers wait for it.
 const WAVE_CALL_BUDGET: usize = 2;
 
 /// One request's probes during a drive.
