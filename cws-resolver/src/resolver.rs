@@ -5,9 +5,9 @@
 //!
 //! 1. the launch region: every in-region tier's questions together (the mapped id, the
 //!    template's search, a Marketplace image), sent at once and merged where EC2's filters
-//!    allow it (see the `lookups` module). When that wave asks for little (no mapped id to
-//!    check), the script tier's base image goes along in the same round trip;
-//! 2. only if the launch region has nothing: the fallback regions, all at once.
+//!    allow it (see the `lookups` module);
+//! 2. only if the launch region has nothing: the fallback regions, all at once, with the
+//!    script tier's base image.
 //!
 //! A hit costs one round trip and one or two calls; a fall-through two round trips, which is
 //! nothing beside the copy it leads to. The resolver commits as soon as the
@@ -374,6 +374,7 @@ impl Resolver {
         // An in-memory backend is asked directly, one tier at a time: batching would only add
         // work, and the first answer decides before the next tier asks anything.
         let in_memory = catalog.answers_in_memory();
+        let many = reqs.len() > 1;
         let provider: &dyn ImageCatalog = if in_memory { catalog } else { &batched };
         let ctxs: Vec<ResolveContext<'_>> = reqs
             .iter()
@@ -440,11 +441,16 @@ impl Resolver {
                         run.next_wave += 1;
                         // Probes queue their questions on their first poll.
                         run.poll_probes(cx, stop_when_decided);
-                        // A wave that asks for little leaves room in the same round trip
-                        // for the in-region tiers of later waves (a region with no mapped
-                        // id: its search and the script tier's base image go together).
+                        // Several regions together (`ami test --all-regions`): their second
+                        // wave is mostly answered from the others' first (a region's
+                        // fallbacks are other regions of the run), so only the script tier's
+                        // base image would need a round trip of its own. A first wave that
+                        // asks for little (a region with no mapped id) takes it along. Alone,
+                        // a resolution asks for the base image with its fallback regions,
+                        // in the same second wave, and only if it gets there.
                         if self.mode == Mode::Waves
                             && !in_memory
+                            && many
                             && run.next_wave == 1
                             && lookups.calls_for(before) < WAVE_CALL_BUDGET
                         {
