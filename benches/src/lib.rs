@@ -3,11 +3,12 @@
 //! Fixtures shared by the criterion benches and the `summary` bench that prints one table.
 //!
 //! The claim under test (README "Performance"): a resolution is bound by provider round trips, not CPU;
-//! its floor is one round trip, because every tier's read-only probe can be in flight at once,
-//! and a cached repeat costs none. To show that, every scenario here is resolved three ways
-//! against the same simulated cloud with the same injected per-call latency:
+//! a hit costs one round trip and one or two calls, a fall-through two round trips, and a
+//! cached repeat no call. To show that, every scenario here is resolved four ways against the
+//! same simulated cloud with the same injected per-call latency:
 //!
 //! - [`Walk::Waves`]: cws's resolver as shipped ([`Resolver::for_template`]);
+//! - [`Walk::Eager`]: every tier at once ([`Resolver::eager`]);
 //! - [`Walk::Sequential`]: the same tiers walked one at a time ([`Resolver::sequential`]);
 //! - [`Walk::Serial`]: the sequential walk with one provider call in flight at a time
 //!   ([`SerialProvider`]), the way a script that calls the API in a loop behaves.
