@@ -183,18 +183,38 @@ impl Serialize for Images {
 
 impl<'de> Deserialize<'de> for Images {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let by_id = BTreeMap::<CompactString, StoredImage>::deserialize(d)?;
-        let mut images = Images::default();
-        for (id, stored) in by_id {
-            if id != stored.image.id {
-                return Err(serde::de::Error::custom(format!(
-                    "image entry `{id}` holds image `{}`",
-                    stored.image.id
-                )));
+        // Straight into place, entry by entry: loading the state is most of a cold `cws`.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Images;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of image id to image")
             }
-            images.insert(stored);
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Images, A::Error> {
+                let mut images = Images::default();
+                while let Some((id, stored)) = map.next_entry::<CompactString, StoredImage>()? {
+                    if id != stored.image.id {
+                        return Err(serde::de::Error::custom(format!(
+                            "image entry `{id}` holds image `{}`",
+                            stored.image.id
+                        )));
+                    }
+                    if images.keys.contains_key(&id) {
+                        return Err(serde::de::Error::custom(format!(
+                            "image `{id}` is listed twice"
+                        )));
+                    }
+                    let key = index_key(&stored.image);
+                    images.keys.insert(id, key.clone());
+                    images.by_key.insert(key, stored);
+                }
+                Ok(images)
+            }
         }
-        Ok(images)
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -466,6 +486,46 @@ mod tests {
             cur = c.source();
         }
         out
+    }
+
+    #[test]
+    fn images_are_stored_as_a_map_of_id_in_id_order_and_read_back_in_search_order() {
+        let state = crate::seed::seeded_state();
+        let images = &state.regions["us-east-1"].images;
+        let json = serde_json::to_value(images).unwrap();
+        let ids: Vec<&String> = json.as_object().unwrap().keys().collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(
+            ids, sorted,
+            "the on-disk layout is a map of id to image, in id order"
+        );
+        let back: Images = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.len(), images.len());
+        for id in images.keys() {
+            assert_eq!(
+                back.get(id).map(|s| &s.image),
+                images.get(id).map(|s| &s.image)
+            );
+        }
+        let canonical: Vec<&str> = back
+            .by_owner_prefix(crate::CANONICAL_OWNER, "ubuntu/")
+            .map(|s| s.image.name.as_str())
+            .collect();
+        assert!(!canonical.is_empty());
+        assert!(canonical.windows(2).all(|w| w[0] <= w[1]), "search order");
+        // An entry filed under another id is refused, not silently re-keyed.
+        let mut wrong = json.clone();
+        let first = ids[0].clone();
+        let entry = wrong.as_object_mut().unwrap().remove(&first).unwrap();
+        wrong
+            .as_object_mut()
+            .unwrap()
+            .insert("ami-0000000000000dead".into(), entry);
+        let err = serde_json::from_value::<Images>(wrong)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds image"), "{err}");
     }
 
     #[test]
