@@ -190,13 +190,25 @@ impl Ctx {
         if self.provider_name != "aws" {
             return Ok((provider, None));
         }
-        // One cache per endpoint and set of credentials; only a hash of this is written.
-        let namespace = format!(
-            "aws\n{}\n{}\n{}",
+        // One cache per endpoint and set of credentials (as far as they can be told apart
+        // without a call); only a hash of this is written.
+        let mut namespace = format!(
+            "aws\n{}\n{}",
             self.endpoint_url.as_deref().unwrap_or(""),
             self.profile.as_deref().unwrap_or(""),
-            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()
         );
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ] {
+            namespace.push('\n');
+            namespace.push_str(&std::env::var(var).unwrap_or_default());
+        }
         let cache = DiskCache::new(
             provider,
             &self.home.join("cache").join("reads"),

@@ -754,7 +754,7 @@ fn user_view_setup(
 }
 
 #[test]
-fn a_hit_is_one_round_trip_of_two_calls_and_a_cached_repeat_asks_nothing() {
+fn a_hit_is_one_round_trip_and_a_cached_repeat_asks_nothing() {
     // The latency only makes requests sent together overlap at the proxy, so that waves can
     // be told apart; nothing here is timed.
     let Some((aws, proxy, dir)) = user_view_setup(std::time::Duration::from_millis(100)) else {
@@ -766,10 +766,27 @@ fn a_hit_is_one_round_trip_of_two_calls_and_a_cached_repeat_asks_nothing() {
         argv.extend(args.iter().map(String::as_str));
         let m = measure(&aws, &proxy, &no_cache, &argv);
         assert_eq!(m.json()["method"], method, "{label}");
-        // Nothing sequential in front of the probes: the account id is never asked.
-        assert_eq!(m.asked("GetCallerIdentity"), 0, "{label}: {:?}", m.requests);
+        // Nothing sequential in front of the probes: the account id, when a merged search
+        // needs it to tell the user's images from the publisher's, is asked in the same
+        // round trip as the searches, never in one of its own.
+        assert!(
+            m.requests
+                .iter()
+                .filter(|r| r.action == "GetCallerIdentity")
+                .all(|r| r.wave == 1),
+            "{label}: {:?}",
+            m.requests
+        );
+        assert!(
+            m.asked("GetCallerIdentity") <= 1,
+            "{label}: {:?}",
+            m.requests
+        );
+        // A hit: the mapped id (when there is one), python-ml's search merged with the search
+        // for the user's own copies, and (no cache here) the account id beside them.
         let (max_calls, waves) = match method {
-            "direct_mapping" | "dynamic_search" => (2, 1),
+            "direct_mapping" => (3, 1),
+            "dynamic_search" => (2, 1),
             _ => (usize::MAX, 2),
         };
         assert!(m.calls() <= max_calls, "{label}: {:?}", m.requests);
@@ -791,9 +808,39 @@ fn a_hit_is_one_round_trip_of_two_calls_and_a_cached_repeat_asks_nothing() {
     let repeat = measure(&aws, &proxy, &[], &argv);
     assert_eq!(repeat.json()["ami_id"], first.json()["ami_id"]);
     assert_eq!(repeat.calls(), 0, "{:?}", repeat.requests);
+    // Other regions within the time-to-live. Splitting a merged search needs the account id,
+    // asked beside the search once; after that it comes from the cache, so the mapped id and
+    // the one merged search are all a resolution takes.
+    let resolve_in = |region: &str| {
+        measure(
+            &aws,
+            &proxy,
+            &[],
+            &["--json", "ami", "resolve", "python-ml", "--region", region],
+        )
+    };
+    let learns = resolve_in("eu-west-1");
+    assert_eq!(learns.json()["method"], "dynamic_search");
+    assert_eq!(learns.waves(), 1, "{:?}", learns.requests);
+    // (The first run may already have learnt it, if its answer came back in time.)
+    assert!(
+        learns.asked("GetCallerIdentity") <= 1,
+        "{:?}",
+        learns.requests
+    );
+    let knows = resolve_in("ap-southeast-1");
+    assert_eq!(knows.json()["method"], "dynamic_search");
+    assert_eq!(
+        (knows.calls(), knows.waves()),
+        (2, 1),
+        "{:?}",
+        knows.requests
+    );
 
     // `ami test --all-regions`: every region's first wave at once; a region's cross-region
-    // answer comes from the other regions' answers, not asked again.
+    // answer comes from the other regions' answers, not asked again. At most two calls per
+    // region (the merged search, and the mapped id where there is one or else the base
+    // image), and one account lookup for the whole command.
     let m = measure(
         &aws,
         &proxy,
@@ -803,7 +850,8 @@ fn a_hit_is_one_round_trip_of_two_calls_and_a_cached_repeat_asks_nothing() {
     let regions = m.json()["regions"].as_array().unwrap().len();
     assert_eq!(regions, 34);
     assert!(m.waves() <= 2, "{:?}", m.requests);
-    assert!(m.calls() <= 2 * regions, "{} calls", m.calls());
+    assert!(m.calls() <= 2 * regions + 1, "{} calls", m.calls());
+    assert!(m.asked("GetCallerIdentity") <= 1);
 }
 
 /// The performance table of the README: wall time in units of the injected latency L, calls
@@ -876,4 +924,65 @@ fn user_view_table() {
         repeat.calls(),
         repeat.waves()
     );
+}
+
+#[test]
+fn a_launch_does_not_pay_for_a_copy_on_a_cached_miss() {
+    // `ami resolve` keeps "no lab-box image in ca-central-1" on disk. Meanwhile a copy
+    // appears there (made elsewhere). Within the cache's time-to-live, `launch` must not
+    // copy again: what rests on a cached "not found" is resolved again before spending.
+    let Some(aws) = Aws::start() else { return };
+    let rt = rt();
+    let provider = rt.block_on(aws.moto.provider()).unwrap();
+    let (image, dir) = seed_lab_box(&aws, &rt, &provider);
+    let resolve = ["--templates", &dir, "--region", "ca-central-1", "--json"];
+    let v = ok(aws
+        .cws()
+        .args(resolve)
+        .args(["ami", "resolve", "lab-box"])
+        .output()
+        .unwrap());
+    assert_eq!(v["method"], "cross_region", "{v:#}");
+
+    let copy = rt
+        .block_on(provider.copy_image(&CopyImageRequest {
+            source_region: "us-east-1".into(),
+            source_image_id: image.id.clone(),
+            target_region: "ca-central-1".into(),
+            name: "lab-box-1.0.0".into(),
+            description: None,
+            tags: BTreeMap::new(),
+        }))
+        .unwrap();
+    rt.block_on(provider.create_tags(
+        "ca-central-1",
+        &copy.id,
+        &BTreeMap::from([("cws:template".to_string(), "lab-box".to_string())]),
+    ))
+    .unwrap();
+
+    // The cached answer still says "copy" (that is what the cache is for) ...
+    let v = ok(aws
+        .cws()
+        .args(resolve)
+        .args(["ami", "resolve", "lab-box"])
+        .output()
+        .unwrap());
+    assert_eq!(v["method"], "cross_region", "{v:#}");
+    // ... but the launch checks before it spends, and uses the copy that is there.
+    let v = ok(aws
+        .cws()
+        .args(resolve)
+        .args(["--yes", "launch", "lab-box", "box"])
+        .output()
+        .unwrap());
+    assert_eq!(v["resolution"]["method"], "dynamic_search", "{v:#}");
+    assert_eq!(v["resolution"]["ami_id"], copy.id.as_str(), "{v:#}");
+    let copies = rt
+        .block_on(provider.describe_images(
+            "ca-central-1",
+            &ImageQuery::owned_by(["self"]).tag("cws:template", "lab-box"),
+        ))
+        .unwrap();
+    assert_eq!(copies.len(), 1, "no second copy: {copies:?}");
 }

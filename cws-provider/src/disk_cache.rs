@@ -16,6 +16,9 @@
 //!
 //! Files are written atomically (a temporary file renamed into place), so concurrent `cws`
 //! processes never read half an entry; an unreadable, foreign or oversized entry is a miss.
+//! An entry is stamped with the time its call *started*, and emptying the cache leaves a
+//! marker with the time it was emptied: an answer that was already on its way when images
+//! changed (in this process or another) is older than the marker, so it is never used.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -159,24 +162,38 @@ impl<P> DiskCache<P> {
         format!("{op}\n{region}\n{args}")
     }
 
+    fn marker(&self) -> PathBuf {
+        self.dir.join("emptied-at")
+    }
+
+    /// When the cache was last emptied (milliseconds since the epoch), if it ever was.
+    fn emptied_at(&self) -> Option<u64> {
+        let text = cws_util::fs::read_text_bounded(&self.marker(), 64).ok()?;
+        text.trim().parse().ok()
+    }
+
     fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         if self.ttl.is_zero() || self.fresh {
             return None;
         }
         let bytes = cws_util::fs::read_bytes_bounded(&self.path(key), MAX_ENTRY_BYTES).ok()?;
         let entry: Entry<T> = serde_json::from_slice(&bytes).ok()?;
+        if self.emptied_at().is_some_and(|t| entry.stored_ms <= t) {
+            return None;
+        }
         let now = millis((self.clock)());
         let age = now.checked_sub(entry.stored_ms)?;
         (entry.key == key && u128::from(age) < self.ttl.as_millis()).then_some(entry.value)
     }
 
-    fn put<T: Serialize>(&self, key: &str, value: &T) {
+    /// Keeps an answer whose call started at `started_ms`.
+    fn put<T: Serialize>(&self, key: &str, value: &T, started_ms: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let entry = Entry {
             key: key.to_string(),
-            stored_ms: millis((self.clock)()),
+            stored_ms: started_ms,
             value,
         };
         let Ok(bytes) = serde_json::to_vec(&entry) else {
@@ -202,6 +219,9 @@ impl<P> DiskCache<P> {
         };
         let now = (self.clock)();
         for e in entries.flatten() {
+            if e.file_name() == "emptied-at" {
+                continue;
+            }
             let old = e
                 .metadata()
                 .and_then(|m| m.modified())
@@ -214,12 +234,22 @@ impl<P> DiskCache<P> {
         }
     }
 
-    /// Forgets every answer (after anything that changes images).
+    /// Forgets every answer (around anything that changes images): the entries go, and the
+    /// marker says when, so an answer still on its way is not kept as current.
     pub fn clear(&self) {
         match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::debug!("read cache: cannot clear {}: {e}", self.dir.display()),
+        }
+        let now = millis((self.clock)()).to_string();
+        if let Err(e) = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| cws_util::fs::write_atomic(&self.marker(), now.as_bytes(), Some(0o600)))
+        {
+            tracing::debug!(
+                "read cache: cannot mark {} emptied: {e}",
+                self.dir.display()
+            );
         }
     }
 
@@ -238,8 +268,9 @@ impl<P> DiskCache<P> {
         if let Some(v) = self.get(&key) {
             return Ok(v);
         }
+        let started = millis((self.clock)());
         let v = call.await?;
-        self.put(&key, &v);
+        self.put(&key, &v, started);
         Ok(v)
     }
 
@@ -247,6 +278,9 @@ impl<P> DiskCache<P> {
         &self,
         call: impl std::future::Future<Output = ProviderResult<T>>,
     ) -> ProviderResult<T> {
+        // Before (so nothing cached is used while the change is under way, even if this
+        // process is stopped mid-call) and after (so nothing read meanwhile outlives it).
+        self.clear();
         let r = call.await;
         self.clear();
         r
@@ -316,6 +350,7 @@ impl<P: CloudProvider> ImageCatalog for DiskCache<P> {
                 Some(_) => {}
             }
         }
+        let started = millis((self.clock)());
         let pick = self
             .inner
             .describe_best_image(region, query, preferred, now)
@@ -326,6 +361,7 @@ impl<P: CloudProvider> ImageCatalog for DiskCache<P> {
                 chosen_at: now,
                 pick: pick.clone(),
             },
+            started,
         );
         Ok(pick)
     }
@@ -362,10 +398,11 @@ impl<P: CloudProvider> ImageCatalog for DiskCache<P> {
         if let Some(Some(account)) = self.get::<Option<String>>(&key) {
             return Ok(Some(account));
         }
+        let started = millis((self.clock)());
         let account = self.inner.account_id().await?;
         // An unknown account is asked again next time.
         if account.is_some() {
-            self.put(&key, &account);
+            self.put(&key, &account, started);
         }
         Ok(account)
     }

@@ -13,11 +13,9 @@
 //!   and each asker gets back only the images its own query matches. Owners and names are
 //!   OR-lists in EC2, so they can be unioned. Tags and product codes AND, so queries with
 //!   different ones are not merged. Owner ids split by each image's `OwnerId`. `self` and
-//!   the aliases (`amazon`, `aws-marketplace`) cannot be told apart without knowing which
-//!   accounts they are (asking would cost a round trip), so queries merge only when they
-//!   name the same ones, and an image from none of the listed account ids is theirs. (One
-//!   consequence: an account that is itself a listed publisher has its own images counted
-//!   as the publisher's, not as `self`'s.)
+//!   the aliases (`amazon`, `aws-marketplace`) stand for accounts cws does not know without
+//!   asking (a round trip): an image from a listed account id might be `self`'s as well.
+//!   So a query naming any of them merges only with queries of exactly the same owners.
 //!
 //! The answers are the ones the separate calls would give (the oracle property tests
 //! compare them).
@@ -197,10 +195,16 @@ struct MergeKey {
     product_codes: Vec<String>,
     states: Vec<cws_provider::ImageState>,
     include_deprecated: bool,
-    /// The owners that are not account ids (`self`, aliases): the same for every member.
-    /// Account ids are unioned and split by each image's owner id.
-    named_owners: Vec<String>,
+    /// Empty when every owner is an account id or `self` (those merge, unioned, and split by
+    /// each image's owner id; `self` is told apart by the caller's account id, asked in the
+    /// same round trip when the split needs it). Otherwise (an alias such as `amazon`, which
+    /// stands for accounts cws cannot list) the whole owner list, which must then be the same
+    /// for every member.
+    owners: Vec<String>,
 }
+
+/// The owner filter value for the caller's own account.
+const SELF: &str = "self";
 
 fn is_account_id(owner: &str) -> bool {
     owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit())
@@ -211,21 +215,20 @@ fn merge_key(region: &str, q: &ImageQuery) -> MergeKey {
     product_codes.sort();
     let mut states = q.accepted_states();
     states.sort_by_key(|s| s.to_string());
-    let mut named_owners: Vec<String> = q
-        .owners
-        .iter()
-        .filter(|o| !is_account_id(o))
-        .cloned()
-        .collect();
-    named_owners.sort();
-    named_owners.dedup();
+    let mut owners: Vec<String> = if q.owners.iter().all(|o| is_account_id(o) || o == SELF) {
+        Vec::new()
+    } else {
+        q.owners.clone()
+    };
+    owners.sort();
+    owners.dedup();
     MergeKey {
         region: region.to_string(),
         tags: q.tags.clone(),
         product_codes,
         states,
         include_deprecated: q.include_deprecated,
-        named_owners,
+        owners,
     }
 }
 
@@ -312,16 +315,40 @@ fn merged(queries: &[&ImageQuery]) -> ImageQuery {
 }
 
 /// Whether an image returned for a merged call answers this query: its own filters, and its
-/// owner. An image from one of the merged call's account ids belongs to the queries that
-/// list that id; any other came through `self` or an alias, which every member names alike
-/// (see `merge_key`).
-fn answers(query: &ImageQuery, merged: &ImageQuery, image: &Image) -> bool {
-    let owner_ok = if is_account_id(&image.owner_id) && merged.owners.contains(&image.owner_id) {
+/// owner. When the merged call unioned account ids (and `self`, standing for `account`),
+/// the image belongs to the queries that list its owner; otherwise every member has the
+/// merged call's owners (see `merge_key`).
+fn answers(query: &ImageQuery, merged: &ImageQuery, account: Option<&str>, image: &Image) -> bool {
+    let owner_ok = if merged.owners.iter().all(|o| is_account_id(o)) {
         query.owners.contains(&image.owner_id)
+    } else if let Some(account) = account {
+        // `self` among account ids, askers with different owners (`split_needs_account`).
+        query
+            .owners
+            .iter()
+            .any(|o| *o == image.owner_id || (o == SELF && account == image.owner_id))
     } else {
-        query.owners.iter().any(|o| !is_account_id(o))
+        // Every asker has the merged call's owners.
+        true
     };
     owner_ok && query.matches_filters(image)
+}
+
+/// Whether splitting a merged call's answer needs the caller's account id: `self` is among
+/// its owners and its askers do not all have the same owners.
+fn split_needs_account(merged: &ImageQuery, askers: &[(Key, oneshot::Sender<Reply>)]) -> bool {
+    if !merged.owners.iter().any(|o| o == SELF) {
+        return false;
+    }
+    let sorted = |q: &ImageQuery| {
+        let mut o = q.owners.clone();
+        o.sort();
+        o.dedup();
+        o
+    };
+    let mut sets = askers.iter().filter_map(|(k, _)| k.query()).map(sorted);
+    let first = sets.next();
+    sets.any(|s| Some(&s) != first.as_ref())
 }
 
 /// The planned calls of one wave in flight, each handing its askers their answer as it
@@ -435,34 +462,44 @@ async fn send(catalog: &dyn ImageCatalog, call: Call) {
                 let _ = tx.send(r.map(Answer::Best).map_err(Arc::new));
                 return;
             }
-            match catalog.describe_images(&region, &query).await {
+            // Telling `self`'s images from a listed publisher's needs the caller's account id:
+            // asked beside the search, in the same round trip (and kept by the provider).
+            let needs_account = split_needs_account(&query, &askers);
+            let (found, account) = if needs_account {
+                futures::join!(
+                    catalog.describe_images(&region, &query),
+                    catalog.account_id()
+                )
+            } else {
+                (catalog.describe_images(&region, &query).await, Ok(None))
+            };
+            let account = account.ok().flatten();
+            match found {
                 Ok(images) => {
                     for (key, tx) in askers {
+                        if needs_account && account.is_none() {
+                            // The account cannot be learnt: this question is asked alone.
+                            let _ = tx.send(ask_alone(catalog, &region, &key).await);
+                            continue;
+                        }
+                        let mine = |q: &ImageQuery| -> Vec<Image> {
+                            images
+                                .iter()
+                                .filter(|i| answers(q, &query, account.as_deref(), i))
+                                .cloned()
+                                .collect()
+                        };
                         let answer = match &key {
-                            Key::Search { query: q, .. } => {
-                                let mine: Vec<Image> = images
-                                    .iter()
-                                    .filter(|i| answers(q, &query, i))
-                                    .cloned()
-                                    .collect();
-                                Answer::Search(Arc::new(mine))
-                            }
+                            Key::Search { query: q, .. } => Answer::Search(Arc::new(mine(q))),
                             Key::Best {
                                 query: q,
                                 preferred,
                                 now,
                                 ..
-                            } => {
-                                let mine: Vec<Image> = images
-                                    .iter()
-                                    .filter(|i| answers(q, &query, i))
-                                    .cloned()
-                                    .collect();
-                                Answer::Best(
-                                    select_image(&mine, preferred, *now)
-                                        .map(|(i, d)| (i.clone(), d)),
-                                )
-                            }
+                            } => Answer::Best(
+                                select_image(&mine(q), preferred, *now)
+                                    .map(|(i, d)| (i.clone(), d)),
+                            ),
                             Key::Id { .. } => continue,
                         };
                         let _ = tx.send(Ok(answer));
@@ -477,6 +514,30 @@ async fn send(catalog: &dyn ImageCatalog, call: Call) {
             }
         }
     }
+}
+
+/// One search question asked on its own.
+async fn ask_alone(catalog: &dyn ImageCatalog, region: &str, key: &Key) -> Reply {
+    match key {
+        Key::Search { query, .. } => catalog
+            .describe_images(region, query)
+            .await
+            .map(|v| Answer::Search(Arc::new(v))),
+        Key::Best {
+            query,
+            preferred,
+            now,
+            ..
+        } => catalog
+            .describe_best_image(region, query, preferred, *now)
+            .await
+            .map(Answer::Best),
+        Key::Id { id, .. } => catalog
+            .describe_images_by_id(region, std::slice::from_ref(id))
+            .await
+            .map(|v| Answer::Id(v.into_iter().find(|i| &i.id == id))),
+    }
+    .map_err(Arc::new)
 }
 
 /// The catalogue the tiers see during a drive: reads that identify images go through
@@ -606,8 +667,14 @@ mod tests {
             Architecture::X86_64,
             now,
         );
-        assert!(!answers(&a, &m, &img_b_from_a), "name is a's, owner is not");
-        assert!(!answers(&b, &m, &img_b_from_a), "owner is b's, name is not");
+        assert!(
+            !answers(&a, &m, None, &img_b_from_a),
+            "name is a's, owner is not"
+        );
+        assert!(
+            !answers(&b, &m, None, &img_b_from_a),
+            "owner is b's, name is not"
+        );
         assert_eq!(merge_key("r", &a), merge_key("r", &b));
     }
 
@@ -624,38 +691,54 @@ mod tests {
     }
 
     #[test]
-    fn self_and_aliases_merge_only_with_the_same_ones() {
+    fn self_merges_with_account_ids_and_is_told_apart_by_the_account() {
         let own = q(&["self"], "a-*");
         let publisher = q(&["111111111111"], "a-*");
-        assert_ne!(merge_key("r", &own), merge_key("r", &publisher));
+        assert_eq!(merge_key("r", &own), merge_key("r", &publisher));
+        // Aliases stand for accounts cws cannot list: only the same owners merge.
         let amazon = q(&["amazon"], "a-*");
         assert_ne!(merge_key("r", &own), merge_key("r", &amazon));
-        // A template's search (self and a publisher) and the provenance search (self).
+        assert_eq!(
+            merge_key("r", &amazon),
+            merge_key("r", &q(&["amazon"], "b-*"))
+        );
+        // A template's search (self and a publisher) and the search for the user's copies.
         let search = q(&["self", "111111111111"], "a-*").tag("cws:template", "t");
         let provenance = ImageQuery::owned_by(["self"]).tag("cws:template", "t");
         assert_eq!(merge_key("r", &search), merge_key("r", &provenance));
         let m = merged(&[&search, &provenance]);
-        assert!(m.names.is_empty(), "provenance takes any name");
-        let now = Utc::now();
-        let mut publishers = Image::new(
+        assert!(m.names.is_empty(), "the copies' search takes any name");
+        let mut img = Image::new(
             "ami-1",
             "r",
             "x-1",
             "111111111111",
             Architecture::X86_64,
-            now,
+            Utc::now(),
         );
-        publishers.tags.insert("cws:template".into(), "t".into());
-        assert!(!answers(&provenance, &m, &publishers), "not self's");
-        assert!(!answers(&search, &m, &publishers), "wrong name");
-        let mut mine = publishers.clone();
-        mine.owner_id = "222222222222".into();
+        img.tags.insert("cws:template".into(), "t".into());
+        // The publisher's image, for a user with another account: not a copy of theirs.
+        assert!(!answers(&provenance, &m, Some("222222222222"), &img));
+        // For the publisher itself, `self` is that account: it is.
+        assert!(answers(&provenance, &m, Some("111111111111"), &img));
         assert!(
-            answers(&provenance, &m, &mine),
-            "not a listed id: came through self"
+            !answers(&search, &m, Some("111111111111"), &img),
+            "wrong name"
         );
-        mine.name = "a-2".into();
-        assert!(answers(&search, &m, &mine));
+        let askers: Askers = [search.clone(), provenance.clone()]
+            .into_iter()
+            .map(|q| {
+                (
+                    Key::Search {
+                        region: "r".into(),
+                        query: q,
+                    },
+                    oneshot::channel().0,
+                )
+            })
+            .collect();
+        assert!(split_needs_account(&m, &askers));
+        assert!(!split_needs_account(&merged(&[&publisher]), &askers[..1]));
     }
 
     #[test]

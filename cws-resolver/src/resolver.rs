@@ -449,6 +449,7 @@ impl Resolver {
                         // a resolution asks for the base image with its fallback regions,
                         // in the same second wave, and only if it gets there.
                         if self.mode == Mode::Waves
+                            && !run.done
                             && !in_memory
                             && many
                             && run.next_wave == 1

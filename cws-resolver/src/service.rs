@@ -313,15 +313,27 @@ pub async fn launch_recorded(
         futures::join!(resolver.resolve(env, &rreq), provider.account_id());
     let account = account.ok().flatten();
     // An answer that may come from a cache is checked against the backend before anything
-    // is spent on it (one call), and resolved there again if it no longer holds; from then
-    // on, this launch resolves against the backend itself.
+    // is spent on it, and from then on this launch resolves against the backend itself. A
+    // hit by the first tier that looked is checked by id (one call); anything that rests on
+    // a cached "not found" (a copy from elsewhere, script provisioning, nothing at all) is
+    // resolved again: an image made in the meantime must not be paid for twice.
     let mut fresh_env;
     let mut env = env;
     if !req.dry_run && env.reads.is_some() {
         fresh_env = env.clone();
         fresh_env.reads = None;
         env = &fresh_env;
-        if !still_available(provider, &resolution).await? {
+        let winner = resolution
+            .attempts
+            .iter()
+            .position(|a| a.outcome == Outcome::Found);
+        let rests_on_a_miss = match winner {
+            Some(w) => resolution.attempts[..w]
+                .iter()
+                .any(|a| matches!(a.outcome, Outcome::NotFound | Outcome::Failed)),
+            None => true,
+        };
+        if rests_on_a_miss || !still_available(provider, &resolution).await? {
             resolution = resolver.resolve(env, &rreq).await;
         }
     }

@@ -1114,8 +1114,15 @@ async fn a_resolution_against_a_refused_endpoint_fails_on_first_attempts() {
         assert!(a.detail.contains("connection refused"), "{a:?}");
         assert!(!a.detail.contains("DispatchFailure"), "{a:?}");
     }
-    // No call was retried: the HTTP requests equal the provider calls.
-    assert_eq!(p.requests_sent(), counted.total(), "{:?}", counted.calls());
+    // No call was retried: the HTTP requests equal the provider calls (the account id is
+    // looked up once per provider, however often it is asked).
+    let account_asks = counted.count(cws_provider::wrappers::Operation::AccountId);
+    assert_eq!(
+        p.requests_sent(),
+        counted.total() - account_asks + account_asks.min(1),
+        "{:?}",
+        counted.calls()
+    );
 }
 
 /// A host name that does not resolve fails on the first attempt too, naming the host.

@@ -91,16 +91,48 @@ async fn changing_images_empties_the_cache_and_errors_are_not_kept() {
     let c = cache(dir.path(), "test");
     let q = ImageQuery::owned_by(["self"]);
     c.describe_images("us-east-1", &q).await.unwrap();
-    assert!(c.dir().exists());
+    c.describe_images("us-east-1", &q).await.unwrap();
+    assert_eq!(c.inner().count(Operation::DescribeImages), 1);
     let _ = c
         .deregister_image("us-east-1", "ami-0123456789abcdef0")
         .await;
-    assert!(!c.dir().exists(), "a change (even a failed one) forgets");
+    c.describe_images("us-east-1", &q).await.unwrap();
+    assert_eq!(
+        c.inner().count(Operation::DescribeImages),
+        2,
+        "a change (even a failed one) forgets"
+    );
     // A bad request's error is not kept: it is asked each time.
     let bad = ImageQuery::default();
     assert!(c.describe_images("us-east-1", &bad).await.is_err());
     assert!(c.describe_images("us-east-1", &bad).await.is_err());
-    assert_eq!(c.inner().count(Operation::DescribeImages), 3);
+    assert_eq!(c.inner().count(Operation::DescribeImages), 4);
+}
+
+#[tokio::test]
+async fn an_answer_already_on_its_way_when_images_change_is_not_kept_as_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clock, t) = manual_clock();
+    let c = cache(dir.path(), "test").with_clock(clock);
+    let q = ImageQuery::owned_by(["self"]);
+    c.describe_images("us-east-1", &q).await.unwrap();
+    // The entry as a slower reader (another process) would write it: its call started
+    // before the change below.
+    let entry = std::fs::read_dir(c.dir())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name() != "emptied-at")
+        .unwrap();
+    let (path, bytes) = (entry.path(), std::fs::read(entry.path()).unwrap());
+    *t.lock().unwrap() += Duration::from_secs(1);
+    c.clear();
+    std::fs::write(&path, bytes).unwrap();
+    c.describe_images("us-east-1", &q).await.unwrap();
+    assert_eq!(
+        c.inner().count(Operation::DescribeImages),
+        2,
+        "an answer from before the change is asked again"
+    );
 }
 
 #[tokio::test]

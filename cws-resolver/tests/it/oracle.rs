@@ -37,6 +37,8 @@ struct ListCatalog {
     images: Vec<Image>,
     /// Says it answers in memory: asked directly, one tier at a time, nothing merged.
     in_memory: bool,
+    /// Whether it can say which account `self` is (a merged search needs it to split).
+    knows_account: bool,
 }
 
 fn owner_matches(owners: &[String], owner: &str) -> bool {
@@ -57,7 +59,7 @@ impl ImageCatalog for ListCatalog {
         }
     }
     async fn account_id(&self) -> ProviderResult<Option<String>> {
-        Ok(Some(ACCOUNT.into()))
+        Ok(self.knows_account.then(|| ACCOUNT.into()))
     }
     fn answers_in_memory(&self) -> bool {
         self.in_memory
@@ -190,14 +192,14 @@ fn arb_catalogue() -> impl Strategy<Value = Catalogue> {
                 ],
                 proptest::collection::btree_map(0..REGIONS.len(), 0usize..20, 0..4),
                 any::<bool>(),
-                any::<bool>(),
+                (0u8..5, any::<bool>()),
                 0..REGIONS.len(),
                 prop_oneof![Just(None), Just(Some(Architecture::X86_64)), Just(Some(Architecture::Arm64))],
                 any::<u64>(),
             )
         })
         .prop_map(
-            |(images, strategy, fallback, mappings, has_search, search_self, region, arch, seed)| {
+            |(images, strategy, fallback, mappings, has_search, (owners_kind, tagged_search), region, arch, seed)| {
                 let mut yaml = format!(
                     "name: T\nslug: t\nversion: 1.0.0\nbase: ubuntu-24.04\nami_config:\n  strategy: {strategy}\n"
                 );
@@ -212,14 +214,21 @@ fn arb_catalogue() -> impl Strategy<Value = Catalogue> {
                 }
                 let has_search = has_search || mappings.is_empty();
                 if has_search {
-                    let owners = if search_self {
-                        format!("[\"self\", \"{PUBLISHER}\"]")
-                    } else {
-                        format!("[\"{PUBLISHER}\"]")
+                    // The user's own account may be listed by id too, beside or instead of
+                    // `self`: the same account under two names.
+                    let owners = match owners_kind {
+                        0 => format!("[\"{PUBLISHER}\"]"),
+                        1 => format!("[\"self\", \"{PUBLISHER}\"]"),
+                        2 => format!("[\"self\", \"{PUBLISHER}\", \"{ACCOUNT}\"]"),
+                        3 => format!("[\"{PUBLISHER}\", \"{ACCOUNT}\"]"),
+                        _ => "[\"self\"]".to_string(),
                     };
                     yaml.push_str(&format!(
                         "  ami_search:\n    owners: {owners}\n    name_pattern: \"cws-t-*\"\n    architectures: [x86_64, arm64]\n"
                     ));
+                    if tagged_search {
+                        yaml.push_str("    required_tags:\n      cws:template: t\n");
+                    }
                 }
                 Catalogue {
                     images,
@@ -268,6 +277,7 @@ fn resolve_many(
     let catalogue = ListCatalog {
         images,
         in_memory: false,
+        knows_account: true,
     };
     resolve_many_on(catalogue, resolver, reqs)
 }
@@ -402,11 +412,19 @@ proptest! {
         prop_assert_eq!(&r.source_region, &r4.source_region);
 
         // Asked directly, as an in-memory backend is (no batching, one tier at a time).
-        let direct = ListCatalog { images: c.images.clone(), in_memory: true };
+        let direct = ListCatalog { images: c.images.clone(), in_memory: true, knows_account: true };
         let r5 = resolve_many_on(direct, &Resolver::for_template(&template), std::slice::from_ref(&req)).remove(0);
         prop_assert_eq!(&r.method, &r5.method);
         prop_assert_eq!(&r.ami_id, &r5.ami_id);
         prop_assert_eq!(&r.source_region, &r5.source_region);
+
+        // A backend that cannot say which account `self` is: merged searches that need it to
+        // split are asked again one by one.
+        let anonymous = ListCatalog { images: c.images.clone(), in_memory: false, knows_account: false };
+        let r6 = resolve_many_on(anonymous, &Resolver::for_template(&template), std::slice::from_ref(&req)).remove(0);
+        prop_assert_eq!(&r.method, &r6.method);
+        prop_assert_eq!(&r.ami_id, &r6.ami_id);
+        prop_assert_eq!(&r.source_region, &r6.source_region);
 
         // Resolving every region together (shared and merged questions, as `ami test
         // --all-regions` does) gives each region the answer it gets alone, walked one tier
@@ -434,14 +452,19 @@ proptest! {
         if r.method == Method::DynamicSearch {
             let search = template.ami_config.as_ref().and_then(|cfg| cfg.ami_search.as_ref());
             let has_search = search.is_some();
-            let search_self = search.is_some_and(|s| s.owners.iter().any(|o| o == "self"));
+            let lists_own_account = search
+                .is_some_and(|s| s.owners.iter().any(|o| o == "self" || o == ACCOUNT));
+            let needs_tag = search.is_some_and(|s| !s.required_tags.is_empty());
+            let lists_publisher = search.is_some_and(|s| s.owners.iter().any(|o| o == PUBLISHER));
             let trusted = |i: &Image| {
                 let named = i.name.starts_with("cws-t-");
-                let copy_of_ours = i.owner_id == ACCOUNT
-                    && i.tags.get("cws:template").map(String::as_str) == Some("t");
+                let tagged = i.tags.get("cws:template").map(String::as_str) == Some("t");
+                let copy_of_ours = i.owner_id == ACCOUNT && tagged;
                 (has_search
                     && named
-                    && (i.owner_id == PUBLISHER || (search_self && i.owner_id == ACCOUNT)))
+                    && (tagged || !needs_tag)
+                    && ((lists_publisher && i.owner_id == PUBLISHER)
+                        || (lists_own_account && i.owner_id == ACCOUNT)))
                     || copy_of_ours
             };
             let rank = |i: &Image| {
