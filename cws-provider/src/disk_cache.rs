@@ -339,16 +339,10 @@ impl<P: CloudProvider> ImageCatalog for DiskCache<P> {
         // Kept without `now`, as `CachingProvider` does: time only moves images into
         // deprecation, so a pick still not deprecated at a later `now` still wins.
         let key = Self::key("describe_best_image", region, &(query, preferred));
-        if let Some(kept) = self.get::<BestPick>(&key) {
-            match kept.pick {
-                _ if now < kept.chosen_at => {}
-                None => return Ok(None),
-                Some((image, false)) if !image.is_deprecated_at(now) => {
-                    return Ok(Some((image, false)));
-                }
-                Some((image, true)) => return Ok(Some((image, true))),
-                Some(_) => {}
-            }
+        if let Some(kept) = self.get::<BestPick>(&key)
+            && let Some(still) = crate::wrappers::kept_pick(kept.chosen_at, kept.pick.as_ref(), now)
+        {
+            return Ok(still);
         }
         let started = millis((self.clock)());
         let pick = self

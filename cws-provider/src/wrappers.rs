@@ -784,6 +784,26 @@ enum Cached {
     Best(DateTime<Utc>, Option<Box<(Image, bool)>>),
 }
 
+/// A `describe_best_image` answer chosen at `chosen_at`, if it is still the answer at `now`.
+///
+/// Time only moves images into deprecation, so a winner that is still not deprecated at a
+/// later `now` is still the winner (and "nothing", or a deprecated winner, stays so); a pick
+/// that became deprecated since, or a `now` earlier than `chosen_at`, is not trusted (`None`:
+/// ask again). Shared by the in-memory and the on-disk cache.
+pub(crate) fn kept_pick(
+    chosen_at: DateTime<Utc>,
+    pick: Option<&(Image, bool)>,
+    now: DateTime<Utc>,
+) -> Option<Option<(Image, bool)>> {
+    match pick {
+        _ if now < chosen_at => None,
+        None => Some(None),
+        Some((image, false)) if !image.is_deprecated_at(now) => Some(Some((image.clone(), false))),
+        Some((image, true)) => Some(Some((image.clone(), true))),
+        Some(_) => None,
+    }
+}
+
 /// (operation, region — empty for global calls, serialized arguments).
 type CacheKey = (Operation, String, String);
 
@@ -1016,16 +1036,10 @@ impl<P: CloudProvider> ImageCatalog for CachingProvider<P> {
             region,
             &("best", query, preferred),
         );
-        if let Some(Cached::Best(chosen_at, pick)) = self.get(&key) {
-            match pick.as_deref() {
-                _ if now < chosen_at => {}
-                None => return Ok(None),
-                Some((image, false)) if !image.is_deprecated_at(now) => {
-                    return Ok(Some((image.clone(), false)));
-                }
-                Some((image, true)) => return Ok(Some((image.clone(), true))),
-                Some(_) => {}
-            }
+        if let Some(Cached::Best(chosen_at, pick)) = self.get(&key)
+            && let Some(still) = kept_pick(chosen_at, pick.as_deref(), now)
+        {
+            return Ok(still);
         }
         let pick = self
             .inner
