@@ -129,10 +129,18 @@ pub struct ResolveOpts {
 /// `cws launch`.
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
-    /// Template slug or name.
+    /// Template slug or name (with --listing: the workstation's name).
+    #[arg(value_name = "TEMPLATE")]
     pub template: String,
     /// Name for the workstation (unique per region).
-    pub name: String,
+    pub name: Option<String>,
+    /// Launch from a registry listing, PUBLISHER/SLUG[@VERSION] (its template, the community
+    /// tier pinned to it); then the only argument is the workstation's name.
+    #[arg(long, value_name = "PUBLISHER/SLUG[@VERSION]")]
+    pub listing: Option<String>,
+    /// With --listing: accept a version without a verified signature.
+    #[arg(long)]
+    pub allow_unsigned: bool,
     /// Resolve and show the plan; copy nothing, launch nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -218,10 +226,65 @@ pub enum AmiCommand {
     Copy(AmiCopyArgs),
     /// Let other accounts, an organization or everyone launch an image.
     Share(AmiShareArgs),
-    /// An image's details and who it is shared with.
+    /// An image's or a listing's details: creator, rating, versions, who it is shared with.
     Info {
-        /// Image id.
-        ami: String,
+        /// Image id, or PUBLISHER/SLUG[@VERSION].
+        #[arg(value_name = "AMI|LISTING[@VERSION]")]
+        target: String,
+    },
+    /// Community listings, grouped by category.
+    Browse(AmiBrowseArgs),
+    /// Rate a listing 1-5 stars, with an optional review (re-rating replaces yours).
+    Rate {
+        /// PUBLISHER/SLUG, or an image id a listing holds.
+        #[arg(value_name = "LISTING|AMI")]
+        target: String,
+        /// Stars, 1 to 5.
+        stars: String,
+        /// Review text (at most 4,000 characters).
+        #[arg(long, value_name = "TEXT")]
+        review: Option<String>,
+    },
+    /// A listing's reviews, newest first.
+    Reviews {
+        /// PUBLISHER/SLUG.
+        #[arg(value_name = "LISTING")]
+        listing: String,
+    },
+    /// Report a listing version (security reports from three people quarantine it).
+    Report {
+        /// PUBLISHER/SLUG[@VERSION] (default: its latest version).
+        #[arg(value_name = "LISTING[@VERSION]")]
+        target: String,
+        /// security, broken, misleading or other.
+        #[arg(long, value_name = "REASON", required_unless_present = "clear")]
+        reason: Option<String>,
+        /// What is wrong.
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
+        /// Clear the version's quarantine and security reports (registry admin).
+        #[arg(long, conflicts_with_all = ["reason", "message"])]
+        clear: bool,
+    },
+    /// Revoke a version you published: launches refuse it from then on.
+    Revoke {
+        /// PUBLISHER/SLUG@VERSION.
+        #[arg(value_name = "LISTING@VERSION")]
+        target: String,
+        /// Why (shown to everyone who tries to launch it).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Point a channel of your listing (e.g. `stable`) at a version; `latest` moves by itself.
+    Channel {
+        /// PUBLISHER/SLUG.
+        #[arg(value_name = "LISTING")]
+        listing: String,
+        /// Channel name.
+        channel: String,
+        /// Version.
+        #[arg(id = "channel_version", value_name = "VERSION")]
+        version: String,
     },
     /// Deregister an image (asks first; `--yes` to skip).
     Deregister {
@@ -235,8 +298,40 @@ pub enum AmiCommand {
     Status,
 }
 
+/// `cws ami browse`.
+#[derive(Debug, Args)]
+pub struct AmiBrowseArgs {
+    /// Only this category (e.g. machine-learning).
+    #[arg(long, value_name = "CATEGORY")]
+    pub category: Option<String>,
+    /// Words to look for in names, descriptions and ids.
+    #[arg(long, value_name = "TEXT")]
+    pub query: Option<String>,
+    /// Only listings shared with this community.
+    #[arg(long, value_name = "NAME")]
+    pub community: Option<String>,
+    /// Order: score (default), rating, downloads or recent.
+    #[arg(long, value_name = "ORDER", default_value = "score")]
+    pub sort: String,
+    /// At most this many listings (0: every one).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// Publishing options shared by `ami create` and `ami share`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PublishArgs {
+    /// Listing category (default: the template's category, else `general`).
+    #[arg(long, value_name = "CATEGORY")]
+    pub category: Option<String>,
+    /// Listing version (default: the template's version).
+    #[arg(long = "version", value_name = "SEMVER")]
+    pub listing_version: Option<String>,
+}
+
 /// `cws ami create`.
 #[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
 pub struct AmiCreateArgs {
     /// Template the image serves (slug or name).
     pub template: String,
@@ -248,9 +343,12 @@ pub struct AmiCreateArgs {
     /// Image description.
     #[arg(long)]
     pub description: Option<String>,
-    /// Let everyone launch the image.
+    /// Let everyone launch the image, and publish it as a public registry listing.
     #[arg(long)]
     pub public: bool,
+    /// Listing options (with --public).
+    #[command(flatten)]
+    pub publish: PublishArgs,
     /// Wait for the instance to be running instead of failing.
     #[arg(long)]
     pub wait_for_running: bool,
@@ -299,7 +397,9 @@ pub struct AmiCopyArgs {
 
 /// `cws ami share`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("who").required(true).args(["accounts", "org_arn", "public"])))]
+#[command(group(clap::ArgGroup::new("who").required(true).multiple(true).args(["accounts", "org_arn", "public", "community", "institution", "private"])))]
+#[command(group(clap::ArgGroup::new("listing").multiple(false).args(["public", "community", "institution", "private"])))]
+#[command(disable_version_flag = true)]
 pub struct AmiShareArgs {
     /// Image id.
     pub ami: String,
@@ -309,11 +409,24 @@ pub struct AmiShareArgs {
     /// AWS Organizations ARN to share with.
     #[arg(long, value_name = "ARN")]
     pub org_arn: Option<String>,
-    /// Share with everyone.
+    /// Share with everyone, and publish a public registry listing.
     #[arg(long)]
     pub public: bool,
-    /// Take the permission away instead.
+    /// Publish a listing for a research community (on AWS the image becomes public: EC2's
+    /// "Community AMIs" are public images).
+    #[arg(long, value_name = "NAME")]
+    pub community: Option<String>,
+    /// Publish a listing for an institution's members (grants --org-arn's organization).
+    #[arg(long, value_name = "ORG")]
+    pub institution: Option<String>,
+    /// Publish a listing only you see; changes no permission.
     #[arg(long)]
+    pub private: bool,
+    /// Listing options.
+    #[command(flatten)]
+    pub publish: PublishArgs,
+    /// Take the permission away instead (publishes nothing).
+    #[arg(long, conflicts_with_all = ["community", "institution", "private"])]
     pub revoke: bool,
 }
 
@@ -396,4 +509,16 @@ pub enum ConfigCommand {
     },
     /// Show the defaults and where the file is.
     Show,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks (unique argument names, valid groups) over every
+    /// subcommand, which otherwise fire only when that subcommand is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

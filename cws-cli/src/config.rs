@@ -9,7 +9,16 @@ use serde::{Deserialize, Serialize};
 use crate::error::UsageError;
 
 /// The keys `cws config set` accepts.
-pub const KEYS: [&str; 5] = ["provider", "region", "profile", "endpoint", "templates"];
+pub const KEYS: [&str; 8] = [
+    "provider",
+    "region",
+    "profile",
+    "endpoint",
+    "templates",
+    "user.name",
+    "user.email",
+    "user.handle",
+];
 
 /// The largest `config.toml` cws reads: 64 KiB. The file holds a handful of short keys (a
 /// full one is about 200 bytes); a larger file, or a path that is not a regular file, is
@@ -37,6 +46,41 @@ pub struct Config {
     pub endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub templates: Option<String>,
+    /// Who publishes, rates and reports in the registry.
+    #[serde(default, skip_serializing_if = "UserConfig::is_empty")]
+    pub user: UserConfig,
+}
+
+/// `[user]`: the identity registry commands act as.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+}
+
+impl UserConfig {
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.email.is_none() && self.handle.is_none()
+    }
+}
+
+fn check_user_value(key: &str, v: &str) -> Result<()> {
+    let probe = match key {
+        "user.name" => cws_registry::Identity::new(v, "probe@example.org", Some("probe".into())),
+        "user.email" => cws_registry::Identity::new("probe", v, Some("probe".into())),
+        _ => cws_registry::check_handle(v).map(|()| {
+            cws_registry::Identity::new("probe", "probe@example.org", Some("probe".into()))
+                .expect("a valid probe identity")
+        }),
+    };
+    probe
+        .map(|_| ())
+        .map_err(|e| UsageError(e.to_string()).into())
 }
 
 impl Config {
@@ -99,6 +143,16 @@ impl Config {
                 }
                 &mut self.region
             }
+            "user.name" | "user.email" | "user.handle" => {
+                if let Some(v) = &value {
+                    check_user_value(key, v)?;
+                }
+                match key {
+                    "user.name" => &mut self.user.name,
+                    "user.email" => &mut self.user.email,
+                    _ => &mut self.user.handle,
+                }
+            }
             "profile" => &mut self.profile,
             "endpoint" => &mut self.endpoint,
             "templates" => &mut self.templates,
@@ -112,6 +166,28 @@ impl Config {
         };
         *slot = value;
         Ok(())
+    }
+
+    /// The identity registry commands act as: `CWS_USER="NAME <EMAIL>"`, else `user.name` and
+    /// `user.email`; the handle is `user.handle`, else the email's local part. `None` when
+    /// neither is set.
+    pub fn identity(&self) -> Result<Option<cws_registry::Identity>> {
+        let handle = self.user.handle.clone();
+        if let Ok(user) = std::env::var("CWS_USER")
+            && !user.trim().is_empty()
+        {
+            return Ok(Some(
+                cws_registry::Identity::parse(&user, handle)
+                    .map_err(|e| UsageError(e.to_string()))?,
+            ));
+        }
+        match (&self.user.name, &self.user.email) {
+            (Some(name), Some(email)) => Ok(Some(
+                cws_registry::Identity::new(name, email, handle)
+                    .map_err(|e| UsageError(format!("{e} (in {})", "config.toml")))?,
+            )),
+            _ => Ok(None),
+        }
     }
 
     /// Writes atomically (temp file, fsync, rename, fsync of the directory) so a crash never

@@ -45,6 +45,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<NoResolution>() {
             return 3;
         }
+        if let Some(r) = cause.downcast_ref::<cws_registry::RegistryError>() {
+            return if r.is_invalid_input() { 2 } else { 1 };
+        }
         if cause.is::<ProviderFailed>() {
             return 1;
         }
@@ -82,6 +85,9 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         }
         if let Some(h) = provider_error(cause).and_then(provider_hint) {
             return Some(h);
+        }
+        if let Some(r) = cause.downcast_ref::<cws_registry::RegistryError>() {
+            return registry_hint(r);
         }
         if let Some(l) = cause.downcast_ref::<L>() {
             return match l {
@@ -184,6 +190,35 @@ fn provider_hint(p: &cws_provider::ProviderError) -> Option<String> {
 
 fn provider_code(p: &cws_provider::ProviderError) -> u8 {
     if p.is_caller_error() { 2 } else { 1 }
+}
+
+fn registry_hint(e: &cws_registry::RegistryError) -> Option<String> {
+    use cws_registry::RegistryError as R;
+    match e {
+        R::UnknownListing { suggestions, .. } if !suggestions.is_empty() => Some(format!(
+            "did you mean {}? (`cws ami browse` lists listings)",
+            cws_util::suggest::quoted_list(suggestions.iter().map(String::as_str))
+        )),
+        R::UnknownListing { .. } => Some("`cws ami browse` lists the listings you can see".into()),
+        R::UnknownVersion { known, .. } if !known.is_empty() => Some(format!(
+            "its versions are {}",
+            cws_util::suggest::quoted_list(known.iter().map(String::as_str))
+        )),
+        R::RegionTaken { .. } => Some(
+            "publish the new image as a new version (`--version X.Y.Z`); a published version \
+             never changes under its users"
+                .into(),
+        ),
+        R::UnlistedImage { .. } => Some(
+            "publish it first with `cws ami share AMI --community NAME` (or --public, \
+             --institution ORG, --private)"
+                .into(),
+        ),
+        R::Store { .. } => {
+            Some("the registry is $CWS_HOME/registry.db; check the disk and its permissions".into())
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ pub async fn plan_copy(
         snapshot_gb: size,
         estimated_seconds: estimate.estimated_seconds,
         estimated_cost_usd: estimate.total_cost,
+        listing: None,
     };
     Ok((source, plan))
 }

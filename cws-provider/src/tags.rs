@@ -25,6 +25,11 @@ pub const NAME: &str = "Name";
 /// client tokens (EC2, LocalCloud) return the first resource for a repeated token.
 pub const INTENT: &str = "cws:intent";
 
+/// The registry listing (`publisher/slug`) an image or instance was made from.
+pub const LISTING: &str = "cws:listing";
+/// The version of that listing.
+pub const LISTING_VERSION: &str = "cws:listing-version";
+
 /// Owner alias of AWS Marketplace images in `DescribeImages` owner filters.
 pub const MARKETPLACE_OWNER_ALIAS: &str = "aws-marketplace";
 

@@ -22,7 +22,7 @@ pub mod tier;
 mod tier_id;
 
 pub use consent::{AssumeNo, AssumeYes, Consent, ConsentRequest};
-pub use report::{Attempt, CopyPlan, Method, Outcome, ProviderLabel, Resolution};
+pub use report::{Attempt, CopyPlan, ListedSource, Method, Outcome, ProviderLabel, Resolution};
 pub use resolver::{ResolveEnv, ResolveRequest, Resolver, UnknownTier};
-pub use tier::{Candidate, Probe, ResolveContext, Tier};
+pub use tier::{Candidate, KnownImage, Probe, RefusedProvenance, ResolveContext, Tier};
 pub use tier_id::{InvalidTierId, TierId};

@@ -137,6 +137,20 @@ pub struct CopyPlan {
     pub estimated_seconds: u64,
     /// Estimated cost: transfer plus the first month of storage in the target region.
     pub estimated_cost_usd: Money,
+    /// The registry listing the source image is published under, when it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<ListedSource>,
+}
+
+/// A registry listing version an image is published under (the `community` tier's answers,
+/// and copies made from them). Copies and instances made from it carry it as the provenance
+/// tags `cws:listing` and `cws:listing-version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListedSource {
+    /// `publisher/slug`.
+    pub listing: String,
+    /// The version.
+    pub version: String,
 }
 
 /// Who resolved: the provider, named in every report.
@@ -199,6 +213,12 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// One entry per tier consulted, in priority order.
     pub attempts: Vec<Attempt>,
+    /// The registry listing the image is published under, when a listing served it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listing: Option<String>,
+    /// That listing's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listing_version: Option<String>,
 }
 
 /// A plain-text summary for embedders and logs: the answer on the first line, then the copy

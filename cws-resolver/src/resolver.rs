@@ -94,6 +94,12 @@ pub struct ResolveRequest {
     pub declined: BTreeMap<TierId, String>,
     /// "Now" for deprecation checks; `None` uses the clock.
     pub now: Option<DateTime<Utc>>,
+    /// Images known elsewhere to serve this template (a registry listing's regions):
+    /// cross_region considers them after the template's own mapping and searches.
+    pub known_images: Vec<crate::KnownImage>,
+    /// Images that must not be chosen, by provenance tags (copies of revoked listing
+    /// versions).
+    pub refused: Vec<crate::RefusedProvenance>,
 }
 
 impl ResolveRequest {
@@ -105,6 +111,8 @@ impl ResolveRequest {
             architecture: None,
             declined: BTreeMap::new(),
             now: None,
+            known_images: Vec::new(),
+            refused: Vec::new(),
         }
     }
 
@@ -317,6 +325,12 @@ impl Resolver {
         self
     }
 
+    /// Puts a tier first in the chain.
+    pub fn insert_first(mut self, tier: Arc<dyn Tier>) -> Self {
+        self.tiers.insert(0, tier);
+        self
+    }
+
     /// Removes the tier with this id.
     pub fn without(mut self, id: &TierId) -> Self {
         self.tiers.retain(|t| t.id() != *id);
@@ -386,6 +400,8 @@ impl Resolver {
                 fallbacks,
                 prices,
                 now: req.now.unwrap_or(drive_now),
+                known_images: &req.known_images,
+                refused: &req.refused,
             })
             .collect();
         let n = self.tiers.len();
@@ -611,6 +627,8 @@ impl Resolver {
             estimated_launch_seconds: None,
             warnings: Vec::new(),
             attempts,
+            listing: None,
+            listing_version: None,
         };
         if let Some(w) = winner
             && let Some((TierResult::Found(c), _)) = &results[w]
@@ -626,6 +644,22 @@ impl Resolver {
             res.requires_copy = c.copy.is_some();
             res.copy = c.copy.clone();
             res.estimated_launch_seconds = Some(c.estimated_launch_seconds);
+            // Any tier may land on an image a listing publishes (the template's own search
+            // finding it, say): the report names the listing either way.
+            let known = req
+                .known_images
+                .iter()
+                .find(|k| k.region == c.source_region && k.ami_id == c.ami_id)
+                .and_then(|k| k.listing.as_ref());
+            if let Some(l) = c
+                .listing
+                .as_ref()
+                .or(c.copy.as_ref().and_then(|p| p.listing.as_ref()))
+                .or(known)
+            {
+                res.listing = Some(l.listing.clone());
+                res.listing_version = Some(l.version.clone());
+            }
             // An AMI found by a lower tier than script (e.g. --prefer-script) is worth a word.
             if !self.tiers[w].provides_ami()
                 && let Some((j, alt)) = results.iter().enumerate().find_map(|(j, r)| match r {

@@ -44,7 +44,18 @@ pub struct LaunchRequest {
     pub prefer_script: bool,
     /// Session length for the cost comparison.
     pub session_hours: cws_cost::Hours,
+    /// Tiers to add to the template's chain, each after the named tier (appended when that
+    /// tier is not in the chain; first when `None`): e.g. a registry's `community` tier after
+    /// dynamic_search, or first when the user launches that listing by name.
+    pub added_tiers: Vec<(Option<TierId>, std::sync::Arc<dyn crate::Tier>)>,
+    /// Images known elsewhere to serve the template (a listing's regions), for cross_region.
+    pub known_images: Vec<crate::KnownImage>,
+    /// Images refused by their provenance tags (copies of a revoked or quarantined registry
+    /// listing version): a tier whose choice carries them reports `not_found` with the reason.
+    pub refused: Vec<RefusedProvenance>,
 }
+
+pub use crate::tier::RefusedProvenance;
 
 /// The launched instance, as reported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -304,9 +315,19 @@ pub async fn launch_recorded(
         }
         .into());
     }
-    let resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)?;
+    let mut resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)?;
+    if req.forced_tier.is_none() {
+        for (after, tier) in &req.added_tiers {
+            resolver = match after {
+                Some(after) => resolver.insert_after(after, tier.clone()),
+                None => resolver.insert_first(tier.clone()),
+            };
+        }
+    }
     let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
     rreq.architecture = req.architecture;
+    rreq.known_images = req.known_images.clone();
+    rreq.refused = req.refused.clone();
     // The account id (whose images' storage is the user's cost) is asked beside the
     // resolution, never in front of it.
     let (mut resolution, account) =
@@ -438,6 +459,13 @@ pub async fn launch_recorded(
             report.resolution.method.to_string(),
         ),
     ]);
+    if let (Some(l), Some(v)) = (
+        &report.resolution.listing,
+        &report.resolution.listing_version,
+    ) {
+        instance_tags.insert(tags::LISTING.to_string(), l.clone());
+        instance_tags.insert(tags::LISTING_VERSION.to_string(), v.clone());
+    }
     for (k, v) in &req.template.tags {
         instance_tags.entry(k.clone()).or_insert_with(|| v.clone());
     }
@@ -483,6 +511,10 @@ pub async fn copy_for_template(
             region: plan.source_region.clone(),
         })?;
     let mut tags = tags::provenance_tags(&source, &template.slug, &template.version.to_string());
+    if let Some(l) = &plan.listing {
+        tags.insert(tags::LISTING.to_string(), l.listing.clone());
+        tags.insert(tags::LISTING_VERSION.to_string(), l.version.clone());
+    }
     // One intent for this copy (see `launch`), recorded before the call: a lost answer or an
     // interruption never leaves two copies, nor one nobody tracks.
     let fresh = intent::new_token();
@@ -594,11 +626,27 @@ pub async fn test_regions_with(
     regions: &[String],
     architecture: Option<Architecture>,
 ) -> Vec<RegionTest> {
+    test_regions_known(env, resolver, template, regions, architecture, &[], &[]).await
+}
+
+/// [`test_regions_with`], with images known elsewhere to serve the template (a registry
+/// listing's regions) for cross_region, and images refused by their provenance.
+pub async fn test_regions_known(
+    env: &ResolveEnv,
+    resolver: &Resolver,
+    template: &Template,
+    regions: &[String],
+    architecture: Option<Architecture>,
+    known_images: &[crate::KnownImage],
+    refused: &[RefusedProvenance],
+) -> Vec<RegionTest> {
     let reqs: Vec<ResolveRequest> = regions
         .iter()
         .map(|region| {
             let mut req = ResolveRequest::new(template.clone(), region.clone());
             req.architecture = architecture;
+            req.known_images = known_images.to_vec();
+            req.refused = refused.to_vec();
             req
         })
         .collect();
@@ -643,8 +691,9 @@ pub async fn test_regions_with(
 pub enum ImageSource {
     /// Published by the cws project.
     Official,
-    /// Published by another account.
-    Community,
+    /// Owned by another account and shared with this one, or public. (A registry listing
+    /// makes an image `community`: the CLI labels those from the registry.)
+    Shared,
     /// Owned by this account (made or copied by the user) and not public (it may still be
     /// shared with chosen accounts).
     Private,
@@ -729,7 +778,7 @@ pub async fn list_template_images(
                     } else if img.owner_id == cws_template::CWS_PUBLISHER_ACCOUNT {
                         ImageSource::Official
                     } else {
-                        ImageSource::Community
+                        ImageSource::Shared
                     };
                     images.push(ListedImage {
                         deprecated: img.is_deprecated_at(now),

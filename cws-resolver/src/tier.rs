@@ -40,6 +40,52 @@ pub struct ResolveContext<'a> {
     pub prices: &'a PriceBook,
     /// "Now", for deprecation checks (fixed in tests).
     pub now: DateTime<Utc>,
+    /// Images known elsewhere to serve the template (e.g. a registry listing's regions), for
+    /// cross_region.
+    pub known_images: &'a [KnownImage],
+    /// Images that must not be chosen, by their provenance tags.
+    pub refused: &'a [RefusedProvenance],
+}
+
+impl ResolveContext<'_> {
+    /// Why `image` must not be chosen, when a [`RefusedProvenance`] matches its tags.
+    pub fn refusal(&self, image: &Image) -> Option<String> {
+        self.refused
+            .iter()
+            .find(|r| {
+                !r.tags.is_empty() && r.tags.iter().all(|(k, v)| image.tags.get(k) == Some(v))
+            })
+            .map(|r| {
+                format!(
+                    "{} in {} was made from {}",
+                    image.id, image.region, r.reason
+                )
+            })
+    }
+}
+
+/// Images that must not be launched: those carrying all of `tags` (copies of a revoked
+/// registry listing version, say). A tier whose choice carries them reports `not_found` with
+/// the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedProvenance {
+    /// Tags that identify them, e.g. `cws:listing` and `cws:listing-version`.
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Why, e.g. "alice/python-ml@1.0.0, which is revoked by alice: CVE-2026-1234".
+    pub reason: String,
+}
+
+/// An image known to serve the template in some region, from outside the template (a
+/// registry listing's region entry). cross_region looks for it in its region, after the
+/// template's own mapping and searches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownImage {
+    /// The region it is in.
+    pub region: String,
+    /// The image id there.
+    pub ami_id: String,
+    /// The listing version it is published under, if any.
+    pub listing: Option<crate::report::ListedSource>,
 }
 
 impl std::fmt::Debug for ResolveContext<'_> {
@@ -73,6 +119,8 @@ pub struct Candidate {
     pub warnings: Vec<String>,
     /// One line on why this image.
     pub detail: String,
+    /// The registry listing version this image is published under, if a listing served it.
+    pub listing: Option<crate::report::ListedSource>,
 }
 
 /// What one tier's probe concluded.
@@ -143,6 +191,7 @@ fn found(ctx: &ResolveContext<'_>, image: &Image, deprecated: bool, detail: Stri
         estimated_launch_seconds: cws_cost::AMI_BOOT_SECONDS,
         warnings,
         detail,
+        listing: None,
     })
 }
 
@@ -185,6 +234,9 @@ async fn mapped_image(
             image.architecture,
             arch_list(&ctx.architectures)
         )));
+    }
+    if let Some(why) = ctx.refusal(&image) {
+        return Ok(Err(why));
     }
     let deprecated = image.is_deprecated_at(ctx.now);
     Ok(Ok((image, deprecated)))
@@ -268,6 +320,9 @@ async fn searched_image(
     }
     let describe = describe_search(ctx);
     match select_image(&images, &ctx.architectures, ctx.now) {
+        Some((img, _)) if ctx.refusal(img).is_some() => {
+            Ok(Err(ctx.refusal(img).unwrap_or_default()))
+        }
         Some((img, dep)) => Ok(Ok((img.clone(), dep))),
         None => Ok(Err(format!(
             "no available {} image matching {describe} in {region}",
@@ -474,17 +529,37 @@ impl Tier for CrossRegion {
         let Some(cfg) = &ctx.template.ami_config else {
             return Ok(Probe::Skipped("template has no ami_config".into()));
         };
-        if cfg.ami_mappings.is_empty() && search_queries(ctx).is_empty() {
+        if cfg.ami_mappings.is_empty()
+            && search_queries(ctx).is_empty()
+            && ctx.known_images.is_empty()
+        {
             return Ok(Probe::Skipped(
                 "template has no mapping or search to look for in other regions".into(),
             ));
         }
-        let regions = ctx
-            .fallbacks
-            .walk(ctx.region, self.max_regions)
-            .map_err(|e| ProviderError::InvalidInput {
-                message: e.to_string(),
-            })?;
+        let mut regions: Vec<&str> =
+            ctx.fallbacks
+                .walk(ctx.region, self.max_regions)
+                .map_err(|e| ProviderError::InvalidInput {
+                    message: e.to_string(),
+                })?;
+        // Regions where an image is known (a listing's) come after the fallback walk, nearest
+        // first.
+        let mut known_regions: Vec<&str> = ctx
+            .known_images
+            .iter()
+            .map(|k| k.region.as_str())
+            .filter(|r| *r != ctx.region && !regions.contains(r))
+            .collect();
+        known_regions.sort_by(|a, b| {
+            let d = |r: &str| match (cws_regions::get(ctx.region), cws_regions::get(r)) {
+                (Some(from), Some(to)) => cws_regions::distance_km(from, to),
+                _ => f64::MAX,
+            };
+            d(a).total_cmp(&d(b)).then_with(|| a.cmp(b))
+        });
+        known_regions.dedup();
+        regions.extend(known_regions);
         if regions.is_empty() {
             return Ok(Probe::NotFound(format!(
                 "{} has no fallback regions",
@@ -492,18 +567,27 @@ impl Tier for CrossRegion {
             )));
         }
         let lookups = regions.iter().map(|r| async move {
-            let (mapped, searched) = futures::join!(mapped_image(ctx, r), searched_image(ctx, r));
-            (r, mapped, searched)
+            let (mapped, searched, known) = futures::join!(
+                mapped_image(ctx, r),
+                searched_image(ctx, r),
+                known_image(ctx, r)
+            );
+            (r, mapped, searched, known)
         });
         let results = join_all(lookups).await;
         let mut misses = Vec::new();
         let mut errors: Vec<ProviderError> = Vec::new();
-        for (region, mapped, searched) in results {
-            let hit = match (mapped, searched) {
-                (Ok(Ok(m)), _) => Some(m),
-                (_, Ok(Ok(s))) => Some(s),
-                (m, s) => {
-                    for e in [m.err(), s.err()].into_iter().flatten() {
+        for (region, mapped, searched, known) in results {
+            let mut listing = None;
+            let hit = match (mapped, searched, known) {
+                (Ok(Ok(m)), _, _) => Some(m),
+                (_, Ok(Ok(s)), _) => Some(s),
+                (_, _, Ok(Some((k, dep, l)))) => {
+                    listing = l;
+                    Some((k, dep))
+                }
+                (m, s, k) => {
+                    for e in [m.err(), s.err(), k.err()].into_iter().flatten() {
                         errors.push(e);
                     }
                     None
@@ -513,6 +597,14 @@ impl Tier for CrossRegion {
                 misses.push(*region);
                 continue;
             };
+            // The template's own sources may find the very image a listing publishes there.
+            if listing.is_none() {
+                listing = ctx
+                    .known_images
+                    .iter()
+                    .find(|k| k.region == *region && k.ami_id == image.id)
+                    .and_then(|k| k.listing.clone());
+            }
             if !errors.is_empty() {
                 // An earlier region in the fallback order could not be checked: choosing a
                 // later one would not be the answer the graph asks for.
@@ -527,6 +619,7 @@ impl Tier for CrossRegion {
                 snapshot_gb: size,
                 estimated_seconds: estimate.estimated_seconds,
                 estimated_cost_usd: estimate.total_cost,
+                listing,
             };
             let mut warnings = Vec::new();
             if deprecated {
@@ -564,6 +657,7 @@ impl Tier for CrossRegion {
                 ),
                 copy: Some(plan),
                 warnings,
+                listing: None,
             }));
         }
         if let Some(e) = errors.into_iter().next() {
@@ -574,6 +668,33 @@ impl Tier for CrossRegion {
             regions.join(", ")
         )))
     }
+}
+
+/// The image known (from a listing) to serve the template in `region`, if it is there,
+/// available and of an accepted architecture.
+async fn known_image(
+    ctx: &ResolveContext<'_>,
+    region: &str,
+) -> ProviderResult<Option<(Image, bool, Option<crate::report::ListedSource>)>> {
+    let Some(known) = ctx.known_images.iter().find(|k| k.region == region) else {
+        return Ok(None);
+    };
+    let images = ctx
+        .provider
+        .describe_images_by_id(region, std::slice::from_ref(&known.ami_id))
+        .await?;
+    Ok(images
+        .into_iter()
+        .find(|i| {
+            i.id == known.ami_id
+                && i.state == ImageState::Available
+                && ctx.architectures.contains(&i.architecture)
+                && ctx.refusal(i).is_none()
+        })
+        .map(|i| {
+            let dep = i.is_deprecated_at(ctx.now);
+            (i, dep, known.listing.clone())
+        }))
 }
 
 /// Tier 5: provision on a base OS image with the template's script. Finds the template's

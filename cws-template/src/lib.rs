@@ -101,8 +101,8 @@ use std::path::Path;
 pub use bundled::{BundledTemplate, bundled};
 pub use error::TemplateError;
 pub use model::{
-    AmiConfig, AmiSearch, AmiStrategy, Architecture, FallbackStrategy, InstanceDefaults,
-    MarketplaceRef, PackageManager, Packages, Template,
+    AmiConfig, AmiSearch, AmiStrategy, Architecture, CommunityRef, FallbackStrategy,
+    InstanceDefaults, MarketplaceRef, MinRating, PackageManager, Packages, Template,
 };
 pub use schema::{json_schema, json_schema_string};
 pub use store::{LoadedTemplate, Origin, SearchPath, TemplateEntry, TemplateStore};

@@ -392,7 +392,49 @@ pub struct AmiConfig {
     /// Architecture to prefer when images exist for several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_architecture: Option<Architecture>,
+    /// A community registry listing to launch from: the community tier, after dynamic search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<CommunityRef>,
 }
+
+/// A registry listing the `community` tier may launch from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommunityRef {
+    /// The listing, `publisher/slug`.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,63}/[a-z0-9][a-z0-9-]{0,63}$"))]
+    pub listing: String,
+    /// The channel to follow (default `latest`); ignored when `version` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// A pinned version (semver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub version: Option<semver::Version>,
+    /// Refuse the listing when its average rating is below this (1 to 5) or it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rating: Option<MinRating>,
+    /// Launch only versions with a verified signature (default true).
+    #[serde(default = "default_true")]
+    pub require_signature: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A minimum average rating, 1.0 to 5.0 (checked when the template is validated).
+#[derive(Debug, Clone, Copy, PartialOrd, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct MinRating(#[schemars(range(min = 1.0, max = 5.0))] pub f64);
+
+impl PartialEq for MinRating {
+    fn eq(&self, other: &MinRating) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for MinRating {}
 
 impl AmiConfig {
     /// The fallback in force: the explicit `fallback_strategy`, else the
@@ -410,7 +452,10 @@ impl AmiConfig {
     /// True when at least one AMI tier has something to work with
     /// (mappings, a search, or a marketplace product).
     pub fn has_ami_source(&self) -> bool {
-        !self.ami_mappings.is_empty() || self.ami_search.is_some() || self.marketplace.is_some()
+        !self.ami_mappings.is_empty()
+            || self.ami_search.is_some()
+            || self.marketplace.is_some()
+            || self.community.is_some()
     }
 
     /// The mapped AMI id for `region`, if any.

@@ -279,12 +279,64 @@ fn check_ami_config(c: &AmiConfig) -> Result<(), Issue> {
             .hint("Marketplace product ids start with `prod-`; use `product_code` for the code on the AMI"));
         }
     }
+    if let Some(community) = &c.community {
+        check_community(community)?;
+    }
     if c.strategy == AmiStrategy::AmiRequired && !c.has_ami_source() {
         return Err(Issue::value(
             &path(&["ami_config", "strategy"]),
             "`ami_required` needs an AMI source, but `ami_config` has no `ami_mappings`, `ami_search` or `marketplace`",
         )
         .hint("add one of them, or use `strategy: ami_preferred` to fall back to script provisioning"));
+    }
+    Ok(())
+}
+
+fn check_community(c: &crate::model::CommunityRef) -> Result<(), Issue> {
+    let slug_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && s.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+    };
+    let listing_ok = c
+        .listing
+        .split_once('/')
+        .is_some_and(|(p, s)| slug_ok(p) && slug_ok(s));
+    if !listing_ok {
+        return Err(Issue::value(
+            &path(&["ami_config", "community", "listing"]),
+            format!(
+                "invalid listing `{}` in `ami_config.community.listing`",
+                clip(&c.listing)
+            ),
+        )
+        .hint("write it as PUBLISHER/SLUG in lowercase, e.g. `alice/python-ml` (`cws ami browse` lists them)"));
+    }
+    if let Some(ch) = &c.channel
+        && !(slug_ok(ch) && ch.len() <= 32)
+    {
+        return Err(Issue::value(
+            &path(&["ami_config", "community", "channel"]),
+            format!(
+                "invalid channel `{}` in `ami_config.community.channel`",
+                clip(ch)
+            ),
+        )
+        .hint("channels are lowercase names such as `latest` or `stable`"));
+    }
+    if let Some(r) = c.min_rating
+        && !(r.0.is_finite() && (1.0..=5.0).contains(&r.0))
+    {
+        return Err(Issue::value(
+            &path(&["ami_config", "community", "min_rating"]),
+            format!(
+                "`ami_config.community.min_rating` is {}, outside 1 to 5",
+                r.0
+            ),
+        )
+        .hint("ratings are 1 to 5 stars, e.g. `min_rating: 4.0`"));
     }
     Ok(())
 }

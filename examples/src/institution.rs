@@ -126,6 +126,7 @@ impl Tier for InstitutionCatalogue {
                 "{} ({}) vetted by {}",
                 image.id, image.name, self.institution
             ),
+            listing: None,
         }))
     }
 }

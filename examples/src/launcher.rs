@@ -152,6 +152,9 @@ impl Launcher {
             forced_tier: None,
             prefer_script: false,
             session_hours: SESSION,
+            added_tiers: Vec::new(),
+            known_images: Vec::new(),
+            refused: Vec::new(),
         };
         Ok(service::launch(&self.env, &request, &AssumeNo).await?)
     }

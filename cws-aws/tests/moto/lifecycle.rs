@@ -115,6 +115,9 @@ async fn launch_box(env: &ResolveEnv, name: &str) -> String {
             forced_tier: None,
             prefer_script: false,
             session_hours: "8".parse().expect("hours"),
+            added_tiers: Vec::new(),
+            known_images: Vec::new(),
+            refused: Vec::new(),
         },
         &AssumeNo,
     )

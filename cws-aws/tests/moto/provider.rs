@@ -86,6 +86,9 @@ fn launch_request(t: Template, name: &str, region: &str) -> LaunchRequest {
         forced_tier: None,
         prefer_script: false,
         session_hours: "8".parse().expect("hours"),
+        added_tiers: Vec::new(),
+        known_images: Vec::new(),
+        refused: Vec::new(),
     }
 }
 

@@ -48,7 +48,32 @@ pub async fn run(ctx: &Ctx, cmd: &AmiCommand) -> Result<()> {
         AmiCommand::CreateMulti(a) => super::lifecycle::create_multi(ctx, a).await,
         AmiCommand::Copy(a) => super::lifecycle::copy(ctx, a).await,
         AmiCommand::Share(a) => super::lifecycle::share(ctx, a).await,
-        AmiCommand::Info { ami } => super::lifecycle::info(ctx, ami).await,
+        AmiCommand::Info { target } if target.contains('/') => {
+            super::registry::info_listing(ctx, target).await
+        }
+        AmiCommand::Info { target } => super::lifecycle::info(ctx, target).await,
+        AmiCommand::Browse(a) => super::registry::browse(ctx, a).await,
+        AmiCommand::Rate {
+            target,
+            stars,
+            review,
+        } => super::registry::rate(ctx, target, stars, review.as_deref()).await,
+        AmiCommand::Reviews { listing } => super::registry::reviews(ctx, listing).await,
+        AmiCommand::Report {
+            target,
+            reason,
+            message,
+            clear,
+        } => {
+            super::registry::report(ctx, target, reason.as_deref(), message.as_deref(), *clear)
+                .await
+        }
+        AmiCommand::Revoke { target, reason } => super::registry::revoke(ctx, target, reason).await,
+        AmiCommand::Channel {
+            listing,
+            channel,
+            version,
+        } => super::registry::channel(ctx, listing, channel, version).await,
         AmiCommand::Deregister {
             ami,
             delete_snapshots,
@@ -89,9 +114,16 @@ async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
     let env = ctx.env().await?;
     let resolver = service::resolver_for(&loaded.template, opts.ami_strategy.as_deref(), false)
         .map_err(|e| UsageError(format!("--ami-strategy: {e}")))?;
-    let resolver = ctx.walk(resolver);
     let mut req = ResolveRequest::new(loaded.template.clone(), region);
     req.architecture = parse_arch(opts.arch.as_deref())?;
+    req.refused = super::registry::refused_sources(ctx).await?;
+    let mut resolver = resolver;
+    if opts.ami_strategy.is_none()
+        && let Some(plan) = super::registry::community_plan(ctx, &loaded.template, None).await?
+    {
+        resolver = plan.apply(resolver, &mut req);
+    }
+    let resolver = ctx.walk(resolver);
     let r = resolver.resolve(&env, &req).await;
     if ctx.json {
         output::json(&r)?;
@@ -216,8 +248,24 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
     let regions = ctx.target_regions(all_regions);
     let env = ctx.env().await?;
     let arch = parse_arch(arch)?;
-    let resolver = ctx.walk(cws_resolver::Resolver::for_template(&loaded.template));
-    let rows = service::test_regions_with(&env, &resolver, &loaded.template, &regions, arch).await;
+    let mut resolver = cws_resolver::Resolver::for_template(&loaded.template);
+    let mut known = Vec::new();
+    if let Some(plan) = super::registry::community_plan(ctx, &loaded.template, None).await? {
+        resolver = resolver.insert_after(&cws_resolver::TierId::DYNAMIC_SEARCH, plan.tier.clone());
+        known = plan.known_images.clone();
+    }
+    let resolver = ctx.walk(resolver);
+    let refused = super::registry::refused_sources(ctx).await?;
+    let rows = service::test_regions_known(
+        &env,
+        &resolver,
+        &loaded.template,
+        &regions,
+        arch,
+        &known,
+        &refused,
+    )
+    .await;
     let info = env.provider.info();
     let errors = rows
         .iter()
@@ -281,11 +329,37 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
     let listing = service::list_template_images(&env, &loaded.template, &regions).await;
     let info = env.provider.info();
     let failed = !listing.errors.is_empty();
+    // Images a registry listing holds are `community`, with the listing's rating.
+    let ids: Vec<String> = listing.images.iter().map(|i| i.id.clone()).collect();
+    let listed = super::registry::listed_images(ctx, &ids).await?;
+    let label = |i: &service::ListedImage| -> Result<String> {
+        Ok(match (listed.get(&i.id), i.source) {
+            (Some(_), service::ImageSource::Official | service::ImageSource::Marketplace)
+            | (None, _) => serde_json::to_value(i.source)?
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            (Some(_), _) => "community".into(),
+        })
+    };
     if ctx.json {
-        output::json(&ListReport {
+        let mut v = serde_json::to_value(ListReport {
             provider: (&info).into(),
-            listing,
+            listing: listing.clone(),
         })?;
+        if let Some(images) = v["images"].as_array_mut() {
+            for (json, image) in images.iter_mut().zip(&listing.images) {
+                // `source` says whose image it is; `label` is what the table shows: a listed
+                // image is `community`.
+                json["label"] = label(image)?.into();
+                if let Some((l, ver, rating)) = listed.get(&image.id) {
+                    json["listing"] = l.clone().into();
+                    json["listing_version"] = ver.clone().into();
+                    json["rating"] = serde_json::to_value(rating)?;
+                }
+            }
+        }
+        output::json(&v)?;
     } else {
         println!("{}", provider_line(&info));
         if listing.images.is_empty() {
@@ -295,11 +369,31 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
                 Shown(regions.join(", "))
             );
         } else {
+            println!(
+                "📋 Available AMIs for template: {}",
+                Shown(&listing.template)
+            );
+            let mut current: Option<&str> = None;
             let mut t = Table::new([
-                "ID", "NAME", "VERSION", "REGION", "SOURCE", "ARCH", "CREATED",
+                "", "ID", "NAME", "VERSION", "SOURCE", "RATING", "ARCH", "CREATED",
             ]);
             for i in &listing.images {
+                if current != Some(i.region.as_str()) {
+                    if current.is_some() {
+                        t.print();
+                        t = Table::new([
+                            "", "ID", "NAME", "VERSION", "SOURCE", "RATING", "ARCH", "CREATED",
+                        ]);
+                    }
+                    println!("\nRegion: {}", Shown(&i.region));
+                    current = Some(i.region.as_str());
+                }
+                let rating = listed
+                    .get(&i.id)
+                    .map(|(_, _, r)| super::registry::short_rating(r))
+                    .unwrap_or_else(|| "-".into());
                 t.row([
+                    " ".to_string(),
                     i.id.clone(),
                     format!(
                         "{}{}",
@@ -307,11 +401,8 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
                         if i.deprecated { " (deprecated)" } else { "" }
                     ),
                     i.version.clone().unwrap_or_else(|| "-".into()),
-                    i.region.clone(),
-                    serde_json::to_value(i.source)?
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string(),
+                    format!("({})", label(i)?),
+                    rating,
                     i.architecture.to_string(),
                     i.creation_date.format("%Y-%m-%d").to_string(),
                 ]);

@@ -8,18 +8,92 @@ use super::ami::{check_resolution, render_resolution};
 use super::{parse_arch, parse_hours};
 use crate::cli::LaunchArgs;
 use crate::context::Ctx;
+use crate::error::UsageError;
 use crate::output::{self, provider_line};
 use crate::sanitize::{Shown, shown_lines};
 
 pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
+    // `--listing L NAME`: the only positional argument is the name.
+    let (name, listing) = match (&args.listing, &args.name) {
+        (Some(l), None) => (args.template.clone(), Some(l.as_str())),
+        (Some(_), Some(extra)) => {
+            return Err(UsageError(format!(
+                "with --listing, give only the workstation's name (the listing names the \
+                 template): `cws launch --listing {} {}`",
+                args.listing.as_deref().unwrap_or_default(),
+                Shown(extra)
+            ))
+            .into());
+        }
+        (None, Some(n)) => (n.clone(), None),
+        (None, None) => {
+            return Err(UsageError(format!(
+                "name the workstation: `cws launch {} NAME`",
+                Shown(&args.template)
+            ))
+            .into());
+        }
+    };
+    if args.allow_unsigned && listing.is_none() {
+        return Err(UsageError(
+            "--allow-unsigned goes with --listing (a template opts out with \
+             `ami_config.community.require_signature: false`)"
+                .into(),
+        )
+        .into());
+    }
     // Checked before anything is opened; the launch service checks it again for embedders.
-    service::check_instance_name(&args.name)?;
-    let loaded = ctx.store.get(&args.template)?;
+    service::check_instance_name(&name)?;
+    let (template, selection) = match listing {
+        Some(l) => {
+            let (t, s) = super::registry::listing_launch(ctx, l, args.allow_unsigned).await?;
+            (t, Some(s))
+        }
+        None => (ctx.store.get(&args.template)?.template, None),
+    };
+    let community = if args.resolve.ami_strategy.is_none() {
+        super::registry::community_plan(ctx, &template, selection.as_ref()).await?
+    } else {
+        None
+    };
+    if let Some(plan) = &community
+        && let (Some(newer), Some(used)) = (&plan.newer, &plan.version)
+    {
+        eprintln!(
+            "notice: {} has a newer version, {} (this launch uses {})",
+            Shown(
+                plan.listing
+                    .as_ref()
+                    .map(|l| l.summary.id.to_string())
+                    .unwrap_or_default()
+            ),
+            Shown(newer),
+            Shown(used)
+        );
+    }
+    if let Some(why) = community.as_ref().and_then(|p| p.refusal.as_ref()) {
+        eprintln!("notice: the community listing is not used: {}", Shown(why));
+    }
     let region = ctx.region()?;
     let env = ctx.env().await?;
     let req = LaunchRequest {
-        template: loaded.template.clone(),
-        name: args.name.clone(),
+        added_tiers: community
+            .iter()
+            .map(|p| {
+                if listing.is_some() {
+                    p.pinned_tier()
+                } else {
+                    p.added_tier()
+                }
+            })
+            .collect(),
+        known_images: community
+            .as_ref()
+            .map(|p| p.known_images.clone())
+            .unwrap_or_default(),
+        refused: super::registry::refused_sources(ctx).await?,
+        template,
+        name: name.clone(),
         region,
         architecture: parse_arch(args.resolve.arch.as_deref())?,
         instance_type: args.instance_type.clone(),
@@ -64,6 +138,18 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
+    // One download per launch from a listing version (a copy from one counts too).
+    if let (Some(_), Some(l), Some(v)) = (
+        &report.instance,
+        &report.resolution.listing,
+        &report.resolution.listing_version,
+    ) && let Err(e) = super::registry::record_download(ctx, l, v).await
+    {
+        eprintln!(
+            "warning: the launch from {} was not counted: {e:#}",
+            Shown(l)
+        );
+    }
     if ctx.json {
         output::json(&report)?;
         return check_resolution(&report.resolution);
@@ -130,7 +216,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         }
         None => println!(
             "Dry run: would launch {} in {} from {} via {} (nothing was copied or launched)",
-            Shown(&args.name),
+            Shown(&name),
             Shown(&r.target_region),
             Shown(r.ami_id.as_deref().unwrap_or("?")),
             r.method

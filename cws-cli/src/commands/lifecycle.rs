@@ -20,7 +20,7 @@ use cws_lifecycle::{
     PendingImage, PendingImages, PendingJob, Progress, ProgressEvent, ShareRequest, SnapshotAction,
     WaitOptions, describe_permission,
 };
-use cws_provider::LaunchPermission;
+use cws_provider::{ImageCatalogExt as _, LaunchPermission};
 use cws_template::Template;
 use cws_template::script::shell_quote;
 use cws_util::duration::format_seconds as human_seconds;
@@ -358,9 +358,49 @@ fn simulated(info: &cws_provider::ProviderInfo) -> &'static str {
     if info.simulated { " [simulated]" } else { "" }
 }
 
+/// `--public` publishes a public listing: planned (identity, a free region) before anything
+/// is made.
+async fn create_publish_plan(
+    ctx: &Ctx,
+    template: &Template,
+    a: &AmiCreateArgs,
+    regions: &[&str],
+) -> Result<Option<super::registry::PublishPlan>> {
+    if !a.public {
+        return Ok(None);
+    }
+    let taken: Vec<(&str, Option<&str>)> = regions.iter().map(|r| (*r, None)).collect();
+    let plan = super::registry::plan_publish(
+        ctx,
+        "`--public` (which publishes a listing)",
+        template,
+        cws_registry::Visibility::Public,
+        &a.publish,
+        &taken,
+    )
+    .await?;
+    Ok(Some(plan.named(&a.name, a.description.as_deref())))
+}
+
+/// Publishes the images `ids` (region, id) with `plan`.
+async fn publish_images(
+    env: &cws_resolver::ResolveEnv,
+    plan: super::registry::PublishPlan,
+    ids: &[(String, String)],
+) -> Result<super::registry::ListingOut> {
+    let mut images = Vec::new();
+    for (region, id) in ids {
+        if let Some(i) = env.provider.image(region, id).await? {
+            images.push(i);
+        }
+    }
+    plan.publish(&images.iter().collect::<Vec<_>>()).await
+}
+
 pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
     let loaded = ctx.store.get(&a.template)?;
     let req = create_request(ctx, loaded.template.clone(), a)?;
+    let publish = create_publish_plan(ctx, &loaded.template, a, &[req.region.as_str()]).await?;
     let env = ctx.env().await?;
     let pending = PendingImages::open(&ctx.home);
     let progress = progress(ctx);
@@ -376,8 +416,23 @@ pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
     )
     .await??;
     warn_all(&report.warnings);
+    let listing = match publish {
+        Some(plan) => Some(
+            publish_images(
+                &env,
+                plan,
+                &[(report.image.region.clone(), report.image.ami_id.clone())],
+            )
+            .await?,
+        ),
+        None => None,
+    };
     if ctx.json {
-        return output::json(&report);
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(l) = &listing {
+            v["listing"] = serde_json::to_value(l)?;
+        }
+        return output::json(&v);
     }
     let info = env.provider.info();
     let i = &report.image;
@@ -401,6 +456,10 @@ pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
         Shown(&i.region)
     );
     print_ami_config_hint(&loaded.template, &report.ami_config);
+    if let Some(l) = &listing {
+        println!();
+        super::registry::print_published(l);
+    }
     Ok(())
 }
 
@@ -414,6 +473,9 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
         regions: a.regions.clone(),
         concurrency: lifecycle::COPY_CONCURRENCY,
     };
+    let mut all_regions: Vec<&str> = vec![req.create.region.as_str()];
+    all_regions.extend(a.regions.iter().map(|r| r.trim()).filter(|r| !r.is_empty()));
+    let publish = create_publish_plan(ctx, &loaded.template, &a.create, &all_regions).await?;
     let env = ctx.env().await?;
     let pending = PendingImages::open(&ctx.home);
     let progress = progress(ctx);
@@ -429,9 +491,25 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
     )
     .await??;
     warn_all(&report.warnings);
+    // Every region that holds the image is listed (a re-run adds the rest).
+    let listing = match publish {
+        Some(plan) => {
+            let ids: Vec<(String, String)> = report
+                .regions
+                .iter()
+                .filter(|r| r.state == Some(cws_provider::ImageState::Available))
+                .filter_map(|r| r.ami_id.clone().map(|id| (r.region.clone(), id)))
+                .collect();
+            Some(publish_images(&env, plan, &ids).await?)
+        }
+        None => None,
+    };
     if ctx.json {
         let mut v = serde_json::to_value(&report)?;
         v["finish"] = report.finish.as_ref().map(job_command).into();
+        if let Some(l) = &listing {
+            v["listing"] = serde_json::to_value(l)?;
+        }
         output::json(&v)?;
     } else {
         let info = env.provider.info();
@@ -464,6 +542,10 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
         t.print();
         if report.complete {
             print_ami_config_hint(&loaded.template, &report.ami_config);
+        }
+        if let Some(l) = &listing {
+            println!();
+            super::registry::print_published(l);
         }
         for r in report.failed() {
             eprintln!(
@@ -510,11 +592,35 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
         &pending,
     )
     .await??;
+    // A copy of an image listed by this user extends the same version with its region.
+    let listed = match env.provider.image(&report.region, &report.ami_id).await? {
+        Some(copy) if copy.state == cws_provider::ImageState::Available => {
+            super::registry::add_copy_region(ctx, &report.source_ami, &copy).await?
+        }
+        _ => None,
+    };
     if ctx.json {
-        return output::json(&report);
+        let mut v = serde_json::to_value(&report)?;
+        match &listed {
+            Some(Ok(p)) => v["listing"] = serde_json::to_value(p)?,
+            Some(Err(why)) => v["warnings"] = serde_json::json!([why]),
+            None => {}
+        }
+        return output::json(&v);
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
+    match &listed {
+        Some(Ok(p)) if p.changed => println!(
+            "Added {} to listing {}@{} (revision {})",
+            Shown(&p.region),
+            Shown(p.listing.to_string()),
+            Shown(&p.version),
+            p.revision
+        ),
+        Some(Err(why)) => eprintln!("warning: {}", Shown(why)),
+        _ => {}
+    }
     if report.reused {
         println!(
             "{} already holds a copy of {}: {} ({}); nothing was copied{}",
@@ -540,7 +646,62 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
     Ok(())
 }
 
+/// The listing visibility `ami share` publishes with, if it publishes.
+fn share_visibility(a: &AmiShareArgs) -> Result<Option<cws_registry::Visibility>> {
+    use cws_registry::Visibility;
+    if a.revoke {
+        return Ok(None);
+    }
+    Ok(if let Some(c) = &a.community {
+        Some(
+            format!("community:{}", c.trim())
+                .parse::<Visibility>()
+                .map_err(|e| UsageError(format!("--community: {e}")))?,
+        )
+    } else if let Some(o) = &a.institution {
+        Some(
+            format!("institutional:{}", o.trim())
+                .parse::<Visibility>()
+                .map_err(|e| UsageError(format!("--institution: {e}")))?,
+        )
+    } else if a.private {
+        Some(Visibility::Private)
+    } else if a.public {
+        Some(Visibility::Public)
+    } else {
+        None
+    })
+}
+
 pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
+    use cws_registry::Visibility;
+    // One audience at a time; an institution names its organization with --org-arn.
+    let kinds = [
+        (!a.accounts.is_empty(), "--account"),
+        (a.org_arn.is_some() && a.institution.is_none(), "--org-arn"),
+        (a.public, "--public"),
+        (a.community.is_some(), "--community"),
+        (a.institution.is_some(), "--institution"),
+        (a.private, "--private"),
+    ];
+    let given: Vec<&str> = kinds
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+    if given.len() > 1 {
+        return Err(UsageError(format!(
+            "share with one audience at a time, not {} (an institution's organization goes \
+             with --institution ORG --org-arn ARN)",
+            given.join(" and ")
+        ))
+        .into());
+    }
+    let visibility = share_visibility(a)?;
+    // Identity first: a publish without one changes nothing, not even a permission.
+    if visibility.is_some() {
+        super::registry::require_identity(ctx, "publishing a listing")?;
+    }
     let mut permissions: Vec<LaunchPermission> = a
         .accounts
         .iter()
@@ -549,29 +710,95 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
     if let Some(arn) = &a.org_arn {
         permissions.push(LaunchPermission::Organization(arn.trim().to_string()));
     }
-    if a.public {
+    // On AWS a community is not an IAM group: EC2's "Community AMIs" are public images.
+    if a.public || a.community.is_some() {
         permissions.push(LaunchPermission::Public);
     }
-    if permissions.is_empty() {
+    let mut warnings = Vec::new();
+    if let Some(org) = &a.institution
+        && a.org_arn.is_none()
+    {
+        warnings.push(format!(
+            "the listing is for members of {org}, but no organization was granted launch              permission, so they cannot launch it yet: add --org-arn ARN (their AWS              Organizations ARN)"
+        ));
+    }
+    if permissions.is_empty() && visibility.is_none() {
         return Err(UsageError(
-            "say who to share with: --account ID (repeatable), --org-arn ARN or --public".into(),
+            "say who to share with: --account ID (repeatable), --org-arn ARN, --public, \
+             --community NAME, --institution ORG or --private"
+                .into(),
         )
         .into());
     }
-    let req = ShareRequest {
-        image_id: a.ami.clone(),
-        region: ctx.region()?,
-        permissions,
-        revoke: a.revoke,
-    };
+    let region = ctx.region()?;
     let env = ctx.env().await?;
-    let report = lifecycle::share(&env, &req, &ctx.consent()).await?;
+    // What would be published is decided (and a taken region refused) before any change.
+    let publishing = match &visibility {
+        Some(v) => {
+            let image = env.provider.image(&region, &a.ami).await?.ok_or_else(|| {
+                cws_provider::ProviderError::NotFound {
+                    what: format!("image {}", a.ami),
+                    region: region.clone(),
+                }
+            })?;
+            let template = super::registry::template_of_image(ctx, &image)?;
+            let plan = super::registry::plan_publish(
+                ctx,
+                "publishing a listing",
+                &template,
+                v.clone(),
+                &a.publish,
+                &[(region.as_str(), Some(a.ami.as_str()))],
+            )
+            .await?;
+            Some((plan, image))
+        }
+        None => None,
+    };
+    let report = if permissions.is_empty() {
+        None
+    } else {
+        let req = ShareRequest {
+            image_id: a.ami.clone(),
+            region: region.clone(),
+            permissions,
+            revoke: a.revoke,
+        };
+        Some(lifecycle::share(&env, &req, &ctx.consent()).await?)
+    };
+    let listing = match publishing {
+        Some((plan, image)) => Some(plan.publish(&[&image]).await?),
+        None => None,
+    };
+    let complete = report.as_ref().is_none_or(|r| r.complete());
     if ctx.json {
-        output::json(&report)?;
-        return finished(report.complete());
+        let mut v = match &report {
+            Some(r) => serde_json::to_value(r)?,
+            None => serde_json::json!({"ami_id": a.ami, "region": region}),
+        };
+        if let Some(l) = &listing {
+            v["listing"] = serde_json::to_value(l)?;
+        }
+        if !warnings.is_empty() {
+            v["warnings"] = serde_json::to_value(&warnings)?;
+        }
+        output::json(&v)?;
+        return finished(complete);
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
+    for w in &warnings {
+        eprintln!("warning: {}", Shown(w));
+    }
+    let Some(report) = report else {
+        if let Some(l) = &listing {
+            super::registry::print_published(l);
+            if l.visibility == Visibility::Private {
+                println!("   No launch permission was changed: only you can launch it.");
+            }
+        }
+        return Ok(());
+    };
     println!(
         "{} launch permission on {} in {} {}: {}{}",
         if a.revoke { "Revoked" } else { "Granted" },
@@ -594,6 +821,12 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
     );
     println!("Snapshots: {}", Shown(&report.snapshots.detail));
     snapshot_failures(&report.snapshots);
+    if let Some(l) = &listing {
+        if let Some(c) = &a.community {
+            println!("✅ AMI shared with {} community", Shown(c));
+        }
+        super::registry::print_published(l);
+    }
     finished(report.complete())
 }
 
@@ -634,11 +867,18 @@ pub async fn info(ctx: &Ctx, ami: &str) -> Result<()> {
     let region = ctx.region()?;
     let env = ctx.env().await?;
     let report = lifecycle::image_info(&env, &region, ami).await?;
+    let listing = super::registry::listing_for_image(ctx, ami).await?;
     if ctx.json {
-        return output::json(&report);
+        let mut v = serde_json::to_value(&report)?;
+        v["listing"] = serde_json::to_value(&listing)?;
+        return output::json(&v);
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
+    if let Some(l) = &listing {
+        print!("{}", super::registry::render_listing(ctx, l));
+        println!();
+    }
     let i = &report.image;
     let mut t = Table::new(["FIELD", "VALUE"]);
     t.row(["id", i.id.as_str()]);

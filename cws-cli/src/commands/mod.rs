@@ -6,6 +6,7 @@ pub mod instance;
 pub mod launch;
 pub mod lifecycle;
 pub mod regions;
+pub mod registry;
 pub mod templates;
 
 use anyhow::Result;

@@ -56,3 +56,20 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs `cws` as the registry identity `user` (`NAME <EMAIL>`).
+pub fn run_as(home: &Path, user: &str, args: &[&str]) -> Output {
+    cws(home).env("CWS_USER", user).args(args).output().unwrap()
+}
+
+/// [`run_as`], requiring success and parsing stdout as JSON.
+pub fn ok_json_as(home: &Path, user: &str, args: &[&str]) -> Value {
+    let out = run_as(home, user, args);
+    assert!(
+        out.status.success(),
+        "{args:?} as {user} failed ({:?}):\n{}",
+        out.status.code(),
+        stderr(&out)
+    );
+    json(&out)
+}

@@ -362,19 +362,21 @@ fn share_grants_revokes_and_info_shows_who_may_launch() {
     let h = home.path();
     let ami = box_and_image(h);
 
+    // `--public` publishes a listing too, so it needs an identity, checked first.
+    let public_create = [
+        "ami",
+        "create",
+        "python-research",
+        "box",
+        "--name",
+        "Public Setup",
+        "--public",
+    ];
+    let out = run(h, &public_create);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("user.email"), "{}", stderr(&out));
     // An image made public widens access too: asked before anything is made.
-    let out = run(
-        h,
-        &[
-            "ami",
-            "create",
-            "python-research",
-            "box",
-            "--name",
-            "Public Setup",
-            "--public",
-        ],
-    );
+    let out = run_as(h, "Alice <alice@uni.edu>", &public_create);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("public? Any AWS account"),
@@ -407,7 +409,7 @@ fn share_grants_revokes_and_info_shows_who_may_launch() {
     ] {
         let mut args = vec!["ami", "share", ami.as_str()];
         args.extend_from_slice(audience);
-        let out = run(h, &args);
+        let out = run_as(h, "Alice <alice@uni.edu>", &args);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert!(
             stderr(&out).contains("pass --yes to agree"),
@@ -488,7 +490,12 @@ fn share_grants_revokes_and_info_shows_who_may_launch() {
         listed.to_string().contains("\"source\":\"private\""),
         "{listed}"
     );
-    let v = ok_json(h, &["--json", "--yes", "ami", "share", &ami, "--public"]);
+    let v = ok_json_as(
+        h,
+        "Alice <alice@uni.edu>",
+        &["--json", "--yes", "ami", "share", &ami, "--public"],
+    );
+    assert_eq!(v["listing"]["id"], "alice/python-research", "{v}");
     assert_eq!(v["launch_permissions"][0]["kind"], "public", "{v}");
     // A public image of the account's own is listed as public, not private.
     let listed = ok_json(

@@ -3,4 +3,5 @@
 mod cli;
 mod common;
 mod lifecycle;
+mod registry;
 mod untrusted_text;

@@ -59,6 +59,9 @@ async fn launch_box(env: &ResolveEnv, slug: &str, name: &str, region: &str) -> S
             forced_tier: None,
             prefer_script: false,
             session_hours: "8".parse().unwrap(),
+            added_tiers: Vec::new(),
+            known_images: Vec::new(),
+            refused: Vec::new(),
         },
         &AssumeNo,
     )

@@ -38,6 +38,9 @@ fn launch_req(t: Template, name: &str, region: &str) -> LaunchRequest {
         forced_tier: None,
         prefer_script: false,
         session_hours: "8".parse().unwrap(),
+        added_tiers: Vec::new(),
+        known_images: Vec::new(),
+        refused: Vec::new(),
     }
 }
 
@@ -375,6 +378,7 @@ impl Tier for InstitutionCatalogue {
             estimated_launch_seconds: 30,
             warnings: vec![],
             detail: "from the institution catalogue".into(),
+            listing: None,
         }))
     }
 }

@@ -89,6 +89,8 @@ async fn probe(
         fallbacks: &graph,
         prices: &prices,
         now: ts(NOW),
+        known_images: &[],
+        refused: &[],
     };
     tier.probe(&ctx).await.expect("probe")
 }
@@ -374,6 +376,8 @@ async fn provider_errors_surface_as_errors_not_misses() {
         fallbacks: &graph,
         prices: &prices,
         now: ts(NOW),
+        known_images: &[],
+        refused: &[],
     };
     let err = DirectMapping.probe(&ctx).await.unwrap_err();
     assert_eq!(err.kind(), "permission_denied");

@@ -158,6 +158,7 @@ fn ami_config() -> impl Strategy<Value = AmiConfig> {
                     marketplace,
                     fallback_strategy: fallback,
                     preferred_architecture: preferred,
+                    community: None,
                 }
             },
         )

@@ -1,0 +1,250 @@
+//! The cws community registry: listings of images others built, their versions and channels,
+//! ratings and reviews, downloads, reports and revocations, and the `community` resolution
+//! tier that launches from them.
+//!
+//! [`Registry`] is the one interface; [`SqliteRegistry`] is the embedded store
+//! (`$CWS_HOME/registry.db`). Every store passes the same conformance suite
+//! ([`testing::conformance`], feature `testing`).
+//!
+//! The registry holds data; it prints nothing and words no command. Errors carry the field, the
+//! value and what is accepted ([`RegistryError`]).
+
+#![deny(missing_docs)]
+
+pub mod community;
+pub mod model;
+mod sqlite;
+pub use sqlite::check_category;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use async_trait::async_trait;
+
+pub use community::{CommunityPlan, CommunityTier, TIER_ID};
+pub use model::*;
+pub use sqlite::SqliteRegistry;
+
+/// What can go wrong in the registry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A value is not acceptable: `field` `value`, and what is.
+    #[error("{field} `{value}` is not valid: use {expected}")]
+    Invalid {
+        /// What was given (`stars`, `version`, ...).
+        field: String,
+        /// The value (escaped by whoever shows it).
+        value: String,
+        /// What would be accepted.
+        expected: String,
+    },
+    /// No such listing (or not visible to the actor); `suggestions` are close ids.
+    #[error("no listing `{id}`")]
+    UnknownListing {
+        /// The id asked for.
+        id: String,
+        /// Close ids the actor may have meant.
+        suggestions: Vec<String>,
+    },
+    /// The listing has no such version (or channel).
+    #[error("listing `{listing}` has no version `{version}`")]
+    UnknownVersion {
+        /// The listing.
+        listing: String,
+        /// The version or channel asked for.
+        version: String,
+        /// Versions it has.
+        known: Vec<String>,
+    },
+    /// No listing holds this image.
+    #[error("no listing holds image {ami_id}")]
+    UnlistedImage {
+        /// The image.
+        ami_id: String,
+    },
+    /// A published region entry never changes.
+    #[error(
+        "{listing}@{version} already has {existing} in {region}; a published region never \
+         changes"
+    )]
+    RegionTaken {
+        /// The listing.
+        listing: String,
+        /// The version.
+        version: String,
+        /// The region.
+        region: String,
+        /// The image already published there.
+        existing: String,
+    },
+    /// The actor may not do this (not the publisher, not an admin).
+    #[error("{actor} may not {action} `{listing}`: {why}")]
+    Forbidden {
+        /// Who tried.
+        actor: String,
+        /// What.
+        action: String,
+        /// The listing.
+        listing: String,
+        /// Why not.
+        why: String,
+    },
+    /// The store failed (disk, database, connection).
+    #[error("registry store {store}: {message}")]
+    Store {
+        /// Which store (a path or URL).
+        store: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl RegistryError {
+    /// An [`RegistryError::Invalid`].
+    pub fn invalid(field: &str, value: &str, expected: &str) -> RegistryError {
+        RegistryError::Invalid {
+            field: field.to_string(),
+            value: value.chars().take(200).collect(),
+            expected: expected.to_string(),
+        }
+    }
+
+    /// Whether this is the caller's input at fault (as opposed to the store).
+    pub fn is_invalid_input(&self) -> bool {
+        !matches!(self, RegistryError::Store { .. })
+    }
+}
+
+/// Result alias.
+pub type RegistryResult<T> = Result<T, RegistryError>;
+
+/// One interface over every registry store (embedded SQLite; PostgreSQL and an HTTP client
+/// of `cws serve` implement the same).
+///
+/// Visibility is enforced here, in the store's queries: a listing the viewer may not see is
+/// reported as unknown. `viewer` is `None` for an anonymous reader (public and community
+/// listings only).
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// A label for the store (a path or a URL), for output that names the registry.
+    fn location(&self) -> String;
+
+    /// Publishes one region's image of a version: makes the listing (the actor is its
+    /// publisher: `listing.publisher` must be the actor's handle) or the version if they do
+    /// not exist, and adds the region (a new revision). The same image again changes nothing;
+    /// another image for a published region is [`RegistryError::RegionTaken`]. Name,
+    /// description, category and visibility of an existing listing are updated.
+    async fn publish(&self, actor: &Actor, p: &Publish) -> RegistryResult<Published>;
+
+    /// A listing with its versions, channels and reviews.
+    async fn listing(
+        &self,
+        viewer: Option<&Actor>,
+        id: &ListingId,
+    ) -> RegistryResult<ListingDetail>;
+
+    /// Listings matching a query, ordered by `query.sort`. Listings with no launchable version
+    /// (all revoked or quarantined) are left out.
+    async fn browse(
+        &self,
+        viewer: Option<&Actor>,
+        query: &BrowseQuery,
+    ) -> RegistryResult<Vec<ListingSummary>>;
+
+    /// Where an image id is published (any region, any version).
+    async fn find_image(
+        &self,
+        viewer: Option<&Actor>,
+        ami_id: &str,
+    ) -> RegistryResult<Vec<ImageListing>>;
+
+    /// Points a named channel at a version (publisher or admin). `latest` moves by itself and
+    /// cannot be set.
+    async fn set_channel(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        channel: &str,
+        version: &semver::Version,
+    ) -> RegistryResult<()>;
+
+    /// Rates a listing 1–5 with an optional review (at most
+    /// [`MAX_REVIEW_CHARS`](model::MAX_REVIEW_CHARS)); one rating per identity, a re-rate
+    /// replaces. Returns the listing's ratings after.
+    async fn rate(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        stars: u8,
+        review: Option<&str>,
+    ) -> RegistryResult<RatingSummary>;
+
+    /// A listing's reviews, newest first.
+    async fn reviews(&self, viewer: Option<&Actor>, id: &ListingId) -> RegistryResult<Vec<Review>>;
+
+    /// Counts one launch from a listing version on a day.
+    async fn record_download(&self, d: &Download) -> RegistryResult<()>;
+
+    /// Reports a version. A security report from [`QUARANTINE_REPORTS`](model::QUARANTINE_REPORTS)
+    /// distinct identities, or from an admin, quarantines it. One report per identity per
+    /// version per reason: reporting again replaces the message.
+    async fn report(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        reason: ReportReason,
+        message: Option<&str>,
+    ) -> RegistryResult<ReportOutcome>;
+
+    /// Clears a version's quarantine and its security reports (admin only).
+    async fn clear_reports(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+    ) -> RegistryResult<()>;
+
+    /// Every revoked or quarantined version (any visibility: a refusal is never hidden), so a
+    /// launch refuses copies made from them.
+    async fn refusals(&self) -> RegistryResult<Vec<Refusal>>;
+
+    /// Revokes a version with a reason (publisher or admin). Revoking again keeps the first
+    /// revocation.
+    async fn revoke(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        reason: &str,
+    ) -> RegistryResult<Revocation>;
+}
+
+/// Checks stars: 1 to 5.
+pub fn check_stars(stars: i64) -> RegistryResult<u8> {
+    if (1..=5).contains(&stars) {
+        Ok(stars as u8)
+    } else {
+        Err(RegistryError::invalid(
+            "stars",
+            &stars.to_string(),
+            "a whole number of stars from 1 to 5",
+        ))
+    }
+}
+
+/// Checks an optional free text: at most `max` characters.
+pub fn check_text(field: &str, text: &str, max: usize) -> RegistryResult<()> {
+    let n = text.chars().count();
+    if n > max {
+        return Err(RegistryError::Invalid {
+            field: field.to_string(),
+            value: format!(
+                "{}… ({n} characters)",
+                text.chars().take(40).collect::<String>()
+            ),
+            expected: format!("at most {max} characters"),
+        });
+    }
+    Ok(())
+}

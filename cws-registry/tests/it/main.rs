@@ -1,0 +1,9 @@
+//! Integration tests of the registry stores: the conformance suite on the embedded SQLite
+//! store, a model-based test of ratings against an independent oracle, and two handles on one
+//! database file used at the same time (as two `cws` processes would).
+
+mod concurrency;
+mod conformance;
+mod fixtures;
+mod rating_model;
+mod suite_catches;
