@@ -342,6 +342,18 @@ fn channels_reports_and_quarantine() {
     );
     assert_eq!(v["listing"]["version"], "1.1.0", "{v}");
 
+    // A copy of a listed image adds its region to the same version (a new revision).
+    let v = ok_json_as(
+        h,
+        ALICE,
+        &["--json", "--yes", "ami", "copy", &ami, "--to", "us-west-2"],
+    );
+    assert_eq!(v["listing"]["region"], "us-west-2", "{v}");
+    assert_eq!(v["listing"]["revision"], 2, "{v}");
+    let info = ok_json_as(h, ALICE, &["--json", "ami", "info", "alice/python-research@1.0.0"]);
+    let regions = info["versions"][0]["regions"].as_object().unwrap();
+    assert_eq!(regions.len(), 2, "{info}");
+
     // Reports: a bad reason is exit 2; security reports from three people quarantine (the
     // same person twice counts once), and the local user, admin of the embedded registry,
     // lifts it with --clear.
