@@ -62,6 +62,9 @@ pub struct GlobalArgs {
     /// Answer yes to every confirmation (copies, terminations).
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// With --yes, also agree to a copy above the policy's `max_copy_cost_usd`.
+    #[arg(long, global = true)]
+    pub allow_cost: bool,
     /// Verbose logs on stderr, and the full resolution report.
     #[arg(long, global = true)]
     pub debug: bool,
@@ -105,6 +108,8 @@ pub enum Command {
     /// The region catalogue and fallback graph.
     #[command(subcommand)]
     Regions(RegionsCommand),
+    /// The audit trail in $CWS_HOME/audit.jsonl: list it, or verify its hash chain.
+    Audit(crate::commands::audit::AuditArgs),
     /// Defaults in $CWS_HOME/config.toml.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -275,6 +280,25 @@ pub enum AmiCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Write a listing (with its signatures) as one JSON document.
+    Export {
+        /// PUBLISHER/SLUG[@VERSION].
+        #[arg(value_name = "LISTING[@VERSION]")]
+        target: String,
+        /// Output file (default: stdout).
+        #[arg(
+            id = "export_file",
+            short = 'o',
+            long = "output-file",
+            value_name = "FILE"
+        )]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Add an exported listing to this registry (tampered documents are refused).
+    Import {
+        /// The export file.
+        file: std::path::PathBuf,
+    },
     /// Point a channel of your listing (e.g. `stable`) at a version; `latest` moves by itself.
     Channel {
         /// PUBLISHER/SLUG.
@@ -327,6 +351,10 @@ pub struct PublishArgs {
     /// Listing version (default: the template's version).
     #[arg(long = "version", value_name = "SEMVER")]
     pub listing_version: Option<String>,
+    /// Sign the published version with this OpenSSH ed25519 private key (default: the
+    /// `user.signing_key` config key, if set).
+    #[arg(long, value_name = "KEY")]
+    pub sign_with: Option<std::path::PathBuf>,
 }
 
 /// `cws ami create`.

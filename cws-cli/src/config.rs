@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::UsageError;
 
 /// The keys `cws config set` accepts.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     "provider",
     "region",
     "profile",
@@ -18,6 +18,7 @@ pub const KEYS: [&str; 8] = [
     "user.name",
     "user.email",
     "user.handle",
+    "user.signing_key",
 ];
 
 /// The largest `config.toml` cws reads: 64 KiB. The file holds a handful of short keys (a
@@ -61,11 +62,17 @@ pub struct UserConfig {
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
+    /// The OpenSSH private key publishing signs with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 impl UserConfig {
     fn is_empty(&self) -> bool {
-        self.name.is_none() && self.email.is_none() && self.handle.is_none()
+        self.name.is_none()
+            && self.email.is_none()
+            && self.handle.is_none()
+            && self.signing_key.is_none()
     }
 }
 
@@ -153,6 +160,7 @@ impl Config {
                     _ => &mut self.user.handle,
                 }
             }
+            "user.signing_key" => &mut self.user.signing_key,
             "profile" => &mut self.profile,
             "endpoint" => &mut self.endpoint,
             "templates" => &mut self.templates,

@@ -33,6 +33,10 @@ pub struct Ctx {
     pub cache_ttl: std::time::Duration,
     /// How resolutions ask the provider (`--resolve-mode`).
     pub resolve_mode: ResolveMode,
+    /// `$CWS_HOME/policy.toml`, if there is one.
+    pub policy: cws_registry::policy::LoadedPolicy,
+    /// `--allow-cost`.
+    pub allow_cost: bool,
 }
 
 impl Ctx {
@@ -107,7 +111,6 @@ impl Ctx {
         };
 
         Ok(Ctx {
-            home,
             regions,
             provider_name,
             endpoint_url,
@@ -120,6 +123,9 @@ impl Ctx {
             prices_file: g.prices_file.clone(),
             cache_ttl,
             resolve_mode: g.resolve_mode.unwrap_or(ResolveMode::Waves),
+            policy: cws_registry::policy::LoadedPolicy::load(&home.join("policy.toml"))?,
+            allow_cost: g.allow_cost,
+            home,
         })
     }
 
@@ -281,7 +287,19 @@ impl Ctx {
 
     /// How commands ask before spending money or destroying things.
     pub fn consent(&self) -> TerminalConsent {
-        TerminalConsent { yes: self.yes }
+        TerminalConsent {
+            yes: self.yes,
+            policy: self.policy.clone(),
+            allow_cost: self.allow_cost,
+        }
+    }
+
+    /// Exit 2 naming the policy rule when `region` is not allowed.
+    pub fn check_policy_region(&self, region: &str) -> Result<()> {
+        match self.policy.check_region(region) {
+            Some(why) => Err(UsageError(format!("refused: {why}")).into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -301,6 +319,8 @@ fn default_home() -> Result<PathBuf> {
 /// how to pass `--yes`, so nothing ever hangs waiting for input.
 pub struct TerminalConsent {
     yes: bool,
+    policy: cws_registry::policy::LoadedPolicy,
+    allow_cost: bool,
 }
 
 impl Consent for TerminalConsent {
@@ -309,6 +329,24 @@ impl Consent for TerminalConsent {
         // the lines the CLI laid out.
         let question =
             crate::sanitize::shown_lines(&crate::questions::question(request)).into_owned();
+        // A copy above the policy's cost cap needs --allow-cost as well as a yes.
+        let costs: Vec<f64> = match request {
+            ConsentRequest::Copy { plan, .. } => vec![plan.estimated_cost_usd.as_f64()],
+            ConsentRequest::CreateMulti { copies, .. } => copies
+                .iter()
+                .map(|c| (c.transfer_cost + c.monthly_storage).as_f64())
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !self.allow_cost
+            && let Some(why) = costs.iter().find_map(|c| self.policy.check_copy_cost(*c))
+        {
+            eprintln!(
+                "{question} [y/N] no ({}; pass --allow-cost as well to agree)",
+                crate::sanitize::Shown(&why)
+            );
+            return false;
+        }
         if self.yes {
             eprintln!("{question} [y/N] yes (--yes)");
             return true;

@@ -15,6 +15,11 @@ pub struct NoResolution(pub String);
 #[error("{0}")]
 pub struct ProviderFailed(pub String);
 
+/// A signature or chain that does not verify (a tampered document, a broken audit log): exit 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TrustFailure(pub String);
+
 /// A failure already reported on stdout (e.g. JSON with errors): exit with this code quietly.
 #[derive(Debug, thiserror::Error)]
 #[error("exit {0}")]
@@ -48,7 +53,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(r) = cause.downcast_ref::<cws_registry::RegistryError>() {
             return if r.is_invalid_input() { 2 } else { 1 };
         }
-        if cause.is::<ProviderFailed>() {
+        if cause.is::<ProviderFailed>() || cause.is::<TrustFailure>() {
             return 1;
         }
         if let Some(p) = cause.downcast_ref::<cws_provider::ProviderError>() {

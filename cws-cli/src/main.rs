@@ -106,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Templates(c) => commands::templates::run(&ctx, c),
             Command::Regions(c) => commands::regions::run(&ctx, c),
             Command::Config(c) => commands::config::run(&ctx, c),
+            Command::Audit(a) => commands::audit::run(&ctx, a),
             Command::Completions { .. } => Ok(()),
         }
     })

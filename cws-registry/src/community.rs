@@ -67,6 +67,20 @@ pub struct CommunityPlan {
 }
 
 impl CommunityPlan {
+    /// A plan that offers nothing, for `why` (a policy rule, say).
+    pub fn refused(why: String) -> CommunityPlan {
+        CommunityPlan {
+            tier: Arc::new(CommunityTier {
+                offer: Offer::Refused(why.clone()),
+            }),
+            known_images: Vec::new(),
+            listing: None,
+            version: None,
+            refusal: Some(why),
+            newer: None,
+        }
+    }
+
     /// Decides what the tier may offer for `selection` (a template's `ami_config.community`).
     /// Only a store failure is an error; an unknown listing, a revoked version, a low rating
     /// or a missing signature make a plan whose tier reports `not_found` with the reason.
@@ -74,6 +88,7 @@ impl CommunityPlan {
         registry: &dyn Registry,
         viewer: Option<&Actor>,
         selection: &CommunityRef,
+        allowed: &crate::trust::AllowedSigners,
     ) -> RegistryResult<CommunityPlan> {
         let refused = |why: String, listing: Option<ListingDetail>| CommunityPlan {
             tier: Arc::new(CommunityTier {
@@ -90,7 +105,10 @@ impl CommunityPlan {
             Err(e) => return Ok(refused(e.to_string(), None)),
         };
         let detail = match registry.listing(viewer, &id).await {
-            Ok(d) => d,
+            Ok(mut d) => {
+                crate::trust::annotate(&mut d, allowed);
+                d
+            }
             Err(RegistryError::UnknownListing { .. }) => {
                 return Ok(refused(
                     format!("no listing {id} in the registry {}", registry.location()),
@@ -149,11 +167,26 @@ impl CommunityPlan {
                 ));
             }
         }
-        if selection.require_signature && chosen.signature.status != "verified" {
+        // An invalid signature is refused whatever the template says: the registry serves
+        // something other than what was signed.
+        if chosen.signature.status == "invalid"
+            || (selection.require_signature && chosen.signature.status != "verified")
+        {
             return Ok(refused(
                 format!(
-                    "{label} is {} and require_signature is on",
-                    chosen.signature.status
+                    "{label} is {}{}{}",
+                    chosen.signature.status,
+                    chosen
+                        .signature
+                        .detail
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default(),
+                    if chosen.signature.status == "invalid" {
+                        ""
+                    } else {
+                        " and require_signature is on"
+                    }
                 ),
                 Some(detail.clone()),
             ));
@@ -264,6 +297,9 @@ impl Tier for CommunityTier {
                 "{label}'s image {} in {} is {}",
                 image.id, ctx.region, image.state
             )));
+        }
+        if let Some(why) = ctx.refusal(&image) {
+            return Ok(Probe::NotFound(why));
         }
         if !ctx.architectures.contains(&image.architecture) {
             return Ok(Probe::NotFound(format!(

@@ -11,9 +11,12 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod community;
 pub mod model;
+pub mod policy;
 mod sqlite;
+pub mod trust;
 pub use sqlite::check_category;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -89,6 +92,21 @@ pub enum RegistryError {
         /// Why not.
         why: String,
     },
+    /// A version would go back to an older revision (or signed revision) than the one held.
+    #[error(
+        "{listing}@{version}: revision {offered} offered where revision {held} is held; a \
+         version never goes back (a rollback)"
+    )]
+    Rollback {
+        /// The listing.
+        listing: String,
+        /// The version.
+        version: String,
+        /// The revision held.
+        held: u32,
+        /// The revision offered.
+        offered: u32,
+    },
     /// The store failed (disk, database, connection).
     #[error("registry store {store}: {message}")]
     Store {
@@ -109,9 +127,13 @@ impl RegistryError {
         }
     }
 
-    /// Whether this is the caller's input at fault (as opposed to the store).
+    /// Whether this is the caller's input at fault (as opposed to the store, or a document
+    /// that fails a trust check).
     pub fn is_invalid_input(&self) -> bool {
-        !matches!(self, RegistryError::Store { .. })
+        !matches!(
+            self,
+            RegistryError::Store { .. } | RegistryError::Rollback { .. }
+        )
     }
 }
 
@@ -204,6 +226,24 @@ pub trait Registry: Send + Sync {
         id: &ListingId,
         version: &semver::Version,
     ) -> RegistryResult<()>;
+
+    /// Stores the signed document of a version's current revision (publisher only). A signed
+    /// revision never goes back: a document for a revision other than the version's current
+    /// one, or below one already signed, is refused.
+    async fn sign_version(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        signed: &trust::SignedDocument,
+    ) -> RegistryResult<()>;
+
+    /// Adds a listing exported from another registry (a mirror, an air-gapped site). Region
+    /// entries that exist must hold the same images; a version's revision and its signed
+    /// revision never go back ([`RegistryError::Rollback`]); a revocation in the export is
+    /// kept. Callers verify the signatures first (see `trust`): the store keeps what it is
+    /// given.
+    async fn import(&self, actor: &Actor, export: &ListingExport) -> RegistryResult<Imported>;
 
     /// Every revoked or quarantined version (any visibility: a refusal is never hidden), so a
     /// launch refuses copies made from them.

@@ -442,6 +442,9 @@ pub struct SignatureInfo {
     pub status: String,
     /// The signer's principal, when signed.
     pub signer: Option<String>,
+    /// Why, for anything but `verified` (what failed, whose key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl SignatureInfo {
@@ -450,6 +453,7 @@ impl SignatureInfo {
         SignatureInfo {
             status: "unsigned".into(),
             signer: None,
+            detail: None,
         }
     }
 }
@@ -485,10 +489,16 @@ pub struct ListingSummary {
     pub revoked: bool,
     /// Whether the newest version is quarantined.
     pub quarantined: bool,
+    /// The publisher's email (the principal signatures must be made by).
+    #[serde(skip)]
+    pub publisher_email: String,
+    /// The latest version's revision and its newest signed document, for the signature status.
+    #[serde(skip)]
+    pub latest_signed: (u32, Option<crate::trust::SignedDocument>),
 }
 
 /// Why a version was revoked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
     /// The reason given.
     pub reason: String,
@@ -532,6 +542,9 @@ pub struct VersionInfo {
     pub quarantined: Option<Quarantine>,
     /// Launches from this version.
     pub downloads: u64,
+    /// The newest signed revision's document and signature.
+    #[serde(skip)]
+    pub signed: Option<crate::trust::SignedDocument>,
 }
 
 impl VersionInfo {
@@ -738,4 +751,74 @@ pub struct Refusal {
     pub version: String,
     /// "revoked by alice: ..." or "quarantined: ...".
     pub reason: String,
+}
+
+/// A listing as one JSON document, with its versions' signed documents (`ami export`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListingExport {
+    /// [`EXPORT_FORMAT`].
+    pub format: String,
+    /// `publisher/slug`.
+    pub id: ListingId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: String,
+    /// Template slug.
+    pub template: String,
+    /// Visibility.
+    pub visibility: Visibility,
+    /// `name <email>` of the publisher.
+    pub creator: String,
+    /// The publisher's email.
+    pub publisher_email: String,
+    /// Versions.
+    pub versions: Vec<ExportedVersion>,
+}
+
+/// The export format tag.
+pub const EXPORT_FORMAT: &str = "cws-listing-export/1";
+/// The largest export file `ami import` reads: 16 MiB.
+pub const MAX_EXPORT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// One version in an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedVersion {
+    /// Semver.
+    pub version: String,
+    /// Revision.
+    pub revision: u32,
+    /// Images by region.
+    pub regions: BTreeMap<String, RegionImage>,
+    /// Template digest.
+    pub template_digest: String,
+    /// First published.
+    pub created_at: DateTime<Utc>,
+    /// Notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Speed-up.
+    #[serde(default)]
+    pub speedup: Option<f64>,
+    /// Revocation reason and who revoked.
+    #[serde(default)]
+    pub revoked: Option<Revocation>,
+    /// The newest signed revision.
+    #[serde(default)]
+    pub signed: Option<crate::trust::SignedDocument>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Imported {
+    /// The listing.
+    pub listing: ListingId,
+    /// Versions added.
+    pub added_versions: Vec<String>,
+    /// Regions added to versions that existed.
+    pub added_regions: u32,
 }

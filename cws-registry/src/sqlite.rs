@@ -42,11 +42,18 @@ macro_rules! visible_sql {
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The migrations, in order: (number, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../migrations/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../migrations/0001_registry.sql"),
+    ),
+    (
+        2,
+        "signatures",
+        include_str!("../migrations/0002_signatures.sql"),
+    ),
+];
 
 /// The embedded registry store.
 #[derive(Debug, Clone)]
@@ -262,6 +269,7 @@ impl SqliteRegistry {
                             ),
                         }),
                     downloads: r.get::<i64, _>("downloads") as u64,
+                    signed: signed_of(&r),
                     version,
                 }
             })
@@ -412,7 +420,36 @@ fn summary(row: &SqliteRow, prior: f64) -> ListingSummary {
         signature: SignatureInfo::unsigned(),
         revoked: row.get("latest_revoked"),
         quarantined: row.get("latest_quarantined"),
+        publisher_email: row.try_get("publisher_email").unwrap_or_default(),
+        // Present when the query joined the latest version (browse); `listing` fills it from
+        // the versions.
+        latest_signed: (
+            row.try_get::<Option<i64>, _>("latest_rev")
+                .ok()
+                .flatten()
+                .unwrap_or(0) as u32,
+            signed_of(row),
+        ),
     }
+}
+
+/// The signed document columns of a versions row (or a join that selected them).
+fn signed_of(row: &SqliteRow) -> Option<crate::trust::SignedDocument> {
+    let revision = row
+        .try_get::<Option<i64>, _>("signed_revision")
+        .ok()
+        .flatten()?;
+    Some(crate::trust::SignedDocument {
+        revision: revision as u32,
+        document: row
+            .try_get::<Option<String>, _>("signed_document")
+            .ok()
+            .flatten()?,
+        signature: row
+            .try_get::<Option<String>, _>("signature")
+            .ok()
+            .flatten()?,
+    })
 }
 
 fn check_publish(p: &Publish) -> RegistryResult<()> {
@@ -547,8 +584,8 @@ impl Registry for SqliteRegistry {
             sqlx::query(
                 "INSERT INTO listings (id, publisher, slug, name, description, category,
                      template, visibility, visibility_kind, visibility_name, creator,
-                     created_at, updated_at, search_text)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+                     created_at, updated_at, search_text, publisher_email)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
             )
             .bind(&id)
             .bind(&p.listing.publisher)
@@ -563,6 +600,7 @@ impl Registry for SqliteRegistry {
             .bind(actor.identity.to_string())
             .bind(&now)
             .bind(&search)
+            .bind(&actor.identity.email)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
@@ -700,6 +738,13 @@ impl Registry for SqliteRegistry {
             channels.insert("latest".into(), l.clone());
         }
         let reviews = reviews_of(&mut conn, &key).await.map_err(|e| self.err(e))?;
+        let mut summary = summary;
+        if let Some(latest) = versions
+            .iter()
+            .find(|v| Some(&v.version) == summary.latest_version.as_ref())
+        {
+            summary.latest_signed = (latest.revision, latest.signed.clone());
+        }
         Ok(ListingDetail {
             creator: row.get("creator"),
             summary,
@@ -723,8 +768,9 @@ impl Registry for SqliteRegistry {
             .collect();
         let sql = match query.sort {
             Sort::Score => concat!(
-                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads, (5.0 * p.m + l.rating_sum) / (5.0 + l.rating_count) AS score ",
-                "FROM listings l, (",
+                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads, l.publisher_email, lv.revision AS latest_rev, lv.signed_revision, lv.signed_document, lv.signature, (5.0 * p.m + l.rating_sum) / (5.0 + l.rating_count) AS score ",
+                "FROM listings l LEFT JOIN versions lv ON lv.listing_id = l.id ",
+                "AND lv.version = l.latest_version, (",
                 "SELECT CASE WHEN SUM(rating_count) > 0 ",
                 "THEN CAST(SUM(rating_sum) AS REAL) / SUM(rating_count) ELSE 3.0 END AS m ",
                 "FROM listings) p WHERE l.latest_version IS NOT NULL ",
@@ -735,7 +781,8 @@ impl Registry for SqliteRegistry {
                 " ORDER BY score DESC, l.downloads DESC, l.id LIMIT ?7"
             ),
             Sort::Rating => concat!(
-                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads FROM listings l WHERE l.latest_version IS NOT NULL ",
+                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads, l.publisher_email, lv.revision AS latest_rev, lv.signed_revision, lv.signed_document, lv.signature FROM listings l LEFT JOIN versions lv ON lv.listing_id = l.id ",
+                "AND lv.version = l.latest_version WHERE l.latest_version IS NOT NULL ",
                 "AND (?4 IS NULL OR l.category = ?4) ",
                 "AND (?5 IS NULL OR (l.visibility_kind = 'community' AND l.visibility_name = ?5)) ",
                 "AND (?6 IS NULL OR l.search_text LIKE ?6 ESCAPE '\\') AND ",
@@ -745,7 +792,8 @@ impl Registry for SqliteRegistry {
                 "l.rating_count DESC, l.id LIMIT ?7"
             ),
             Sort::Downloads => concat!(
-                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads FROM listings l WHERE l.latest_version IS NOT NULL ",
+                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads, l.publisher_email, lv.revision AS latest_rev, lv.signed_revision, lv.signed_document, lv.signature FROM listings l LEFT JOIN versions lv ON lv.listing_id = l.id ",
+                "AND lv.version = l.latest_version WHERE l.latest_version IS NOT NULL ",
                 "AND (?4 IS NULL OR l.category = ?4) ",
                 "AND (?5 IS NULL OR (l.visibility_kind = 'community' AND l.visibility_name = ?5)) ",
                 "AND (?6 IS NULL OR l.search_text LIKE ?6 ESCAPE '\\') AND ",
@@ -753,7 +801,8 @@ impl Registry for SqliteRegistry {
                 " ORDER BY l.downloads DESC, l.id LIMIT ?7"
             ),
             Sort::Recent => concat!(
-                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads FROM listings l WHERE l.latest_version IS NOT NULL ",
+                "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, l.rating_sum, l.rating_count, l.downloads, l.publisher_email, lv.revision AS latest_rev, lv.signed_revision, lv.signed_document, lv.signature FROM listings l LEFT JOIN versions lv ON lv.listing_id = l.id ",
+                "AND lv.version = l.latest_version WHERE l.latest_version IS NOT NULL ",
                 "AND (?4 IS NULL OR l.category = ?4) ",
                 "AND (?5 IS NULL OR (l.visibility_kind = 'community' AND l.visibility_name = ?5)) ",
                 "AND (?6 IS NULL OR l.search_text LIKE ?6 ESCAPE '\\') AND ",
@@ -1130,6 +1179,235 @@ impl Registry for SqliteRegistry {
         .map_err(|e| self.err(e))?;
         self.refresh_latest(&mut tx, &key).await?;
         tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn sign_version(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        signed: &crate::trust::SignedDocument,
+    ) -> RegistryResult<()> {
+        let mut tx = self.write().await?;
+        let row = self.visible_row(&mut *tx, Some(actor), id).await?;
+        let publisher: String = row.get("publisher");
+        if actor.identity.handle != publisher {
+            return Err(RegistryError::Forbidden {
+                actor: actor.identity.handle.clone(),
+                action: "sign a version of".into(),
+                listing: id.to_string(),
+                why: format!("only its publisher ({publisher}) signs its versions"),
+            });
+        }
+        let vrow = self.version_row(&mut tx, id, version).await?;
+        let current = vrow.get::<i64, _>("revision") as u32;
+        let held = vrow
+            .get::<Option<i64>, _>("signed_revision")
+            .map(|r| r as u32)
+            .unwrap_or(0);
+        if signed.revision != current || signed.revision < held {
+            return Err(RegistryError::Rollback {
+                listing: id.to_string(),
+                version: version.to_string(),
+                held: current.max(held),
+                offered: signed.revision,
+            });
+        }
+        sqlx::query(
+            "UPDATE versions SET signed_revision = ?3, signed_document = ?4, signature = ?5
+             WHERE listing_id = ?1 AND version = ?2",
+        )
+        .bind(id.to_string())
+        .bind(version.to_string())
+        .bind(i64::from(signed.revision))
+        .bind(&signed.document)
+        .bind(&signed.signature)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn import(&self, _actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+        if export.format != EXPORT_FORMAT {
+            return Err(RegistryError::invalid(
+                "format",
+                &export.format,
+                EXPORT_FORMAT,
+            ));
+        }
+        check_category(&export.category)?;
+        let key = export.id.to_string();
+        let now = now_text();
+        let (kind, vname) = visibility_parts(&export.visibility);
+        let search = format!(
+            "{} {} {} {}",
+            key, export.name, export.description, export.category
+        )
+        .to_lowercase();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO listings (id, publisher, slug, name, description, category, template,
+                 visibility, visibility_kind, visibility_name, creator, created_at, updated_at,
+                 search_text, publisher_email)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                 description = excluded.description, category = excluded.category,
+                 updated_at = excluded.updated_at, search_text = excluded.search_text",
+        )
+        .bind(&key)
+        .bind(&export.id.publisher)
+        .bind(&export.id.slug)
+        .bind(&export.name)
+        .bind(&export.description)
+        .bind(&export.category)
+        .bind(&export.template)
+        .bind(export.visibility.to_string())
+        .bind(kind)
+        .bind(&vname)
+        .bind(&export.creator)
+        .bind(&now)
+        .bind(&search)
+        .bind(&export.publisher_email)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut added_versions = Vec::new();
+        let mut added_regions = 0;
+        for v in &export.versions {
+            let version = parse_version(&v.version)?;
+            let vs = version.to_string();
+            let existing = sqlx::query(
+                "SELECT revision, signed_revision FROM versions
+                 WHERE listing_id = ?1 AND version = ?2",
+            )
+            .bind(&key)
+            .bind(&vs)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            let (held_rev, held_signed) = match &existing {
+                Some(r) => (
+                    r.get::<i64, _>("revision") as u32,
+                    r.get::<Option<i64>, _>("signed_revision").map(|x| x as u32),
+                ),
+                None => (0, None),
+            };
+            let offered_signed = v.signed.as_ref().map(|s| s.revision);
+            if v.revision < held_rev || offered_signed.unwrap_or(0) < held_signed.unwrap_or(0) {
+                return Err(RegistryError::Rollback {
+                    listing: key.clone(),
+                    version: vs,
+                    held: held_rev.max(held_signed.unwrap_or(0)),
+                    offered: v.revision.min(offered_signed.unwrap_or(v.revision)),
+                });
+            }
+            if existing.is_none() {
+                sqlx::query(
+                    "INSERT INTO versions (listing_id, version, revision, template_digest,
+                         notes, speedup, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(i64::from(v.revision))
+                .bind(&v.template_digest)
+                .bind(&v.notes)
+                .bind(v.speedup)
+                .bind(
+                    v.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                added_versions.push(vs.clone());
+            }
+            for (region, image) in &v.regions {
+                let have: Option<String> = sqlx::query_scalar(
+                    "SELECT ami_id FROM version_regions
+                     WHERE listing_id = ?1 AND version = ?2 AND region = ?3",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(region)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                match have {
+                    Some(ami) if ami == image.ami_id => {}
+                    Some(ami) => {
+                        return Err(RegistryError::RegionTaken {
+                            listing: key,
+                            version: vs,
+                            region: region.clone(),
+                            existing: ami,
+                        });
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO version_regions (listing_id, version, region, ami_id,
+                                 architecture, snapshot_ids, size_gib, revision, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        )
+                        .bind(&key)
+                        .bind(&vs)
+                        .bind(region)
+                        .bind(&image.ami_id)
+                        .bind(&image.architecture)
+                        .bind(serde_json::to_string(&image.snapshot_ids).unwrap_or_default())
+                        .bind(image.size_gib.map(i64::from))
+                        .bind(i64::from(v.revision))
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                        added_regions += 1;
+                    }
+                }
+            }
+            sqlx::query("UPDATE versions SET revision = ?3 WHERE listing_id = ?1 AND version = ?2")
+                .bind(&key)
+                .bind(&vs)
+                .bind(i64::from(v.revision))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            if let Some(s) = &v.signed {
+                sqlx::query(
+                    "UPDATE versions SET signed_revision = ?3, signed_document = ?4,
+                         signature = ?5 WHERE listing_id = ?1 AND version = ?2",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(i64::from(s.revision))
+                .bind(&s.document)
+                .bind(&s.signature)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+            if let Some(r) = &v.revoked {
+                sqlx::query(
+                    "UPDATE versions SET revoked_reason = ?3, revoked_by = ?4, revoked_at = ?5
+                     WHERE listing_id = ?1 AND version = ?2 AND revoked_reason IS NULL",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(&r.reason)
+                .bind(&r.by)
+                .bind(r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        self.refresh_latest(&mut tx, &key).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Imported {
+            listing: export.id.clone(),
+            added_versions,
+            added_regions,
+        })
     }
 
     async fn refusals(&self) -> RegistryResult<Vec<Refusal>> {

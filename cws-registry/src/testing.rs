@@ -180,6 +180,18 @@ impl Registry for TempSqlite {
     async fn refusals(&self) -> RegistryResult<Vec<Refusal>> {
         self.store.refusals().await
     }
+    async fn sign_version(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        signed: &crate::trust::SignedDocument,
+    ) -> RegistryResult<()> {
+        self.store.sign_version(actor, id, version, signed).await
+    }
+    async fn import(&self, actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+        self.store.import(actor, export).await
+    }
     async fn revoke(
         &self,
         actor: &Actor,

@@ -24,5 +24,7 @@ mod tier_id;
 pub use consent::{AssumeNo, AssumeYes, Consent, ConsentRequest};
 pub use report::{Attempt, CopyPlan, ListedSource, Method, Outcome, ProviderLabel, Resolution};
 pub use resolver::{ResolveEnv, ResolveRequest, Resolver, UnknownTier};
-pub use tier::{Candidate, KnownImage, Probe, RefusedProvenance, ResolveContext, Tier};
+pub use tier::{
+    Candidate, KnownImage, OwnerPolicy, Probe, RefusedProvenance, ResolveContext, Tier,
+};
 pub use tier_id::{InvalidTierId, TierId};

@@ -100,6 +100,8 @@ pub struct ResolveRequest {
     /// Images that must not be chosen, by provenance tags (copies of revoked listing
     /// versions).
     pub refused: Vec<crate::RefusedProvenance>,
+    /// When set, the only image owners any tier may return.
+    pub allowed_owners: Option<crate::OwnerPolicy>,
 }
 
 impl ResolveRequest {
@@ -113,6 +115,7 @@ impl ResolveRequest {
             now: None,
             known_images: Vec::new(),
             refused: Vec::new(),
+            allowed_owners: None,
         }
     }
 
@@ -402,6 +405,7 @@ impl Resolver {
                 now: req.now.unwrap_or(drive_now),
                 known_images: &req.known_images,
                 refused: &req.refused,
+                allowed_owners: req.allowed_owners.as_ref(),
             })
             .collect();
         let n = self.tiers.len();

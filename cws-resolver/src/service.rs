@@ -53,6 +53,8 @@ pub struct LaunchRequest {
     /// Images refused by their provenance tags (copies of a revoked or quarantined registry
     /// listing version): a tier whose choice carries them reports `not_found` with the reason.
     pub refused: Vec<RefusedProvenance>,
+    /// When set, the only image owners any tier may return (an institution's policy).
+    pub allowed_owners: Option<crate::OwnerPolicy>,
 }
 
 pub use crate::tier::RefusedProvenance;
@@ -328,6 +330,7 @@ pub async fn launch_recorded(
     rreq.architecture = req.architecture;
     rreq.known_images = req.known_images.clone();
     rreq.refused = req.refused.clone();
+    rreq.allowed_owners = req.allowed_owners.clone();
     // The account id (whose images' storage is the user's cost) is asked beside the
     // resolution, never in front of it.
     let (mut resolution, account) =

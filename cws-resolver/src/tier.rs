@@ -45,11 +45,31 @@ pub struct ResolveContext<'a> {
     pub known_images: &'a [KnownImage],
     /// Images that must not be chosen, by their provenance tags.
     pub refused: &'a [RefusedProvenance],
+    /// When set, the only image owners any tier may return (an institution's policy).
+    pub allowed_owners: Option<&'a OwnerPolicy>,
+}
+
+/// The image owners a policy allows, and the rule's name for refusals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerPolicy {
+    /// Account ids (the caller's own already in place of `self`) or aliases (`amazon`).
+    pub owners: Vec<String>,
+    /// The rule, as refusals name it (e.g. "policy rule `allowed_owners` (in policy.toml)").
+    pub rule: String,
 }
 
 impl ResolveContext<'_> {
-    /// Why `image` must not be chosen, when a [`RefusedProvenance`] matches its tags.
+    /// Why `image` must not be chosen: a [`RefusedProvenance`] matches its tags, or its
+    /// owner is not among the [`OwnerPolicy`]'s.
     pub fn refusal(&self, image: &Image) -> Option<String> {
+        if let Some(p) = self.allowed_owners
+            && !p.owners.contains(&image.owner_id)
+        {
+            return Some(format!(
+                "{} is owned by {}, which {} does not allow",
+                image.id, image.owner_id, p.rule
+            ));
+        }
         self.refused
             .iter()
             .find(|r| {
@@ -169,6 +189,9 @@ pub trait Tier: Send + Sync + std::fmt::Debug {
 const _: Option<&dyn Tier> = None;
 
 fn found(ctx: &ResolveContext<'_>, image: &Image, deprecated: bool, detail: String) -> Probe {
+    if let Some(why) = ctx.refusal(image) {
+        return Probe::NotFound(why);
+    }
     let mut warnings = Vec::new();
     if deprecated {
         warnings.push(format!(

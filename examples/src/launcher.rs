@@ -155,6 +155,7 @@ impl Launcher {
             added_tiers: Vec::new(),
             known_images: Vec::new(),
             refused: Vec::new(),
+            allowed_owners: None,
         };
         Ok(service::launch(&self.env, &request, &AssumeNo).await?)
     }

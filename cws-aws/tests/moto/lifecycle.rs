@@ -118,6 +118,7 @@ async fn launch_box(env: &ResolveEnv, name: &str) -> String {
             added_tiers: Vec::new(),
             known_images: Vec::new(),
             refused: Vec::new(),
+            allowed_owners: None,
         },
         &AssumeNo,
     )

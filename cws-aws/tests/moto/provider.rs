@@ -89,6 +89,7 @@ fn launch_request(t: Template, name: &str, region: &str) -> LaunchRequest {
         added_tiers: Vec::new(),
         known_images: Vec::new(),
         refused: Vec::new(),
+        allowed_owners: None,
     }
 }
 

@@ -68,6 +68,10 @@ pub async fn run(ctx: &Ctx, cmd: &AmiCommand) -> Result<()> {
             super::registry::report(ctx, target, reason.as_deref(), message.as_deref(), *clear)
                 .await
         }
+        AmiCommand::Export { target, output } => {
+            super::registry::export(ctx, target, output.as_deref()).await
+        }
+        AmiCommand::Import { file } => super::registry::import(ctx, file).await,
         AmiCommand::Revoke { target, reason } => super::registry::revoke(ctx, target, reason).await,
         AmiCommand::Channel {
             listing,
@@ -114,9 +118,11 @@ async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
     let env = ctx.env().await?;
     let resolver = service::resolver_for(&loaded.template, opts.ami_strategy.as_deref(), false)
         .map_err(|e| UsageError(format!("--ami-strategy: {e}")))?;
+    ctx.check_policy_region(&region)?;
     let mut req = ResolveRequest::new(loaded.template.clone(), region);
     req.architecture = parse_arch(opts.arch.as_deref())?;
     req.refused = super::registry::refused_sources(ctx).await?;
+    req.allowed_owners = super::registry::owner_policy(ctx, &env).await?;
     let mut resolver = resolver;
     if opts.ami_strategy.is_none()
         && let Some(plan) = super::registry::community_plan(ctx, &loaded.template, None).await?

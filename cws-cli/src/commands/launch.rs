@@ -71,12 +71,26 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             Shown(used)
         );
     }
+    let unsigned_ok = args.allow_unsigned
+        || template
+            .ami_config
+            .as_ref()
+            .and_then(|c| c.community.as_ref())
+            .is_some_and(|c| !c.require_signature);
+    if community.is_some() && unsigned_ok {
+        eprintln!(
+            "warning: signatures are not required for this listing (require_signature: false \
+             or --allow-unsigned): an unsigned or untrusted version may be launched"
+        );
+    }
     if let Some(why) = community.as_ref().and_then(|p| p.refusal.as_ref()) {
         eprintln!("notice: the community listing is not used: {}", Shown(why));
     }
     let region = ctx.region()?;
+    ctx.check_policy_region(&region)?;
     let env = ctx.env().await?;
     let req = LaunchRequest {
+        allowed_owners: super::registry::owner_policy(ctx, &env).await?,
         added_tiers: community
             .iter()
             .map(|p| {
@@ -138,6 +152,36 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(copy) = &report.copied_image {
+        super::audit::record(
+            ctx,
+            "copy",
+            copy,
+            serde_json::json!({
+                "source_ami": report.resolution.ami_id,
+                "source_region": report.resolution.source_region,
+                "region": report.resolution.target_region,
+                "for_launch": name,
+            }),
+        );
+    }
+    if let Some(i) = &report.instance {
+        super::audit::record(
+            ctx,
+            "launch",
+            &i.name,
+            serde_json::json!({
+                "instance_id": i.id,
+                "region": i.region,
+                "ami_id": i.ami_id,
+                "method": report.resolution.method.to_string(),
+                "template": report.resolution.template,
+                "listing": report.resolution.listing,
+                "listing_version": report.resolution.listing_version,
+                "provider": report.resolution.provider.name,
+            }),
+        );
+    }
     // One download per launch from a listing version (a copy from one counts too).
     if let (Some(_), Some(l), Some(v)) = (
         &report.instance,

@@ -384,6 +384,7 @@ async fn create_publish_plan(
 
 /// Publishes the images `ids` (region, id) with `plan`.
 async fn publish_images(
+    ctx: &Ctx,
     env: &cws_resolver::ResolveEnv,
     plan: super::registry::PublishPlan,
     ids: &[(String, String)],
@@ -394,7 +395,18 @@ async fn publish_images(
             images.push(i);
         }
     }
-    plan.publish(&images.iter().collect::<Vec<_>>()).await
+    let listing = plan.publish(&images.iter().collect::<Vec<_>>()).await?;
+    super::audit::record(
+        ctx,
+        "publish",
+        &format!("{}@{}", listing.id, listing.version),
+        serde_json::json!({
+            "visibility": listing.visibility.to_string(),
+            "revision": listing.revision,
+            "signed_by": listing.signed_by,
+        }),
+    );
+    Ok(listing)
 }
 
 pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
@@ -416,9 +428,23 @@ pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
     )
     .await??;
     warn_all(&report.warnings);
+    super::audit::record(
+        ctx,
+        "create",
+        &report.image.ami_id,
+        serde_json::json!({
+            "region": report.image.region,
+            "name": report.image.name,
+            "template": report.image.template,
+            "instance_id": report.image.instance_id,
+            "public": report.image.public,
+            "reused": report.image.reused,
+        }),
+    );
     let listing = match publish {
         Some(plan) => Some(
             publish_images(
+                ctx,
                 &env,
                 plan,
                 &[(report.image.region.clone(), report.image.ami_id.clone())],
@@ -475,6 +501,9 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
     };
     let mut all_regions: Vec<&str> = vec![req.create.region.as_str()];
     all_regions.extend(a.regions.iter().map(|r| r.trim()).filter(|r| !r.is_empty()));
+    for r in &all_regions {
+        ctx.check_policy_region(r)?;
+    }
     let publish = create_publish_plan(ctx, &loaded.template, &a.create, &all_regions).await?;
     let env = ctx.env().await?;
     let pending = PendingImages::open(&ctx.home);
@@ -491,6 +520,25 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
     )
     .await??;
     warn_all(&report.warnings);
+    for r in &report.regions {
+        if let Some(id) = &r.ami_id {
+            super::audit::record(
+                ctx,
+                if r.region == report.source_region {
+                    "create"
+                } else {
+                    "copy"
+                },
+                id,
+                serde_json::json!({
+                    "region": r.region,
+                    "name": report.name,
+                    "template": report.template,
+                    "source_region": report.source_region,
+                }),
+            );
+        }
+    }
     // Every region that holds the image is listed (a re-run adds the rest).
     let listing = match publish {
         Some(plan) => {
@@ -500,7 +548,7 @@ pub async fn create_multi(ctx: &Ctx, a: &AmiCreateMultiArgs) -> Result<()> {
                 .filter(|r| r.state == Some(cws_provider::ImageState::Available))
                 .filter_map(|r| r.ami_id.clone().map(|id| (r.region.clone(), id)))
                 .collect();
-            Some(publish_images(&env, plan, &ids).await?)
+            Some(publish_images(ctx, &env, plan, &ids).await?)
         }
         None => None,
     };
@@ -577,6 +625,7 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
         None => ctx.region()?,
     };
     cws_regions::lookup(&a.to).map_err(|e| crate::input_hints::usage("--to", &e))?;
+    ctx.check_policy_region(&a.to)?;
     let req = CopyRequest {
         image_id: a.ami.clone(),
         source_region: from,
@@ -592,6 +641,18 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
         &pending,
     )
     .await??;
+    if !report.reused {
+        super::audit::record(
+            ctx,
+            "copy",
+            &report.ami_id,
+            serde_json::json!({
+                "source_ami": report.source_ami,
+                "source_region": report.source_region,
+                "region": report.region,
+            }),
+        );
+    }
     // A copy of an image listed by this user extends the same version with its region.
     let listed = match env.provider.image(&report.region, &report.ami_id).await? {
         Some(copy) if copy.state == cws_provider::ImageState::Available => {
@@ -742,6 +803,12 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
                 }
             })?;
             let template = super::registry::template_of_image(ctx, &image)?;
+            if matches!(v, Visibility::Public | Visibility::Community(_)) {
+                eprintln!("{}", super::registry::SHARING_CHECKLIST);
+                for w in super::registry::security_review(&template) {
+                    eprintln!("warning: {}", Shown(&w));
+                }
+            }
             let plan = super::registry::plan_publish(
                 ctx,
                 "publishing a listing",
@@ -766,10 +833,35 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
         };
         Some(lifecycle::share(&env, &req, &ctx.consent()).await?)
     };
+    if let Some(r) = &report {
+        super::audit::record(
+            ctx,
+            "share",
+            &a.ami,
+            serde_json::json!({
+                "region": region,
+                "revoke": a.revoke,
+                "changed": r.changed.iter().map(describe_permission).collect::<Vec<_>>(),
+            }),
+        );
+    }
     let listing = match publishing {
         Some((plan, image)) => Some(plan.publish(&[&image]).await?),
         None => None,
     };
+    if let Some(l) = &listing {
+        super::audit::record(
+            ctx,
+            "publish",
+            &format!("{}@{}", l.id, l.version),
+            serde_json::json!({
+                "visibility": l.visibility.to_string(),
+                "revision": l.revision,
+                "regions": l.regions.iter().map(|r| (r.region.clone(), r.ami_id.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+                "signed_by": l.signed_by,
+            }),
+        );
+    }
     let complete = report.as_ref().is_none_or(|r| r.complete());
     if ctx.json {
         let mut v = match &report {
@@ -934,6 +1026,12 @@ pub async fn deregister(ctx: &Ctx, ami: &str, delete_snapshots: bool) -> Result<
     let pending = PendingImages::open(&ctx.home);
     let consent = ctx.consent();
     let report = lifecycle::deregister(&env, &req, &consent, Some(&pending)).await?;
+    super::audit::record(
+        ctx,
+        "deregister",
+        ami,
+        serde_json::json!({"region": req.region, "delete_snapshots": delete_snapshots}),
+    );
     if ctx.json {
         output::json(&report)?;
         return finished(report.complete());

@@ -1,6 +1,7 @@
 //! One module per command group; each parses nothing and prints its own output.
 
 pub mod ami;
+pub mod audit;
 pub mod config;
 pub mod instance;
 pub mod launch;

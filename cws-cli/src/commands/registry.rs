@@ -67,6 +67,21 @@ pub fn require_identity(ctx: &Ctx, doing: &str) -> Result<Identity> {
     identity(ctx)?.ok_or_else(|| no_identity(doing))
 }
 
+/// `$CWS_HOME/allowed_signers`: the keys trusted to sign listings, per publisher email.
+pub fn allowed_signers(ctx: &Ctx) -> Result<cws_registry::trust::AllowedSigners> {
+    Ok(cws_registry::trust::AllowedSigners::load(
+        &ctx.home.join("allowed_signers"),
+    )?)
+}
+
+/// `verified`, `unsigned (…)`, as a short word for tables.
+fn signature_word(s: &cws_registry::SignatureInfo) -> String {
+    match s.status.as_str() {
+        "verified" => format!("✔ verified ({})", s.signer.as_deref().unwrap_or("?")),
+        other => other.to_string(),
+    }
+}
+
 /// Opens `$CWS_HOME/registry.db`.
 pub async fn open(ctx: &Ctx) -> Result<Reg> {
     let actor = identity(ctx)?.map(Actor::user);
@@ -183,7 +198,11 @@ pub async fn browse(ctx: &Ctx, a: &AmiBrowseArgs) -> Result<()> {
         sort,
         limit: a.limit,
     };
-    let listings = reg.store.browse(reg.viewer(), &query).await?;
+    let mut listings = reg.store.browse(reg.viewer(), &query).await?;
+    let allowed = allowed_signers(ctx)?;
+    for l in &mut listings {
+        l.signature = cws_registry::trust::check_summary(l, &allowed);
+    }
     if ctx.json {
         return output::json(&BrowseOut {
             registry: reg.store.location(),
@@ -223,13 +242,14 @@ pub async fn browse(ctx: &Ctx, a: &AmiBrowseArgs) -> Result<()> {
             let name = display_name(l);
             let pad = width.saturating_sub(name.chars().count());
             println!(
-                "  {}  {}{}  ({} download{})  {}",
+                "  {}  {}{}  ({} download{})  {}  {}",
                 short_rating(&l.rating),
                 Shown(&name),
                 " ".repeat(pad),
                 thousands(l.downloads),
                 if l.downloads == 1 { "" } else { "s" },
-                Shown(l.id.to_string())
+                Shown(l.id.to_string()),
+                Shown(signature_word(&l.signature))
             );
         }
     }
@@ -255,6 +275,7 @@ pub async fn info_listing(ctx: &Ctx, target: &str) -> Result<()> {
     let r = parse_listing(target)?;
     let reg = open(ctx).await?;
     let mut detail = reg.store.listing(reg.viewer(), &r.id).await?;
+    cws_registry::trust::annotate(&mut detail, &allowed_signers(ctx)?);
     if let Some(v) = &r.version {
         if detail.version(v).is_none() {
             return Err(RegistryError::UnknownVersion {
@@ -310,7 +331,16 @@ pub fn render_listing(ctx: &Ctx, d: &ListingDetail) -> String {
         );
     }
     let _ = writeln!(out, "Visibility: {}", Shown(s.visibility.to_string()));
-    let _ = writeln!(out, "Signature: {}", Shown(&s.signature.status),);
+    let _ = writeln!(
+        out,
+        "Signature: {}{}",
+        Shown(signature_word(&s.signature)),
+        s.signature
+            .detail
+            .as_ref()
+            .map(|d| format!(" — {}", Shown(d)))
+            .unwrap_or_default()
+    );
     if s.quarantined {
         let _ = writeln!(
             out,
@@ -343,7 +373,7 @@ pub fn render_listing(ctx: &Ctx, d: &ListingDetail) -> String {
             v.revision,
             thousands(v.downloads),
             if v.downloads == 1 { "" } else { "s" },
-            v.signature.status,
+            Shown(signature_word(&v.signature)),
             Shown(regions.join(", ")),
             Shown(&state)
         );
@@ -394,7 +424,9 @@ pub async fn listing_for_image(ctx: &Ctx, ami: &str) -> Result<Option<ListingDet
     let Some(first) = found.into_iter().next() else {
         return Ok(None);
     };
-    Ok(Some(reg.store.listing(reg.viewer(), &first.listing).await?))
+    let mut d = reg.store.listing(reg.viewer(), &first.listing).await?;
+    cws_registry::trust::annotate(&mut d, &allowed_signers(ctx)?);
+    Ok(Some(d))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,6 +453,12 @@ pub async fn rate(ctx: &Ctx, target: &str, stars: &str, review: Option<&str>) ->
     let actor = reg.require_actor("rating a listing")?;
     let r = listing_of(&reg, target).await?;
     let summary = reg.store.rate(actor, &r.id, stars, review).await?;
+    super::audit::record(
+        ctx,
+        "rate",
+        &r.id.to_string(),
+        serde_json::json!({"stars": stars, "review": review.is_some()}),
+    );
     if ctx.json {
         return output::json(&RateOut {
             listing: r.id,
@@ -503,6 +541,12 @@ pub async fn report(
         // Whoever runs cws on this machine administers its embedded registry.
         let actor = Actor::admin(reg.require_actor("clearing reports")?.identity.clone());
         reg.store.clear_reports(&actor, &r.id, version).await?;
+        super::audit::record(
+            ctx,
+            "report",
+            &format!("{}@{version}", r.id),
+            serde_json::json!({"cleared": true}),
+        );
         if ctx.json {
             return output::json(&serde_json::json!({
                 "listing": r.id, "version": version.to_string(), "quarantined": false
@@ -530,6 +574,12 @@ pub async fn report(
         .store
         .report(actor, &r.id, &version, reason, message)
         .await?;
+    super::audit::record(
+        ctx,
+        "report",
+        &format!("{}@{version}", r.id),
+        serde_json::json!({"reason": reason.as_str(), "quarantined": outcome.quarantined}),
+    );
     if ctx.json {
         return output::json(&outcome);
     }
@@ -568,6 +618,12 @@ pub async fn revoke(ctx: &Ctx, target: &str, reason: &str) -> Result<()> {
     let reg = open(ctx).await?;
     let actor = reg.require_actor("revoking a version")?;
     let rev = reg.store.revoke(actor, &r.id, version, reason).await?;
+    super::audit::record(
+        ctx,
+        "revoke",
+        &format!("{}@{version}", r.id),
+        serde_json::json!({"reason": rev.reason}),
+    );
     if ctx.json {
         return output::json(&serde_json::json!({
             "listing": r.id, "version": version.to_string(), "revoked": rev
@@ -615,6 +671,8 @@ pub struct PublishPlan {
     reg: Reg,
     actor: Actor,
     base: Publish,
+    /// The decrypted signing key, loaded before anything changed.
+    key: Option<ssh_key::PrivateKey>,
 }
 
 /// What publishing printed under `"listing"`.
@@ -626,6 +684,8 @@ pub struct ListingOut {
     pub visibility: Visibility,
     pub regions: Vec<Published>,
     pub registry: String,
+    /// Who signed the version (email and key fingerprint), when it was signed.
+    pub signed_by: Option<String>,
 }
 
 /// Plans publishing `template`'s images as a listing with `visibility`. Fails (exit 2) without
@@ -673,6 +733,7 @@ pub async fn plan_publish(
             }
         }
     }
+    let key = signing_key(ctx, args)?;
     let base = Publish {
         listing,
         name: template.name.clone(),
@@ -692,7 +753,47 @@ pub async fn plan_publish(
         notes: None,
         speedup: speedup_of(template),
     };
-    Ok(PublishPlan { reg, actor, base })
+    Ok(PublishPlan {
+        reg,
+        actor,
+        base,
+        key,
+    })
+}
+
+/// The signing key from `--sign-with` or `user.signing_key`, decrypted (asking for its
+/// passphrase on the terminal). Loaded before anything is published, so a wrong passphrase
+/// changes nothing.
+fn signing_key(ctx: &Ctx, args: &PublishArgs) -> Result<Option<ssh_key::PrivateKey>> {
+    let path = match &args.sign_with {
+        Some(p) => p.clone(),
+        None => match Config::load(&ctx.home)?.user.signing_key {
+            Some(p) => std::path::PathBuf::from(p),
+            None => return Ok(None),
+        },
+    };
+    let key = cws_registry::trust::read_private_key(&path)?;
+    if !key.is_encrypted() {
+        return Ok(Some(key));
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(UsageError(format!(
+            "the signing key {} is encrypted and there is no terminal to ask for its \
+             passphrase; nothing was changed (run on a terminal; ssh-agent is not supported yet)",
+            path.display()
+        ))
+        .into());
+    }
+    let pass = rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+        .context("reading the passphrase")?;
+    let key = key.decrypt(pass.as_bytes()).map_err(|_| {
+        UsageError(format!(
+            "wrong passphrase for {}; nothing was changed",
+            path.display()
+        ))
+    })?;
+    Ok(Some(key))
 }
 
 impl PublishPlan {
@@ -720,6 +821,42 @@ impl PublishPlan {
             regions.push(self.reg.store.publish(&self.actor, &p).await?);
         }
         let revision = regions.iter().map(|r| r.revision).max().unwrap_or(0);
+        let mut signed_by = None;
+        if let Some(key) = &self.key {
+            let d = self
+                .reg
+                .store
+                .listing(Some(&self.actor), &self.base.listing)
+                .await?;
+            if let Some(v) = d.version(&self.base.version) {
+                let doc = cws_registry::trust::version_document(
+                    &self.base.listing,
+                    &d.summary.publisher_email,
+                    &self.base.template,
+                    v,
+                );
+                let text = cws_registry::trust::canonical_document(&doc);
+                let signature = cws_registry::trust::sign_document(&text, key)?;
+                self.reg
+                    .store
+                    .sign_version(
+                        &self.actor,
+                        &self.base.listing,
+                        &self.base.version,
+                        &cws_registry::trust::SignedDocument {
+                            revision: v.revision,
+                            document: text,
+                            signature,
+                        },
+                    )
+                    .await?;
+                signed_by = Some(format!(
+                    "{} ({})",
+                    d.summary.publisher_email,
+                    key.public_key().fingerprint(ssh_key::HashAlg::Sha256)
+                ));
+            }
+        }
         Ok(ListingOut {
             id: self.base.listing.clone(),
             version: self.base.version.to_string(),
@@ -727,6 +864,7 @@ impl PublishPlan {
             visibility: self.base.visibility.clone(),
             regions,
             registry: self.reg.store.location(),
+            signed_by,
         })
     }
 }
@@ -753,6 +891,13 @@ pub fn print_published(l: &ListingOut) {
         Shown(l.visibility.to_string()),
         Shown(regions.join(", "))
     );
+    match &l.signed_by {
+        Some(by) => println!("   Signed revision {} as {}", l.revision, Shown(by)),
+        None => println!(
+            "   Not signed: launches that require signatures will refuse it (sign with \
+             --sign-with KEY or `cws config set user.signing_key PATH`)"
+        ),
+    }
     println!(
         "   `cws ami info {}` shows it; others launch it with `cws launch --listing {} NAME`.",
         Shown(l.id.to_string()),
@@ -844,11 +989,40 @@ pub async fn add_copy_region(
         notes: v.notes.clone(),
         speedup: v.speedup,
     };
-    Ok(Some(match reg.store.publish(actor, &p).await {
-        Ok(p) => Ok(p),
-        Err(e @ RegistryError::RegionTaken { .. }) => Err(e.to_string()),
+    let published = match reg.store.publish(actor, &p).await {
+        Ok(p) => p,
+        Err(e @ RegistryError::RegionTaken { .. }) => return Ok(Some(Err(e.to_string()))),
         Err(e) => return Err(e.into()),
-    }))
+    };
+    // The new revision is signed again when a signing key is configured.
+    if published.changed
+        && let Some(key) = signing_key(ctx, &PublishArgs::default())?
+    {
+        let d = reg.store.listing(Some(actor), &src.listing).await?;
+        if let Some(v) = d.version(&p.version) {
+            let doc = cws_registry::trust::version_document(
+                &src.listing,
+                &d.summary.publisher_email,
+                &d.summary.template,
+                v,
+            );
+            let text = cws_registry::trust::canonical_document(&doc);
+            let signature = cws_registry::trust::sign_document(&text, &key)?;
+            reg.store
+                .sign_version(
+                    actor,
+                    &src.listing,
+                    &p.version,
+                    &cws_registry::trust::SignedDocument {
+                        revision: v.revision,
+                        document: text,
+                        signature,
+                    },
+                )
+                .await?;
+        }
+    }
+    Ok(Some(Ok(published)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -861,7 +1035,7 @@ pub async fn community_plan(
     template: &Template,
     listing: Option<&CommunityRef>,
 ) -> Result<Option<CommunityPlan>> {
-    let selection = match listing {
+    let mut selection = match listing {
         Some(l) => l.clone(),
         None => match template
             .ami_config
@@ -872,8 +1046,24 @@ pub async fn community_plan(
             None => return Ok(None),
         },
     };
+    // Policy beats template: it can only tighten.
+    let policy = &ctx.policy;
+    if policy.policy.require_signature {
+        selection.require_signature = true;
+    }
+    if let Some(min) = policy.policy.min_rating
+        && selection.min_rating.is_none_or(|m| m.0 < min)
+    {
+        selection.min_rating = Some(cws_template::MinRating(min));
+    }
+    if let Some((publisher, _)) = selection.listing.split_once('/')
+        && let Some(why) = policy.check_publisher(publisher)
+    {
+        return Ok(Some(CommunityPlan::refused(why)));
+    }
     let reg = open(ctx).await?;
-    let plan = CommunityPlan::prepare(&reg.store, reg.viewer(), &selection).await?;
+    let allowed = allowed_signers(ctx)?;
+    let plan = CommunityPlan::prepare(&reg.store, reg.viewer(), &selection, &allowed).await?;
     Ok(Some(plan))
 }
 
@@ -885,6 +1075,16 @@ pub async fn listing_launch(
     allow_unsigned: bool,
 ) -> Result<(Template, CommunityRef)> {
     let r = parse_listing(listing)?;
+    if let Some(why) = ctx.policy.check_publisher(&r.id.publisher) {
+        return Err(UsageError(format!("refused: {why}")).into());
+    }
+    if allow_unsigned && ctx.policy.policy.require_signature {
+        return Err(UsageError(format!(
+            "refused: {} requires verified signatures, so --allow-unsigned cannot be used",
+            ctx.policy.rule("require_signature")
+        ))
+        .into());
+    }
     let reg = open(ctx).await?;
     let d = reg.store.listing(reg.viewer(), &r.id).await?;
     let mut template = ctx
@@ -985,4 +1185,229 @@ pub async fn refused_sources(ctx: &Ctx) -> Result<Vec<cws_resolver::service::Ref
             reason: format!("{}@{}, which is {}", r.listing, r.version, r.reason),
         })
         .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export and import.
+
+pub async fn export(ctx: &Ctx, target: &str, out: Option<&std::path::Path>) -> Result<()> {
+    let r = parse_listing(target)?;
+    let reg = open(ctx).await?;
+    let mut d = reg.store.listing(reg.viewer(), &r.id).await?;
+    if let Some(v) = &r.version {
+        if d.version(v).is_none() {
+            return Err(RegistryError::UnknownVersion {
+                listing: r.id.to_string(),
+                version: v.to_string(),
+                known: d.versions.iter().map(|x| x.version.clone()).collect(),
+            }
+            .into());
+        }
+        d.versions.retain(|x| x.semver() == *v);
+    }
+    let doc = cws_registry::trust::export(&d);
+    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    match out {
+        Some(path) => {
+            cws_util::fs::write_atomic(path, text.as_bytes(), None)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} ({} version{}) to {}",
+                Shown(r.id.to_string()),
+                doc.versions.len(),
+                if doc.versions.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+pub async fn import(ctx: &Ctx, file: &std::path::Path) -> Result<()> {
+    let text = cws_util::fs::read_text_bounded(file, cws_registry::MAX_EXPORT_BYTES)
+        .map_err(|e| UsageError(format!("{e}")))?;
+    let doc: cws_registry::ListingExport = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{}: not a cws listing export ({e}); make one with `cws ami export LISTING -o FILE`",
+            file.display()
+        ))
+    })?;
+    let allowed = allowed_signers(ctx)?;
+    let statuses = cws_registry::trust::check_export(&doc, &allowed);
+    // A tampered document is refused whole: nothing of it is added.
+    if let Some((v, s)) = statuses.iter().find(|(_, s)| s.status == "invalid") {
+        return Err(crate::error::TrustFailure(format!(
+            "{}@{v} in {} is invalid: {}; nothing was imported",
+            doc.id,
+            file.display(),
+            s.detail.as_deref().unwrap_or("the signature does not hold")
+        ))
+        .into());
+    }
+    let reg = open(ctx).await?;
+    let actor = reg.require_actor("importing a listing")?.clone();
+    let imported = reg.store.import(&actor, &doc).await?;
+    super::audit::record(
+        ctx,
+        "import",
+        &imported.listing.to_string(),
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "versions": statuses.iter().map(|(v, s)| (v.clone(), s.status.clone())).collect::<BTreeMap<_, _>>(),
+        }),
+    );
+    if ctx.json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            imported: &'a cws_registry::Imported,
+            signatures: BTreeMap<String, cws_registry::SignatureInfo>,
+        }
+        return output::json(&Out {
+            imported: &imported,
+            signatures: statuses.into_iter().collect(),
+        });
+    }
+    println!("{}", reg.line());
+    println!(
+        "Imported {}: {} new version(s), {} new region(s).",
+        Shown(imported.listing.to_string()),
+        imported.added_versions.len(),
+        imported.added_regions
+    );
+    for (v, s) in &statuses {
+        println!(
+            "  {v}: {}{}",
+            Shown(signature_word(s)),
+            s.detail
+                .as_ref()
+                .map(|d| format!(" — {}", Shown(d)))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// The policy's `allowed_owners`, with `self` replaced by the caller's account id.
+pub async fn owner_policy(
+    ctx: &Ctx,
+    env: &cws_resolver::ResolveEnv,
+) -> Result<Option<cws_resolver::OwnerPolicy>> {
+    let Some(owners) = &ctx.policy.policy.allowed_owners else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for o in owners {
+        if o == "self" {
+            match env.provider.account_id().await? {
+                Some(id) => out.push(id),
+                None => {
+                    return Err(UsageError(format!(
+                        "{} allows `self`, but the provider cannot say which account is yours",
+                        ctx.policy.rule("allowed_owners")
+                    ))
+                    .into());
+                }
+            }
+        } else {
+            out.push(o.clone());
+        }
+    }
+    Ok(Some(cws_resolver::OwnerPolicy {
+        owners: out,
+        rule: ctx.policy.rule("allowed_owners"),
+    }))
+}
+
+/// What `ami share --public/--community` asks the publisher to check, and what cws itself
+/// noticed: lines of the template's scripts that look like credentials. cws cannot see inside
+/// the image; the checklist says what to remove from it.
+pub fn security_review(template: &Template) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let scripts = [
+        ("post_install", template.post_install.as_deref()),
+        ("user_data", template.user_data.as_deref()),
+    ];
+    for (field, text) in scripts {
+        let Some(text) = text else { continue };
+        for (n, line) in text.lines().enumerate() {
+            if let Some(what) = looks_secret(line) {
+                warnings.push(format!(
+                    "template `{}` {field} line {} looks like it holds {what}; an image made \
+                     from it may carry it too",
+                    template.slug,
+                    n + 1
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+fn looks_secret(line: &str) -> Option<&'static str> {
+    let lower = line.to_ascii_lowercase();
+    if line.contains("PRIVATE KEY-----") {
+        return Some("a private key");
+    }
+    let aws_key = line.as_bytes().windows(20).any(|w| {
+        (w.starts_with(b"AKIA") || w.starts_with(b"ASIA"))
+            && w[4..]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    });
+    if aws_key {
+        return Some("an AWS access key id");
+    }
+    for word in ["password", "passwd", "secret", "token", "api_key", "apikey"] {
+        if let Some(at) = lower.find(word) {
+            let rest = lower[at + word.len()..].trim_start();
+            if rest.starts_with('=') || rest.starts_with(':') {
+                let value = rest[1..].trim().trim_matches(|c| c == '"' || c == '\'');
+                if value.len() >= 6 && !value.starts_with('$') {
+                    return Some("a password or token");
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The checklist shown before an image is made public.
+pub const SHARING_CHECKLIST: &str = "Before an image is shared with everyone, check that it holds \
+no credentials or private data (cws cannot look inside it):\n  - ~/.aws, ~/.ssh, ~/.netrc, \
+cloud and API tokens, git credentials\n  - shell and Jupyter history, notebooks' outputs, \
+data sets you may not share\n  - browser profiles, password stores, license files";
+
+#[cfg(test)]
+mod tests {
+    use super::looks_secret;
+
+    #[test]
+    fn secret_looking_lines_are_noticed_and_ordinary_ones_are_not() {
+        assert_eq!(
+            looks_secret("export AWS_ACCESS_KEY_ID=AKIAABCDEFGHIJKLMNOP"),
+            Some("an AWS access key id")
+        );
+        assert_eq!(
+            looks_secret("-----BEGIN OPENSSH PRIVATE KEY-----"),
+            Some("a private key")
+        );
+        assert_eq!(
+            looks_secret("db_password = 'hunter2hunter2'"),
+            Some("a password or token")
+        );
+        assert_eq!(
+            looks_secret("TOKEN: abcdef123456"),
+            Some("a password or token")
+        );
+        // Variables and short placeholders are not secrets; neither is prose.
+        assert_eq!(looks_secret("password=$DB_PASSWORD"), None);
+        assert_eq!(looks_secret("token: x"), None);
+        assert_eq!(looks_secret("pip install passwordless"), None);
+        assert_eq!(
+            looks_secret("systemctl enable --now jupyterlab.service"),
+            None
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! The `cws` binary on LocalCloud, one test binary (the moto tests are `cli_aws`).
 
+mod audit;
 mod cli;
 mod common;
 mod lifecycle;
 mod registry;
+mod trust;
 mod untrusted_text;

@@ -350,7 +350,11 @@ fn channels_reports_and_quarantine() {
     );
     assert_eq!(v["listing"]["region"], "us-west-2", "{v}");
     assert_eq!(v["listing"]["revision"], 2, "{v}");
-    let info = ok_json_as(h, ALICE, &["--json", "ami", "info", "alice/python-research@1.0.0"]);
+    let info = ok_json_as(
+        h,
+        ALICE,
+        &["--json", "ami", "info", "alice/python-research@1.0.0"],
+    );
     let regions = info["versions"][0]["regions"].as_object().unwrap();
     assert_eq!(regions.len(), 2, "{info}");
 

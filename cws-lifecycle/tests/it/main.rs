@@ -62,6 +62,7 @@ async fn launch_box(env: &ResolveEnv, slug: &str, name: &str, region: &str) -> S
             added_tiers: Vec::new(),
             known_images: Vec::new(),
             refused: Vec::new(),
+            allowed_owners: None,
         },
         &AssumeNo,
     )

@@ -2,6 +2,7 @@
 //! store, a model-based test of ratings against an independent oracle, and two handles on one
 //! database file used at the same time (as two `cws` processes would).
 
+mod audit;
 mod concurrency;
 mod conformance;
 mod fixtures;

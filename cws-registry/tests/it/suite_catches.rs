@@ -137,6 +137,18 @@ impl Registry for Faulty {
             _ => self.inner.clear_reports(actor, id, version).await,
         }
     }
+    async fn sign_version(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        signed: &cws_registry::trust::SignedDocument,
+    ) -> RegistryResult<()> {
+        self.inner.sign_version(actor, id, version, signed).await
+    }
+    async fn import(&self, actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+        self.inner.import(actor, export).await
+    }
     async fn refusals(&self) -> RegistryResult<Vec<Refusal>> {
         self.inner.refusals().await
     }

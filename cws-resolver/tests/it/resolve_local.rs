@@ -41,6 +41,7 @@ fn launch_req(t: Template, name: &str, region: &str) -> LaunchRequest {
         added_tiers: Vec::new(),
         known_images: Vec::new(),
         refused: Vec::new(),
+        allowed_owners: None,
     }
 }
 

@@ -91,6 +91,7 @@ async fn probe(
         now: ts(NOW),
         known_images: &[],
         refused: &[],
+        allowed_owners: None,
     };
     tier.probe(&ctx).await.expect("probe")
 }
@@ -378,6 +379,7 @@ async fn provider_errors_surface_as_errors_not_misses() {
         now: ts(NOW),
         known_images: &[],
         refused: &[],
+        allowed_owners: None,
     };
     let err = DirectMapping.probe(&ctx).await.unwrap_err();
     assert_eq!(err.kind(), "permission_denied");
