@@ -19,7 +19,7 @@ use cws_provider::{
 
 use crate::TierId;
 use crate::consent::{Consent, ConsentRequest};
-use crate::report::{CopyPlan, Method, Outcome, Resolution};
+use crate::report::{CopyPlan, ListedSource, Method, Outcome, Resolution};
 use crate::resolver::{ResolveEnv, ResolveRequest, Resolver, UnknownTier};
 use crate::tier;
 
@@ -728,6 +728,9 @@ pub struct ListedImage {
     pub state: ImageState,
     /// Whether it is deprecated now.
     pub deprecated: bool,
+    /// The registry listing version it was made from (its `cws:listing` provenance tags).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_from: Option<ListedSource>,
 }
 
 /// A region the listing could not read.
@@ -784,6 +787,16 @@ pub async fn list_template_images(
                         ImageSource::Shared
                     };
                     images.push(ListedImage {
+                        made_from: match (
+                            img.tags.get(tags::LISTING),
+                            img.tags.get(tags::LISTING_VERSION),
+                        ) {
+                            (Some(l), Some(v)) => Some(ListedSource {
+                                listing: l.clone(),
+                                version: v.clone(),
+                            }),
+                            _ => None,
+                        },
                         deprecated: img.is_deprecated_at(now),
                         version: img.tags.get(tags::TEMPLATE_VERSION).cloned(),
                         id: img.id,

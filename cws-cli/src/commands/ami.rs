@@ -338,6 +338,18 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
     // Images a registry listing holds are `community`, with the listing's rating.
     let ids: Vec<String> = listing.images.iter().map(|i| i.id.clone()).collect();
     let listed = super::registry::listed_images(ctx, &ids).await?;
+    // Images made from a revoked or quarantined listing version are flagged.
+    let refusals = super::registry::refused_sources(ctx).await?;
+    let refused = |i: &service::ListedImage| -> Option<String> {
+        let from = i.made_from.as_ref()?;
+        refusals
+            .iter()
+            .find(|r| {
+                r.tags.get(cws_provider::tags::LISTING) == Some(&from.listing)
+                    && r.tags.get(cws_provider::tags::LISTING_VERSION) == Some(&from.version)
+            })
+            .map(|r| r.reason.clone())
+    };
     let label = |i: &service::ListedImage| -> Result<String> {
         Ok(match (listed.get(&i.id), i.source) {
             (Some(_), service::ImageSource::Official | service::ImageSource::Marketplace)
@@ -358,6 +370,9 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
                 // `source` says whose image it is; `label` is what the table shows: a listed
                 // image is `community`.
                 json["label"] = label(image)?.into();
+                if let Some(why) = refused(image) {
+                    json["refused"] = format!("made from {why}").into();
+                }
                 if let Some((l, ver, rating)) = listed.get(&image.id) {
                     json["listing"] = l.clone().into();
                     json["listing_version"] = ver.clone().into();
@@ -407,7 +422,10 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
                         if i.deprecated { " (deprecated)" } else { "" }
                     ),
                     i.version.clone().unwrap_or_else(|| "-".into()),
-                    format!("({})", label(i)?),
+                    match refused(i) {
+                        Some(_) => format!("({}) ⛔ from a refused version", label(i)?),
+                        None => format!("({})", label(i)?),
+                    },
                     rating,
                     i.architecture.to_string(),
                     i.creation_date.format("%Y-%m-%d").to_string(),

@@ -542,4 +542,43 @@ fn launch_from_a_listing_pins_its_version_and_copies_carry_its_provenance() {
     let r = &v["resolution"];
     assert_eq!(r["method"], "script_fallback", "{v}");
     assert!(r.to_string().contains("leaked key"), "{v}");
+    // ... and flagged where images are listed.
+    let v = ok_json(
+        h,
+        &[
+            "--json",
+            "--region",
+            "eu-west-1",
+            "ami",
+            "list",
+            "--template",
+            "python-research",
+        ],
+    );
+    let flagged = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == copy)
+        .unwrap();
+    assert!(
+        flagged["refused"].as_str().unwrap().contains("leaked key"),
+        "{v}"
+    );
+    let out = run(
+        h,
+        &[
+            "--region",
+            "eu-west-1",
+            "ami",
+            "list",
+            "--template",
+            "python-research",
+        ],
+    );
+    assert!(
+        stdout(&out).contains("from a refused version"),
+        "{}",
+        stdout(&out)
+    );
 }
