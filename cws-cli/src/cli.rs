@@ -279,6 +279,9 @@ pub enum AmiCommand {
         /// Why (shown to everyone who tries to launch it).
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Sign the revocation (a new revision) with this key (default: `user.signing_key`).
+        #[arg(long, value_name = "KEY")]
+        sign_with: Option<std::path::PathBuf>,
     },
     /// Write a listing (with its signatures) as one JSON document.
     Export {

@@ -249,8 +249,9 @@ pub trait Registry: Send + Sync {
     /// launch refuses copies made from them.
     async fn refusals(&self) -> RegistryResult<Vec<Refusal>>;
 
-    /// Revokes a version with a reason (publisher or admin). Revoking again keeps the first
-    /// revocation.
+    /// Revokes a version with a reason (publisher or admin). The revocation is a new revision
+    /// of the version (so the publisher can sign it, and a signed one cannot be stripped).
+    /// Revoking again keeps the first revocation.
     async fn revoke(
         &self,
         actor: &Actor,

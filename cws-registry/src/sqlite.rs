@@ -1478,7 +1478,8 @@ impl Registry for SqliteRegistry {
         }
         let now = now_text();
         sqlx::query(
-            "UPDATE versions SET revoked_reason = ?3, revoked_by = ?4, revoked_at = ?5
+            "UPDATE versions SET revoked_reason = ?3, revoked_by = ?4, revoked_at = ?5,
+                 revision = revision + 1
              WHERE listing_id = ?1 AND version = ?2",
         )
         .bind(&key)

@@ -69,6 +69,21 @@ pub struct VersionDocument {
     pub template_digest: String,
     /// When the version was first published (RFC 3339).
     pub created_at: String,
+    /// The version's revocation, once revoked: revoking makes a new revision, signed again, so
+    /// a mirror cannot strip a signed revocation without serving an older revision (refused
+    /// as a rollback) or a document that no longer matches (invalid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<DocumentRevocation>,
+}
+
+/// A revocation as the version document records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentRevocation {
+    /// Why.
+    pub reason: String,
+    /// Who revoked (handle).
+    pub by: String,
 }
 
 /// One region of a version document.
@@ -117,6 +132,10 @@ pub fn version_document(
         created_at: v
             .created_at
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        revoked: v.revoked.as_ref().map(|r| DocumentRevocation {
+            reason: r.reason.clone(),
+            by: r.by.clone(),
+        }),
     }
 }
 
@@ -394,6 +413,13 @@ pub fn check_version(
             }
         }
     }
+    // A signed revocation must still be served; the registry may know of a newer (unsigned)
+    // one, which the status below reports as an unsigned revision.
+    if doc.revoked.is_some() && doc.revoked != now.revoked {
+        return invalid(
+            "the signed revocation of this version is missing or changed (stripped)".into(),
+        );
+    }
     if doc.template_digest != now.template_digest
         || doc.created_at != now.created_at
         || doc.publisher_email != now.publisher_email
@@ -557,7 +583,7 @@ pub fn check_export(
                 notes: x.notes.clone(),
                 speedup: x.speedup,
                 signature: SignatureInfo::unsigned(),
-                revoked: None,
+                revoked: x.revoked.clone(),
                 quarantined: None,
                 downloads: 0,
                 signed: None,

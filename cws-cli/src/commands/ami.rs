@@ -72,7 +72,11 @@ pub async fn run(ctx: &Ctx, cmd: &AmiCommand) -> Result<()> {
             super::registry::export(ctx, target, output.as_deref()).await
         }
         AmiCommand::Import { file } => super::registry::import(ctx, file).await,
-        AmiCommand::Revoke { target, reason } => super::registry::revoke(ctx, target, reason).await,
+        AmiCommand::Revoke {
+            target,
+            reason,
+            sign_with,
+        } => super::registry::revoke(ctx, target, reason, sign_with.as_deref()).await,
         AmiCommand::Channel {
             listing,
             channel,

@@ -606,7 +606,12 @@ pub async fn report(
     Ok(())
 }
 
-pub async fn revoke(ctx: &Ctx, target: &str, reason: &str) -> Result<()> {
+pub async fn revoke(
+    ctx: &Ctx,
+    target: &str,
+    reason: &str,
+    sign_with: Option<&std::path::Path>,
+) -> Result<()> {
     let r = parse_listing(target)?;
     let Some(version) = &r.version else {
         return Err(UsageError(format!(
@@ -617,7 +622,46 @@ pub async fn revoke(ctx: &Ctx, target: &str, reason: &str) -> Result<()> {
     };
     let reg = open(ctx).await?;
     let actor = reg.require_actor("revoking a version")?;
+    // The key is loaded (and its passphrase asked) before anything changes.
+    let key = signing_key(
+        ctx,
+        &PublishArgs {
+            sign_with: sign_with.map(|p| p.to_path_buf()),
+            ..PublishArgs::default()
+        },
+    )?;
     let rev = reg.store.revoke(actor, &r.id, version, reason).await?;
+    let mut signed = false;
+    if let Some(key) = &key
+        && actor.identity.handle == r.id.publisher
+    {
+        let d = reg.store.listing(Some(actor), &r.id).await?;
+        if let Some(v) = d.version(version)
+            && v.signed.as_ref().is_none_or(|s| s.revision < v.revision)
+        {
+            let doc = cws_registry::trust::version_document(
+                &r.id,
+                &d.summary.publisher_email,
+                &d.summary.template,
+                v,
+            );
+            let text = cws_registry::trust::canonical_document(&doc);
+            let signature = cws_registry::trust::sign_document(&text, key)?;
+            reg.store
+                .sign_version(
+                    actor,
+                    &r.id,
+                    version,
+                    &cws_registry::trust::SignedDocument {
+                        revision: v.revision,
+                        document: text,
+                        signature,
+                    },
+                )
+                .await?;
+            signed = true;
+        }
+    }
     super::audit::record(
         ctx,
         "revoke",
@@ -631,10 +675,15 @@ pub async fn revoke(ctx: &Ctx, target: &str, reason: &str) -> Result<()> {
     }
     println!("{}", reg.line());
     println!(
-        "Revoked {}@{}: {}. Launches refuse it from now on.",
+        "Revoked {}@{}: {}. Launches refuse it from now on.{}",
         Shown(r.id.to_string()),
         version,
-        Shown(&rev.reason)
+        Shown(&rev.reason),
+        if signed {
+            " The revocation is signed: a mirror cannot drop it unnoticed."
+        } else {
+            ""
+        }
     );
     Ok(())
 }

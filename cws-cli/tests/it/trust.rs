@@ -305,6 +305,74 @@ fn tampered_exports_and_rollbacks_are_refused() {
     let out = run_as(m, ALICE, &["ami", "import", rev1.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("rollback"), "{}", stderr(&out));
+
+    // A revocation is a new revision, signed again: a mirror cannot strip it.
+    let out = run_as(
+        h,
+        ALICE,
+        &[
+            "ami",
+            "revoke",
+            "alice/python-research@1.0.0",
+            "--reason",
+            "bad driver",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("The revocation is signed"),
+        "{}",
+        stdout(&out)
+    );
+    let info = ok_json(h, &["--json", "ami", "info", "alice/python-research"]);
+    assert_eq!(info["versions"][0]["revision"], 3, "{info}");
+    assert_eq!(
+        info["versions"][0]["signature"]["status"], "verified",
+        "{info}"
+    );
+    let rev3 = h.join("rev3.json");
+    ok(
+        h,
+        &[
+            "ami",
+            "export",
+            "alice/python-research",
+            "-o",
+            rev3.to_str().unwrap(),
+        ],
+    );
+    let mut stripped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rev3).unwrap()).unwrap();
+    stripped["versions"][0]["revoked"] = serde_json::Value::Null;
+    let stripped_file = h.join("stripped.json");
+    std::fs::write(&stripped_file, stripped.to_string()).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        h.join("allowed_signers"),
+        fresh.path().join("allowed_signers"),
+    )
+    .unwrap();
+    let out = run_as(
+        fresh.path(),
+        ALICE,
+        &["ami", "import", stripped_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("revocation"), "{}", stderr(&out));
+    // The mirror takes the revocation, and then refuses the revision before it.
+    ok_json_as(
+        m,
+        ALICE,
+        &["--json", "ami", "import", rev3.to_str().unwrap()],
+    );
+    let out = run_as(m, ALICE, &["ami", "import", rev2.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = ok_json_as(
+        m,
+        ALICE,
+        &["--json", "ami", "info", "alice/python-research"],
+    );
+    assert_eq!(v["versions"][0]["revoked"]["reason"], "bad driver", "{v}");
 }
 
 /// Runs `cws` and requires success.
