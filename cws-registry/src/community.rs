@@ -210,11 +210,17 @@ impl CommunityPlan {
                 listing: Some(source.clone()),
             })
             .collect();
-        let rating = if rating.count == 0 {
+        let mut rating = if rating.count == 0 {
             "no ratings yet".to_string()
         } else {
             format!("rated {:.1}/5 ({})", rating.average, rating.count)
         };
+        rating.push_str(
+            &match (&chosen.signature.status[..], &chosen.signature.signer) {
+                ("verified", Some(by)) => format!(", signature verified ({by})"),
+                (other, _) => format!(", {other}"),
+            },
+        );
         Ok(CommunityPlan {
             tier: Arc::new(CommunityTier {
                 offer: Offer::Usable {

@@ -377,10 +377,11 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
                 if let Some(why) = refused(image) {
                     json["refused"] = format!("made from {why}").into();
                 }
-                if let Some((l, ver, rating)) = listed.get(&image.id) {
-                    json["listing"] = l.clone().into();
-                    json["listing_version"] = ver.clone().into();
-                    json["rating"] = serde_json::to_value(rating)?;
+                if let Some(l) = listed.get(&image.id) {
+                    json["listing"] = l.listing.clone().into();
+                    json["listing_version"] = l.version.clone().into();
+                    json["rating"] = serde_json::to_value(l.rating)?;
+                    json["signature"] = serde_json::to_value(&l.signature)?;
                 }
             }
         }
@@ -415,7 +416,13 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
                 }
                 let rating = listed
                     .get(&i.id)
-                    .map(|(_, _, r)| super::registry::short_rating(r))
+                    .map(|l| {
+                        format!(
+                            "{} ({})",
+                            super::registry::short_rating(&l.rating),
+                            l.signature.status
+                        )
+                    })
                     .unwrap_or_else(|| "-".into());
                 t.row([
                     " ".to_string(),

@@ -1180,14 +1180,20 @@ pub async fn record_download(ctx: &Ctx, listing: &str, version: &str) -> Result<
     Ok(())
 }
 
-/// Ratings of listed images, for `ami list`: image id → (listing, version, rating).
-pub async fn listed_images(
-    ctx: &Ctx,
-    ids: &[String],
-) -> Result<BTreeMap<String, (String, String, cws_registry::RatingSummary)>> {
+/// What `ami list` shows of a listed image.
+pub struct ListedImage {
+    pub listing: String,
+    pub version: String,
+    pub rating: cws_registry::RatingSummary,
+    pub signature: cws_registry::SignatureInfo,
+}
+
+/// Ratings and signature status of listed images, for `ami list`: image id → listing.
+pub async fn listed_images(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, ListedImage>> {
     let reg = open(ctx).await?;
+    let allowed = allowed_signers(ctx)?;
     let mut out = BTreeMap::new();
-    let mut details: BTreeMap<ListingId, cws_registry::RatingSummary> = BTreeMap::new();
+    let mut details: BTreeMap<ListingId, ListingDetail> = BTreeMap::new();
     for id in ids {
         let Some(hit) = reg
             .store
@@ -1198,15 +1204,27 @@ pub async fn listed_images(
         else {
             continue;
         };
-        let rating = match details.get(&hit.listing) {
-            Some(r) => *r,
-            None => {
-                let d = reg.store.listing(reg.viewer(), &hit.listing).await?;
-                details.insert(hit.listing.clone(), d.summary.rating);
-                d.summary.rating
-            }
-        };
-        out.insert(id.clone(), (hit.listing.to_string(), hit.version, rating));
+        if !details.contains_key(&hit.listing) {
+            let mut d = reg.store.listing(reg.viewer(), &hit.listing).await?;
+            cws_registry::trust::annotate(&mut d, &allowed);
+            details.insert(hit.listing.clone(), d);
+        }
+        let d = &details[&hit.listing];
+        let signature = d
+            .versions
+            .iter()
+            .find(|v| v.version == hit.version)
+            .map(|v| v.signature.clone())
+            .unwrap_or_else(cws_registry::SignatureInfo::unsigned);
+        out.insert(
+            id.clone(),
+            ListedImage {
+                listing: hit.listing.to_string(),
+                version: hit.version,
+                rating: d.summary.rating,
+                signature,
+            },
+        );
     }
     Ok(out)
 }
