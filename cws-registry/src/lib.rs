@@ -2,9 +2,15 @@
 //! ratings and reviews, downloads, reports and revocations, and the `community` resolution
 //! tier that launches from them.
 //!
-//! [`Registry`] is the one interface; [`SqliteRegistry`] is the embedded store
-//! (`$CWS_HOME/registry.db`). Every store passes the same conformance suite
-//! ([`testing::conformance`], feature `testing`).
+//! [`Registry`] is the one interface, with two stores:
+//!
+//! - [`SqliteRegistry`], the embedded store (`$CWS_HOME/registry.db`), always built;
+//! - `PostgresRegistry`, a PostgreSQL database shared by many users and by any number of
+//!   server replicas, behind the cargo feature `postgres` (`PostgresRegistry::connect(url)`
+//!   migrates the database; its tests run when `CWS_TEST_DATABASE_URL` names a server).
+//!
+//! Both hold the same data with the same meanings and errors: every store passes the same
+//! conformance suite ([`testing::conformance`], feature `testing`).
 //!
 //! The registry holds data; it prints nothing and words no command. Errors carry the field, the
 //! value and what is accepted ([`RegistryError`]).
@@ -15,6 +21,8 @@ pub mod audit;
 pub mod community;
 pub mod model;
 pub mod policy;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 pub mod trust;
 pub use sqlite::check_category;
@@ -25,6 +33,8 @@ use async_trait::async_trait;
 
 pub use community::{CommunityPlan, CommunityTier, TIER_ID};
 pub use model::*;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresRegistry;
 pub use sqlite::SqliteRegistry;
 
 /// What can go wrong in the registry.

@@ -819,6 +819,6 @@ pub struct Imported {
     pub listing: ListingId,
     /// Versions added.
     pub added_versions: Vec<String>,
-    /// Regions added to versions that existed.
+    /// Region entries added, in new versions and in versions that existed.
     pub added_regions: u32,
 }

@@ -381,18 +381,18 @@ fn viewer_params(viewer: Option<&Actor>) -> (Option<String>, bool, String) {
     }
 }
 
-fn store_error(store: &str, e: sqlx::Error) -> RegistryError {
+pub(crate) fn store_error(store: &str, e: sqlx::Error) -> RegistryError {
     RegistryError::Store {
         store: store.to_string(),
         message: e.to_string(),
     }
 }
 
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-fn parse_time(s: String) -> DateTime<Utc> {
+pub(crate) fn parse_time(s: String) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default()
@@ -452,7 +452,7 @@ fn signed_of(row: &SqliteRow) -> Option<crate::trust::SignedDocument> {
     })
 }
 
-fn check_publish(p: &Publish) -> RegistryResult<()> {
+pub(crate) fn check_publish(p: &Publish) -> RegistryResult<()> {
     let name = p.name.trim();
     if name.is_empty() || name.chars().count() > MAX_SHORT_TEXT_CHARS {
         return Err(RegistryError::invalid(
@@ -527,7 +527,7 @@ pub fn check_category(c: &str) -> RegistryResult<()> {
     }
 }
 
-fn visibility_parts(v: &Visibility) -> (&'static str, Option<String>) {
+pub(crate) fn visibility_parts(v: &Visibility) -> (&'static str, Option<String>) {
     match v {
         Visibility::Public => ("public", None),
         Visibility::Community(c) => ("community", Some(c.clone())),
@@ -536,7 +536,7 @@ fn visibility_parts(v: &Visibility) -> (&'static str, Option<String>) {
     }
 }
 
-fn like_pattern(word: &str) -> String {
+pub(crate) fn like_pattern(word: &str) -> String {
     let mut p = String::from("%");
     for c in word.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -20,7 +20,8 @@
 //! The checks follow the documented semantics of [`Registry`] and [`crate::model`]:
 //! publishing (revisions, immutable regions, who may publish), listings (semver order,
 //! channels, suggestions for unknown ids), ratings and reviews, downloads, reports and
-//! quarantine, revocation, browse (filters, sorts, limit) and visibility.
+//! quarantine, revocation, signed versions and imports (revisions never go back), browse
+//! (filters, sorts, limit) and visibility.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -83,6 +84,11 @@ where
         private_listing_visible_to_publisher_only,
         institutional_listing_visible_to_members,
         find_image_finds_published_regions,
+        revoke_bumps_the_revision,
+        sign_version_by_publisher_at_current_revision,
+        import_adds_listing_versions_and_regions,
+        import_refuses_changed_regions_and_rollbacks,
+        import_keeps_revocations,
     );
 }
 
@@ -212,6 +218,107 @@ pub async fn open_sqlite(path: &Path) -> SqliteRegistry {
     SqliteRegistry::open(path)
         .await
         .unwrap_or_else(|e| panic!("opening a SQLite registry at {}: {e}", path.display()))
+}
+
+/// Fresh, empty PostgreSQL stores for the conformance suite (features `testing` and
+/// `postgres`): each store [`PostgresScratch::fresh`] makes lives in a new schema of the
+/// database at the URL (the connections' `search_path`), and [`PostgresScratch::drop_all`]
+/// drops those schemas.
+///
+/// ```no_run
+/// # async fn run(url: &str) {
+/// use cws_registry::{Registry, testing};
+/// let scratch = testing::PostgresScratch::new(url).await;
+/// let s = &scratch;
+/// testing::conformance(move || async move { Box::new(s.fresh().await) as Box<dyn Registry> })
+///     .await;
+/// scratch.drop_all().await;
+/// # }
+/// ```
+#[cfg(feature = "postgres")]
+pub struct PostgresScratch {
+    url: String,
+    admin: sqlx::PgPool,
+    schemas: std::sync::Mutex<Vec<String>>,
+}
+
+#[cfg(feature = "postgres")]
+impl PostgresScratch {
+    /// Connects to the database at `url`, whose user must be allowed to create schemas.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot connect.
+    pub async fn new(url: &str) -> PostgresScratch {
+        let admin = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the PostgreSQL test database: {e}"));
+        PostgresScratch {
+            url: url.to_string(),
+            admin,
+            schemas: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Makes a new, empty schema and returns a URL whose connections use it (and make their
+    /// tables there): the URL given to [`PostgresScratch::new`] with
+    /// `options=-c search_path=SCHEMA`.
+    ///
+    /// # Panics
+    ///
+    /// When the schema cannot be made.
+    pub async fn schema_url(&self) -> String {
+        use std::hash::BuildHasher;
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let random = std::collections::hash_map::RandomState::new().hash_one((
+            std::process::id(),
+            n,
+            std::time::SystemTime::now(),
+        ));
+        let schema = format!("cws_test_{random:016x}");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&self.admin)
+            .await
+            .unwrap_or_else(|e| panic!("creating schema {schema}: {e}"));
+        self.schemas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(schema.clone());
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{schema}", self.url)
+    }
+
+    /// A [`crate::PostgresRegistry`] in a new, empty schema.
+    ///
+    /// # Panics
+    ///
+    /// When the schema cannot be made or the store cannot connect and migrate.
+    pub async fn fresh(&self) -> crate::PostgresRegistry {
+        let url = self.schema_url().await;
+        crate::PostgresRegistry::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("opening a PostgreSQL registry in a fresh schema: {e}"))
+    }
+
+    /// Drops every schema made so far, with what is in them.
+    ///
+    /// # Panics
+    ///
+    /// When a schema cannot be dropped.
+    pub async fn drop_all(&self) {
+        let schemas = std::mem::take(&mut *self.schemas.lock().unwrap_or_else(|p| p.into_inner()));
+        for schema in schemas {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
+            .execute(&self.admin)
+            .await
+            .unwrap_or_else(|e| panic!("dropping schema {schema}: {e}"));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1668,6 +1775,663 @@ async fn refusals_list_revoked_and_quarantined_versions(cx: &Check, store: &dyn 
         left,
         strings(&["alice/python-ml@2.0.0"]),
         "refusals() after the quarantine is cleared",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signatures and imports
+// ---------------------------------------------------------------------------------------------
+
+/// A signed document of a version's revision as `d` serves it. The signature is a stand-in:
+/// a store keeps what it is given (callers check signatures, see `trust`).
+fn signed_doc(
+    cx: &Check,
+    d: &ListingDetail,
+    version: &str,
+    revision: u32,
+) -> crate::trust::SignedDocument {
+    let mut info = version_info(cx, d, version).clone();
+    info.revision = revision;
+    signed_doc_of(
+        &d.summary.id,
+        &d.summary.publisher_email,
+        &d.summary.template,
+        &info,
+    )
+}
+
+fn signed_doc_of(
+    listing: &ListingId,
+    publisher_email: &str,
+    template: &str,
+    info: &VersionInfo,
+) -> crate::trust::SignedDocument {
+    let doc = crate::trust::version_document(listing, publisher_email, template, info);
+    crate::trust::SignedDocument {
+        revision: info.revision,
+        document: crate::trust::canonical_document(&doc),
+        signature: format!(
+            "-----BEGIN SSH SIGNATURE-----\nfixture {listing}@{} r{}\n-----END SSH SIGNATURE-----\n",
+            info.version, info.revision
+        ),
+    }
+}
+
+/// The (held, offered) revisions of a [`RegistryError::Rollback`].
+fn rollback_revisions(e: &RegistryError) -> (u32, u32) {
+    match e {
+        RegistryError::Rollback { held, offered, .. } => (*held, *offered),
+        _ => (0, 0),
+    }
+}
+
+async fn sign_version_by_publisher_at_current_revision(cx: &Check, store: &dyn Registry) {
+    publish(cx, store, PublishBuilder::new("alice/python-ml", "1.0.0")).await;
+    let l = id("alice/python-ml");
+    let d = detail(cx, store, Some(&alice()), "alice/python-ml").await;
+    let r1 = signed_doc(cx, &d, "1.0.0", 1);
+
+    for (who, actor) in [("bob", bob()), ("the admin", admin())] {
+        expect_err!(
+            cx,
+            store.sign_version(&actor, &l, &v("1.0.0"), &r1).await,
+            RegistryError::Forbidden { .. },
+            format!("{who} signs alice/python-ml@1.0.0 (only its publisher signs)")
+        );
+    }
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").signed.clone(),
+        None,
+        "VersionInfo.signed after refused signatures",
+    );
+
+    let ahead = signed_doc(cx, &d, "1.0.0", 2);
+    let err = expect_err!(
+        cx,
+        store.sign_version(&alice(), &l, &v("1.0.0"), &ahead).await,
+        RegistryError::Rollback { .. },
+        "alice signs revision 2 of 1.0.0 while it is at revision 1"
+    );
+    cx.eq(
+        rollback_revisions(&err),
+        (1, 2),
+        "Rollback (held, offered) of a document for a revision the version is not at",
+    );
+
+    cx.ok(
+        store.sign_version(&alice(), &l, &v("1.0.0"), &r1).await,
+        "alice signs revision 1 of 1.0.0",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").signed.clone(),
+        Some(r1.clone()),
+        "VersionInfo.signed after alice signs revision 1",
+    );
+    cx.eq(
+        d.summary.latest_signed.clone(),
+        (1, Some(r1.clone())),
+        "listing summary.latest_signed (revision of the latest version, its signed document)",
+    );
+    let browsed = cx.ok(
+        store.browse(None, &BrowseQuery::default()).await,
+        "browse()",
+    );
+    cx.eq(
+        browsed
+            .iter()
+            .map(|s| (s.id.to_string(), s.latest_signed.clone()))
+            .collect::<Vec<_>>(),
+        vec![("alice/python-ml".to_string(), (1, Some(r1.clone())))],
+        "browse() latest_signed",
+    );
+
+    // A second region makes revision 2: the signed revision 1 is no longer the current one.
+    publish(
+        cx,
+        store,
+        PublishBuilder::new("alice/python-ml", "1.0.0").region("us-west-2"),
+    )
+    .await;
+    let err = expect_err!(
+        cx,
+        store.sign_version(&alice(), &l, &v("1.0.0"), &r1).await,
+        RegistryError::Rollback { .. },
+        "alice signs revision 1 again while 1.0.0 is at revision 2"
+    );
+    cx.eq(
+        rollback_revisions(&err),
+        (2, 1),
+        "Rollback (held, offered) of an old revision",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").signed.clone(),
+        Some(r1.clone()),
+        "VersionInfo.signed after a refused old revision (revision 1 still signed)",
+    );
+    let r2 = signed_doc(cx, &d, "1.0.0", 2);
+    cx.ok(
+        store.sign_version(&alice(), &l, &v("1.0.0"), &r2).await,
+        "alice signs revision 2 of 1.0.0",
+    );
+    let err = expect_err!(
+        cx,
+        store.sign_version(&alice(), &l, &v("1.0.0"), &r1).await,
+        RegistryError::Rollback { .. },
+        "alice signs revision 1 after revision 2 is signed"
+    );
+    cx.eq(
+        rollback_revisions(&err),
+        (2, 1),
+        "Rollback (held, offered) of a revision below the signed one",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").signed.clone(),
+        Some(r2),
+        "VersionInfo.signed after signing revision 2 and a refused rollback",
+    );
+
+    expect_err!(
+        cx,
+        store.sign_version(&alice(), &l, &v("3.0.0"), &r1).await,
+        RegistryError::UnknownVersion { .. },
+        "alice signs unpublished 3.0.0"
+    );
+    expect_err!(
+        cx,
+        store
+            .sign_version(&alice(), &id("alice/python-mk"), &v("1.0.0"), &r1)
+            .await,
+        RegistryError::UnknownListing { .. },
+        "alice signs a version of unknown alice/python-mk"
+    );
+}
+
+async fn revoke_bumps_the_revision(cx: &Check, store: &dyn Registry) {
+    publish(cx, store, PublishBuilder::new("alice/python-ml", "1.0.0")).await;
+    publish(
+        cx,
+        store,
+        PublishBuilder::new("alice/python-ml", "1.0.0").region("us-west-2"),
+    )
+    .await;
+    let l = id("alice/python-ml");
+    cx.ok(
+        store
+            .revoke(&alice(), &l, &v("1.0.0"), "leaks credentials")
+            .await,
+        "alice revokes 1.0.0 at revision 2",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").revision,
+        3,
+        "VersionInfo.revision after revoking a version at revision 2",
+    );
+    cx.eq(
+        version_info(cx, &d, "1.0.0").regions.len(),
+        2,
+        "regions of 1.0.0 after the revocation",
+    );
+    cx.ok(
+        store.revoke(&admin(), &l, &v("1.0.0"), "again").await,
+        "the admin revokes 1.0.0 again",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").revision,
+        3,
+        "VersionInfo.revision after a second revoke (the first is kept)",
+    );
+    // The revocation is a revision of its own: the publisher signs it.
+    let before = signed_doc(cx, &d, "1.0.0", 2);
+    expect_err!(
+        cx,
+        store.sign_version(&alice(), &l, &v("1.0.0"), &before).await,
+        RegistryError::Rollback { .. },
+        "alice signs revision 2 of revoked 1.0.0 (at revision 3)"
+    );
+    let revoked = signed_doc(cx, &d, "1.0.0", 3);
+    cx.ok(
+        store
+            .sign_version(&alice(), &l, &v("1.0.0"), &revoked)
+            .await,
+        "alice signs revision 3 (the revocation) of 1.0.0",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").signed.clone(),
+        Some(revoked),
+        "VersionInfo.signed after signing the revocation",
+    );
+}
+
+/// When the export fixtures were first published.
+fn export_time(hour: u32) -> chrono::DateTime<chrono::Utc> {
+    day(1)
+        .and_hms_opt(hour, 0, 0)
+        .expect("fixture time")
+        .and_utc()
+}
+
+/// One version of an export of `listing` with images in `regions` (`salt` varies the ids).
+fn exported(
+    listing: &str,
+    version: &str,
+    revision: u32,
+    regions: &[&str],
+    salt: &str,
+) -> ExportedVersion {
+    let h = fnv(&[listing, version, "export"]);
+    ExportedVersion {
+        version: version.into(),
+        revision,
+        regions: regions
+            .iter()
+            .map(|r| {
+                (
+                    r.to_string(),
+                    RegionImage {
+                        ami_id: ami(listing, version, r, salt),
+                        architecture: "arm64".into(),
+                        snapshot_ids: vec![
+                            format!("snap-0{:016x}", fnv(&[listing, version, r, "a"])),
+                            format!("snap-0{:016x}", fnv(&[listing, version, r, "b"])),
+                        ],
+                        size_gib: Some(64),
+                    },
+                )
+            })
+            .collect(),
+        template_digest: format!("sha256:{h:016x}{h:016x}{h:016x}{h:016x}"),
+        created_at: export_time(if version == "1.0.0" { 9 } else { 10 }),
+        notes: Some(format!("Mirrored {version}")),
+        speedup: Some(3.5),
+        revoked: None,
+        signed: None,
+    }
+}
+
+/// The export of `alice/python-ml` another registry made: 1.0.0 at revision 2 (two regions,
+/// signed) and 2.0.0 at revision 1 (one region, unsigned).
+fn export_fixture() -> ListingExport {
+    let listing = "alice/python-ml";
+    let mut e = ListingExport {
+        format: EXPORT_FORMAT.into(),
+        id: id(listing),
+        name: "Python ML (mirrored)".into(),
+        description: "A workstation image for python-ml, from another registry".into(),
+        category: "machine-learning".into(),
+        template: "python-ml".into(),
+        visibility: Visibility::Public,
+        creator: "Alice Smith <alice@example.edu>".into(),
+        publisher_email: "alice@example.edu".into(),
+        versions: vec![
+            exported(listing, "1.0.0", 2, &["us-east-1", "us-west-2"], "mirror"),
+            exported(listing, "2.0.0", 1, &["us-east-1"], "mirror"),
+        ],
+    };
+    let signed = export_signed(&e, 0);
+    e.versions[0].signed = Some(signed);
+    e
+}
+
+/// A signed document of the export's `index`th version at its revision.
+fn export_signed(e: &ListingExport, index: usize) -> crate::trust::SignedDocument {
+    let x = &e.versions[index];
+    let info = VersionInfo {
+        version: x.version.clone(),
+        revision: x.revision,
+        regions: x.regions.clone(),
+        template_digest: x.template_digest.clone(),
+        created_at: x.created_at,
+        notes: x.notes.clone(),
+        speedup: x.speedup,
+        signature: SignatureInfo::unsigned(),
+        revoked: x.revoked.clone(),
+        quarantined: None,
+        downloads: 0,
+        signed: None,
+    };
+    signed_doc_of(&e.id, &e.publisher_email, &e.template, &info)
+}
+
+async fn import(cx: &Check, store: &dyn Registry, e: &ListingExport, what: &str) -> Imported {
+    cx.ok(store.import(&admin(), e).await, what)
+}
+
+async fn import_adds_listing_versions_and_regions(cx: &Check, store: &dyn Registry) {
+    let e = export_fixture();
+    let mut bad = e.clone();
+    bad.format = "cws-listing-export/0".into();
+    expect_err!(
+        cx,
+        store.import(&admin(), &bad).await,
+        RegistryError::Invalid { .. },
+        "import of an export in another format"
+    );
+
+    let out = import(
+        cx,
+        store,
+        &e,
+        "import of alice/python-ml into an empty store",
+    )
+    .await;
+    cx.eq(
+        out.listing.to_string(),
+        "alice/python-ml".into(),
+        "Imported.listing",
+    );
+    cx.eq(
+        out.added_versions.iter().cloned().collect::<BTreeSet<_>>(),
+        set(&["1.0.0", "2.0.0"]),
+        "Imported.added_versions into an empty store",
+    );
+
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_list(&d),
+        strings(&["2.0.0", "1.0.0"]),
+        "versions after the import",
+    );
+    cx.eq(
+        (
+            d.summary.name.as_str(),
+            d.summary.description.as_str(),
+            d.summary.category.as_str(),
+            d.summary.template.as_str(),
+        ),
+        (
+            e.name.as_str(),
+            e.description.as_str(),
+            e.category.as_str(),
+            e.template.as_str(),
+        ),
+        "summary (name, description, category, template) after the import",
+    );
+    cx.eq(
+        &d.creator,
+        &e.creator,
+        "ListingDetail.creator after the import",
+    );
+    cx.eq(
+        &d.summary.publisher_email,
+        &e.publisher_email,
+        "summary.publisher_email after the import",
+    );
+    cx.eq(
+        d.summary.latest_version.as_deref(),
+        Some("2.0.0"),
+        "summary.latest_version after the import",
+    );
+    for x in &e.versions {
+        let info = version_info(cx, &d, &x.version);
+        let what = |field: &str| format!("{field} of imported {}", x.version);
+        cx.eq(info.revision, x.revision, &what("VersionInfo.revision"));
+        cx.eq(&info.regions, &x.regions, &what("VersionInfo.regions"));
+        cx.eq(
+            &info.template_digest,
+            &x.template_digest,
+            &what("VersionInfo.template_digest"),
+        );
+        cx.eq(
+            info.created_at,
+            x.created_at,
+            &what("VersionInfo.created_at"),
+        );
+        cx.eq(&info.notes, &x.notes, &what("VersionInfo.notes"));
+        cx.eq(info.speedup, x.speedup, &what("VersionInfo.speedup"));
+        cx.eq(&info.signed, &x.signed, &what("VersionInfo.signed"));
+        cx.eq(&info.revoked, &None, &what("VersionInfo.revoked"));
+    }
+    let west = &e.versions[0].regions["us-west-2"].ami_id;
+    let found = cx.ok(
+        store.find_image(None, west).await,
+        "find_image(an imported image)",
+    );
+    cx.eq(
+        found,
+        vec![ImageListing {
+            listing: id("alice/python-ml"),
+            version: "1.0.0".into(),
+            region: "us-west-2".into(),
+        }],
+        "find_image(an imported image)",
+    );
+
+    // The same export again adds nothing.
+    let again = import(cx, store, &e, "the same import again").await;
+    cx.eq(
+        (again.added_versions.clone(), again.added_regions),
+        (Vec::new(), 0),
+        "Imported (added_versions, added_regions) of the same export again",
+    );
+
+    // A newer export: 1.0.0 gained a region (revision 3).
+    let mut newer = e.clone();
+    newer.versions[0] = exported(
+        "alice/python-ml",
+        "1.0.0",
+        3,
+        &["us-east-1", "us-west-2", "eu-central-1"],
+        "mirror",
+    );
+    newer.versions[0].signed = e.versions[0].signed.clone();
+    let out = import(cx, store, &newer, "import of 1.0.0 with a third region").await;
+    cx.eq(
+        (out.added_versions.clone(), out.added_regions),
+        (Vec::new(), 1),
+        "Imported (added_versions, added_regions) of a region added to a held version",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    let info = version_info(cx, &d, "1.0.0");
+    cx.eq(
+        info.revision,
+        3,
+        "VersionInfo.revision of 1.0.0 after an export at revision 3",
+    );
+    cx.eq(
+        info.regions.keys().cloned().collect::<Vec<_>>(),
+        strings(&["eu-central-1", "us-east-1", "us-west-2"]),
+        "regions of 1.0.0 after an export with a third region",
+    );
+    cx.eq(
+        info.signed.clone(),
+        e.versions[0].signed.clone(),
+        "VersionInfo.signed of 1.0.0 (revision 2 still the signed one)",
+    );
+
+    // Then 3.0.0 is new.
+    newer.versions.push(exported(
+        "alice/python-ml",
+        "3.0.0",
+        1,
+        &["us-east-1"],
+        "mirror",
+    ));
+    let out = import(cx, store, &newer, "import of an export with 3.0.0").await;
+    cx.eq(
+        out.added_versions.clone(),
+        strings(&["3.0.0"]),
+        "Imported.added_versions of an export with a new version",
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_list(&d),
+        strings(&["3.0.0", "2.0.0", "1.0.0"]),
+        "versions after importing 3.0.0",
+    );
+    cx.eq(
+        d.summary.latest_version.as_deref(),
+        Some("3.0.0"),
+        "summary.latest_version after importing 3.0.0",
+    );
+}
+
+async fn import_refuses_changed_regions_and_rollbacks(cx: &Check, store: &dyn Registry) {
+    let e = export_fixture();
+    import(cx, store, &e, "import of alice/python-ml").await;
+    let held_east = e.versions[0].regions["us-east-1"].ami_id.clone();
+
+    // 2.0.0 gains a region, then 1.0.0's us-east-1 holds another image: refused whole.
+    let mut changed = e.clone();
+    changed.versions = vec![
+        exported(
+            "alice/python-ml",
+            "2.0.0",
+            2,
+            &["us-east-1", "eu-central-1"],
+            "mirror",
+        ),
+        e.versions[0].clone(),
+    ];
+    changed.versions[1].revision = 3;
+    changed.versions[1]
+        .regions
+        .get_mut("us-east-1")
+        .expect("fixture region")
+        .ami_id = ami("alice/python-ml", "1.0.0", "us-east-1", "substituted");
+    let err = expect_err!(
+        cx,
+        store.import(&admin(), &changed).await,
+        RegistryError::RegionTaken { .. },
+        "import with another image for 1.0.0 in us-east-1"
+    );
+    if let RegistryError::RegionTaken {
+        version,
+        region,
+        existing,
+        ..
+    } = &err
+    {
+        cx.eq(
+            (version.as_str(), region.as_str(), existing.as_str()),
+            ("1.0.0", "us-east-1", held_east.as_str()),
+            "RegionTaken (version, region, existing) of the import",
+        );
+    }
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "1.0.0").regions["us-east-1"]
+            .ami_id
+            .clone(),
+        held_east.clone(),
+        "1.0.0's us-east-1 image after the refused import",
+    );
+    cx.eq(
+        (
+            version_info(cx, &d, "2.0.0").revision,
+            version_info(cx, &d, "2.0.0").regions.len(),
+        ),
+        (1, 1),
+        "2.0.0 (revision, regions) after the refused import (nothing of it is kept)",
+    );
+
+    // 1.0.0 at revision 1 where revision 2 is held.
+    let mut older = e.clone();
+    older.versions[0].revision = 1;
+    older.versions[0].signed = None;
+    let err = expect_err!(
+        cx,
+        store.import(&admin(), &older).await,
+        RegistryError::Rollback { .. },
+        "import of 1.0.0 at revision 1 where revision 2 is held"
+    );
+    cx.eq(
+        rollback_revisions(&err),
+        (2, 1),
+        "Rollback (held, offered) of an older revision",
+    );
+
+    // 1.0.0 at its revision, signed at a lower revision than the one held.
+    let mut unsigned_back = e.clone();
+    let mut r1 = export_signed(&e, 0);
+    r1.revision = 1;
+    unsigned_back.versions[0].signed = Some(r1);
+    let err = expect_err!(
+        cx,
+        store.import(&admin(), &unsigned_back).await,
+        RegistryError::Rollback { .. },
+        "import of 1.0.0 signed at revision 1 where signed revision 2 is held"
+    );
+    cx.eq(
+        rollback_revisions(&err),
+        (2, 1),
+        "Rollback (held, offered) of an older signed revision",
+    );
+
+    // 1.0.0 without its signature: the signed revision would go back to none.
+    let mut stripped = e.clone();
+    stripped.versions[0].signed = None;
+    expect_err!(
+        cx,
+        store.import(&admin(), &stripped).await,
+        RegistryError::Rollback { .. },
+        "import of 1.0.0 without the signature of the held revision 2"
+    );
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    let info = version_info(cx, &d, "1.0.0");
+    cx.eq(
+        (info.revision, info.signed.clone()),
+        (2, e.versions[0].signed.clone()),
+        "1.0.0 (revision, signed) after refused rollbacks",
+    );
+}
+
+async fn import_keeps_revocations(cx: &Check, store: &dyn Registry) {
+    let mut e = export_fixture();
+    let revocation = Revocation {
+        reason: "leaks credentials".into(),
+        by: "alice".into(),
+        at: export_time(11),
+    };
+    e.versions[1].revision = 2;
+    e.versions[1].revoked = Some(revocation.clone());
+    import(cx, store, &e, "import with 2.0.0 revoked").await;
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "2.0.0").revoked.clone(),
+        Some(revocation.clone()),
+        "VersionInfo.revoked of imported revoked 2.0.0",
+    );
+    cx.eq(
+        d.summary.latest_version.as_deref(),
+        Some("1.0.0"),
+        "summary.latest_version with imported 2.0.0 revoked",
+    );
+    cx.eq(
+        d.summary.revoked,
+        true,
+        "summary.revoked (the newest version is)",
+    );
+    let refusals: Vec<(String, String, String)> = cx
+        .ok(store.refusals().await, "refusals()")
+        .into_iter()
+        .map(|r| (r.listing.to_string(), r.version, r.reason))
+        .collect();
+    cx.eq(
+        refusals,
+        vec![(
+            "alice/python-ml".to_string(),
+            "2.0.0".to_string(),
+            "revoked by alice: leaks credentials".to_string(),
+        )],
+        "refusals() after importing a revocation",
+    );
+
+    // An export that lacks the revocation does not lift it.
+    let mut lifted = e.clone();
+    lifted.versions[1].revoked = None;
+    import(cx, store, &lifted, "import of 2.0.0 without its revocation").await;
+    let d = detail(cx, store, None, "alice/python-ml").await;
+    cx.eq(
+        version_info(cx, &d, "2.0.0").revoked.clone(),
+        Some(revocation),
+        "VersionInfo.revoked of 2.0.0 after an export without the revocation",
     );
 }
 

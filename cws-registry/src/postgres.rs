@@ -1,0 +1,1452 @@
+//! The PostgreSQL store (cargo feature `postgres`): one registry shared by many users, served
+//! by any number of processes (replicas) on one database.
+//!
+//! The schema, its meanings and every answer are the embedded store's ([`crate::SqliteRegistry`]):
+//! both pass the same conformance suite. What differs is how writers share the data:
+//!
+//! - Every change is one transaction (READ COMMITTED) that first locks its listing's row
+//!   (`SELECT ... FOR UPDATE`), in this process or any other. Writers to one listing take
+//!   turns, so what a write reads and then changes (the old rating it replaces, the security
+//!   reports it counts, the revision it bumps) is what it changes, and the counters browse reads
+//!   (ratings, downloads, latest version) are exact; writers to different listings do not wait
+//!   for each other, and readers never wait (they read a snapshot). A write locks one listing
+//!   row, always before any other row of that listing, so writers cannot deadlock.
+//! - Migrations are plain SQL files under `migrations/postgres/` (the SQLite ones' numbers and
+//!   meanings), applied in order, each once, recorded in `schema_migrations`, in one
+//!   transaction that holds a transaction-scoped advisory lock (`pg_advisory_xact_lock`):
+//!   replicas that start together migrate once, the others wait and find the work done. A
+//!   database from a newer cws (a migration this build does not know) is refused rather than
+//!   misread.
+//!
+//! The tables live in the connection's schema: `?options=-c%20search_path%3DNAME` in the URL
+//! keeps a registry in schema `NAME`.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::model::*;
+use crate::sqlite::{
+    check_publish, like_pattern, now_text, parse_time, store_error, visibility_parts,
+};
+use crate::{Registry, RegistryError, RegistryResult, check_category, check_stars, check_text};
+
+/// Which listings a viewer may see: parameters $1 handle (or NULL), $2 admin, $3 the viewer's
+/// organizations (a text array).
+macro_rules! visible_sql {
+    () => {
+        "(l.visibility_kind IN ('public', 'community') \
+          OR ($1::text IS NOT NULL AND l.publisher = $1) \
+          OR $2 \
+          OR (l.visibility_kind = 'institutional' \
+              AND l.visibility_name = ANY($3)))"
+    };
+}
+
+/// Browse: the listings with a launchable version that match the filters ($4 category, $5
+/// community, $6 a LIKE pattern, each NULL for none) and that the viewer may see, in `$order`,
+/// at most $7 (NULL: all). `$score` and `$from` add the score column and what it needs.
+macro_rules! browse_sql {
+    ($score:literal, $from:literal, $order:literal) => {
+        concat!(
+            "SELECT l.id, l.publisher, l.slug, l.name, l.description, l.category, l.template, ",
+            "l.visibility, l.latest_version, l.latest_revoked, l.latest_quarantined, ",
+            "l.rating_sum, l.rating_count, l.downloads, l.publisher_email, ",
+            "lv.revision AS latest_rev, lv.signed_revision, lv.signed_document, lv.signature",
+            $score,
+            " FROM listings l LEFT JOIN versions lv ON lv.listing_id = l.id ",
+            "AND lv.version = l.latest_version",
+            $from,
+            " WHERE l.latest_version IS NOT NULL ",
+            "AND ($4::text IS NULL OR l.category = $4) ",
+            "AND ($5::text IS NULL OR (l.visibility_kind = 'community' ",
+            "AND l.visibility_name = $5)) ",
+            "AND ($6::text IS NULL OR l.search_text LIKE $6 ESCAPE '\\') AND ",
+            visible_sql!(),
+            " ORDER BY ",
+            $order,
+            " LIMIT $7"
+        )
+    };
+}
+
+/// The migrations, in order: (number, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../migrations/postgres/0001_registry.sql"),
+    ),
+    (
+        2,
+        "signatures",
+        include_str!("../migrations/postgres/0002_signatures.sql"),
+    ),
+];
+
+/// The advisory lock migrations hold (`cws-regi` in ASCII): one per database.
+const MIGRATION_LOCK: i64 = 0x6377_732d_7265_6769;
+
+/// Connections per handle.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The global mean rating (the prior of the Bayesian average), 3.0 without ratings.
+const PRIOR_SQL: &str = "SELECT CASE WHEN SUM(rating_count) > 0 \
+     THEN SUM(rating_sum)::float8 / SUM(rating_count)::float8 ELSE 3.0::float8 END \
+     FROM listings";
+
+/// A listing row the viewer may see.
+const VISIBLE_ROW_SQL: &str = concat!(
+    "SELECT * FROM listings l WHERE l.id = $4 AND ",
+    visible_sql!()
+);
+
+/// A listing row the viewer may see, locked for this transaction's write.
+const VISIBLE_ROW_FOR_UPDATE_SQL: &str = concat!(
+    "SELECT * FROM listings l WHERE l.id = $4 AND ",
+    visible_sql!(),
+    " FOR UPDATE"
+);
+
+/// The PostgreSQL registry store.
+#[derive(Debug, Clone)]
+pub struct PostgresRegistry {
+    pool: PgPool,
+    /// The URL without its password.
+    location: String,
+}
+
+impl PostgresRegistry {
+    /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
+    /// libpq's parameters such as `sslmode` and `options` allowed) and brings its schema up to
+    /// date.
+    pub async fn connect(url: &str) -> RegistryResult<PostgresRegistry> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| RegistryError::Invalid {
+            field: "database URL".into(),
+            value: redact(url),
+            expected: format!("postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE ({e})"),
+        })?;
+        let location = format!(
+            "postgres://{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|e| store_error(&location, e))?;
+        let registry = PostgresRegistry { pool, location };
+        registry.migrate().await?;
+        Ok(registry)
+    }
+
+    fn err(&self, e: sqlx::Error) -> RegistryError {
+        store_error(&self.location, e)
+    }
+
+    /// A write transaction. READ COMMITTED whatever the server's default: once a write holds
+    /// its listing's lock, each statement reads what was committed before it, which is what
+    /// the locking above relies on (a stricter level would fail such writes instead).
+    async fn begin(&self) -> RegistryResult<Transaction<'static, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn migrate(&self) -> RegistryResult<()> {
+        let mut tx = self.begin().await?;
+        // Replicas starting together wait here for the first; it commits its migrations
+        // before the lock is released, so the next finds them applied.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if let Some(newer) = applied.iter().copied().find(|v| *v > known) {
+            return Err(RegistryError::Store {
+                store: self.location.clone(),
+                message: format!(
+                    "the database has schema migration {newer}, newer than this build knows \
+                     ({known}); it was written by a newer cws"
+                ),
+            });
+        }
+        for (version, name, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            sqlx::raw_sql(*sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(version)
+            .bind(name)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// The listing row if the viewer may see it (locked for the transaction when `lock`);
+    /// otherwise `UnknownListing` with suggestions.
+    async fn visible_row(
+        &self,
+        conn: &mut PgConnection,
+        viewer: Option<&Actor>,
+        id: &ListingId,
+        lock: bool,
+    ) -> RegistryResult<PgRow> {
+        let (handle, admin, orgs) = viewer_params(viewer);
+        let sql = if lock {
+            VISIBLE_ROW_FOR_UPDATE_SQL
+        } else {
+            VISIBLE_ROW_SQL
+        };
+        let row = sqlx::query(sql)
+            .bind(handle)
+            .bind(admin)
+            .bind(orgs)
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some(r) => Ok(r),
+            None => Err(self.unknown(viewer, id).await),
+        }
+    }
+
+    async fn unknown(&self, viewer: Option<&Actor>, id: &ListingId) -> RegistryError {
+        let (handle, admin, orgs) = viewer_params(viewer);
+        let ids: Vec<String> = sqlx::query_scalar(concat!(
+            "SELECT l.id FROM listings l WHERE ",
+            visible_sql!()
+        ))
+        .bind(handle)
+        .bind(admin)
+        .bind(orgs)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_default();
+        let wanted = id.to_string();
+        let mut suggestions =
+            cws_util::suggest::close_matches(&wanted, ids.iter().map(String::as_str), 3);
+        // The same slug under another publisher is the likeliest mistake.
+        for other in ids.iter().filter(|i| i.ends_with(&format!("/{}", id.slug))) {
+            if !suggestions.contains(other) && suggestions.len() < 3 {
+                suggestions.push(other.clone());
+            }
+        }
+        RegistryError::UnknownListing {
+            id: wanted,
+            suggestions,
+        }
+    }
+
+    async fn versions_of(
+        &self,
+        conn: &mut PgConnection,
+        id: &str,
+    ) -> RegistryResult<Vec<VersionInfo>> {
+        let rows = sqlx::query("SELECT * FROM versions WHERE listing_id = $1")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let region_rows =
+            sqlx::query("SELECT * FROM version_regions WHERE listing_id = $1 ORDER BY region")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| self.err(e))?;
+        let mut regions: BTreeMap<String, BTreeMap<String, RegionImage>> = BTreeMap::new();
+        for r in region_rows {
+            regions.entry(r.get("version")).or_default().insert(
+                r.get("region"),
+                RegionImage {
+                    ami_id: r.get("ami_id"),
+                    architecture: r.get("architecture"),
+                    snapshot_ids: r.get("snapshot_ids"),
+                    size_gib: r.get::<Option<i64>, _>("size_gib").map(|s| s as u32),
+                },
+            );
+        }
+        let mut out: Vec<VersionInfo> = rows
+            .into_iter()
+            .map(|r| {
+                let version: String = r.get("version");
+                VersionInfo {
+                    regions: regions.remove(&version).unwrap_or_default(),
+                    revision: r.get::<i64, _>("revision") as u32,
+                    template_digest: r.get("template_digest"),
+                    created_at: parse_time(r.get("created_at")),
+                    notes: r.get("notes"),
+                    speedup: r.get("speedup"),
+                    signature: SignatureInfo::unsigned(),
+                    revoked: r.get::<Option<String>, _>("revoked_reason").map(|reason| {
+                        Revocation {
+                            reason,
+                            by: r.get::<Option<String>, _>("revoked_by").unwrap_or_default(),
+                            at: parse_time(
+                                r.get::<Option<String>, _>("revoked_at").unwrap_or_default(),
+                            ),
+                        }
+                    }),
+                    quarantined: r
+                        .get::<Option<String>, _>("quarantine_reason")
+                        .map(|reason| Quarantine {
+                            reason,
+                            at: parse_time(
+                                r.get::<Option<String>, _>("quarantined_at")
+                                    .unwrap_or_default(),
+                            ),
+                        }),
+                    downloads: r.get::<i64, _>("downloads").max(0) as u64,
+                    signed: signed_of(&r),
+                    version,
+                }
+            })
+            .collect();
+        out.sort_by_key(|v| std::cmp::Reverse(v.semver()));
+        Ok(out)
+    }
+
+    /// Recomputes the listing's latest version and flags from its versions.
+    async fn refresh_latest(&self, conn: &mut PgConnection, id: &str) -> RegistryResult<()> {
+        let versions = self.versions_of(conn, id).await?;
+        let newest = versions.first();
+        let latest = versions.iter().find(|v| v.refusal().is_none());
+        sqlx::query(
+            "UPDATE listings SET latest_version = $2, latest_revoked = $3,
+                 latest_quarantined = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(latest.map(|v| v.version.clone()))
+        .bind(newest.is_some_and(|v| v.revoked.is_some()))
+        .bind(newest.is_some_and(|v| v.quarantined.is_some()))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn version_row(
+        &self,
+        conn: &mut PgConnection,
+        id: &ListingId,
+        version: &semver::Version,
+    ) -> RegistryResult<PgRow> {
+        let row = sqlx::query("SELECT * FROM versions WHERE listing_id = $1 AND version = $2")
+            .bind(id.to_string())
+            .bind(version.to_string())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some(r) => Ok(r),
+            None => {
+                let known = self
+                    .versions_of(conn, &id.to_string())
+                    .await?
+                    .into_iter()
+                    .map(|v| v.version)
+                    .collect();
+                Err(RegistryError::UnknownVersion {
+                    listing: id.to_string(),
+                    version: version.to_string(),
+                    known,
+                })
+            }
+        }
+    }
+
+    async fn prior_mean(&self, conn: &mut PgConnection) -> RegistryResult<f64> {
+        sqlx::query_scalar(PRIOR_SQL)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Checks that the actor publishes this listing or administers the registry.
+fn may_manage(actor: &Actor, row: &PgRow, action: &str, id: &ListingId) -> RegistryResult<()> {
+    let publisher: String = row.get("publisher");
+    if actor.admin || actor.identity.handle == publisher {
+        Ok(())
+    } else {
+        Err(RegistryError::Forbidden {
+            actor: actor.identity.handle.clone(),
+            action: action.to_string(),
+            listing: id.to_string(),
+            why: format!("only its publisher ({publisher}) or an admin may"),
+        })
+    }
+}
+
+fn viewer_params(viewer: Option<&Actor>) -> (Option<String>, bool, Vec<String>) {
+    match viewer {
+        Some(a) => (Some(a.identity.handle.clone()), a.admin, a.orgs.clone()),
+        None => (None, false, Vec::new()),
+    }
+}
+
+/// A URL without its password, to show in errors.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.chars().take(200).collect();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+fn summary(row: &PgRow, prior: f64) -> ListingSummary {
+    let sum = row.get::<i64, _>("rating_sum").max(0) as u64;
+    let count = row.get::<i64, _>("rating_count").max(0) as u64;
+    let visibility: String = row.get("visibility");
+    ListingSummary {
+        id: ListingId {
+            publisher: row.get("publisher"),
+            slug: row.get("slug"),
+        },
+        name: row.get("name"),
+        publisher: row.get("publisher"),
+        category: row.get("category"),
+        description: row.get("description"),
+        template: row.get("template"),
+        visibility: Visibility::from_str(&visibility).unwrap_or(Visibility::Private),
+        latest_version: row.get("latest_version"),
+        rating: RatingSummary::from_sum(sum, count),
+        score: bayesian_score(sum, count, prior),
+        downloads: row.get::<i64, _>("downloads").max(0) as u64,
+        signature: SignatureInfo::unsigned(),
+        revoked: row.get("latest_revoked"),
+        quarantined: row.get("latest_quarantined"),
+        publisher_email: row.try_get("publisher_email").unwrap_or_default(),
+        // Present when the query joined the latest version (browse); `listing` fills it from
+        // the versions.
+        latest_signed: (
+            row.try_get::<Option<i64>, _>("latest_rev")
+                .ok()
+                .flatten()
+                .unwrap_or(0) as u32,
+            signed_of(row),
+        ),
+    }
+}
+
+/// The signed document columns of a versions row (or a join that selected them).
+fn signed_of(row: &PgRow) -> Option<crate::trust::SignedDocument> {
+    let revision = row
+        .try_get::<Option<i64>, _>("signed_revision")
+        .ok()
+        .flatten()?;
+    Some(crate::trust::SignedDocument {
+        revision: revision as u32,
+        document: row
+            .try_get::<Option<String>, _>("signed_document")
+            .ok()
+            .flatten()?,
+        signature: row
+            .try_get::<Option<String>, _>("signature")
+            .ok()
+            .flatten()?,
+    })
+}
+
+async fn reviews_of(conn: &mut PgConnection, id: &str) -> Result<Vec<Review>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT r.*, EXISTS (SELECT 1 FROM uses u WHERE u.listing_id = r.listing_id
+             AND u.handle = r.author) AS verified
+         FROM ratings r WHERE r.listing_id = $1 ORDER BY r.updated_at DESC, r.seq DESC",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Review {
+            author: r.get("author"),
+            stars: r.get::<i64, _>("stars") as u8,
+            text: r.get("review"),
+            verified_use: r.get("verified"),
+            created_at: parse_time(r.get("created_at")),
+            updated_at: parse_time(r.get("updated_at")),
+        })
+        .collect())
+}
+
+#[async_trait]
+impl Registry for PostgresRegistry {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    async fn publish(&self, actor: &Actor, p: &Publish) -> RegistryResult<Published> {
+        if actor.identity.handle != p.listing.publisher {
+            return Err(RegistryError::Forbidden {
+                actor: actor.identity.handle.clone(),
+                action: "publish".into(),
+                listing: p.listing.to_string(),
+                why: format!(
+                    "a listing is published under its publisher's handle ({}/{})",
+                    actor.identity.handle, p.listing.slug
+                ),
+            });
+        }
+        check_publish(p)?;
+        let id = p.listing.to_string();
+        let version = p.version.to_string();
+        let now = now_text();
+        let (kind, vname) = visibility_parts(&p.visibility);
+        let search =
+            format!("{} {} {} {}", id, p.name.trim(), p.description, p.category).to_lowercase();
+        let mut tx = self.begin().await?;
+        // A new listing's row is this transaction's until it commits (a concurrent first
+        // publish waits here, then finds it); an existing one is locked before it changes.
+        let created_listing = sqlx::query(
+            "INSERT INTO listings (id, publisher, slug, name, description, category,
+                 template, visibility, visibility_kind, visibility_name, creator,
+                 created_at, updated_at, search_text, publisher_email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&p.listing.publisher)
+        .bind(&p.listing.slug)
+        .bind(p.name.trim())
+        .bind(&p.description)
+        .bind(&p.category)
+        .bind(&p.template)
+        .bind(p.visibility.to_string())
+        .bind(kind)
+        .bind(&vname)
+        .bind(actor.identity.to_string())
+        .bind(&now)
+        .bind(&search)
+        .bind(&actor.identity.email)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected()
+            == 1;
+        if !created_listing {
+            sqlx::query("SELECT id FROM listings WHERE id = $1 FOR UPDATE")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            sqlx::query(
+                "UPDATE listings SET name = $2, description = $3, category = $4,
+                     visibility = $5, visibility_kind = $6, visibility_name = $7,
+                     updated_at = $8, search_text = $9 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(p.name.trim())
+            .bind(&p.description)
+            .bind(&p.category)
+            .bind(p.visibility.to_string())
+            .bind(kind)
+            .bind(&vname)
+            .bind(&now)
+            .bind(&search)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        let revision: Option<i64> = sqlx::query_scalar(
+            "SELECT revision FROM versions WHERE listing_id = $1 AND version = $2",
+        )
+        .bind(&id)
+        .bind(&version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let created_version = revision.is_none();
+        let mut revision = revision.unwrap_or(0);
+        if created_version {
+            sqlx::query(
+                "INSERT INTO versions (listing_id, version, revision, template_digest, notes,
+                     speedup, created_at) VALUES ($1, $2, 0, $3, $4, $5, $6)",
+            )
+            .bind(&id)
+            .bind(&version)
+            .bind(&p.template_digest)
+            .bind(&p.notes)
+            .bind(p.speedup)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT ami_id FROM version_regions
+             WHERE listing_id = $1 AND version = $2 AND region = $3",
+        )
+        .bind(&id)
+        .bind(&version)
+        .bind(&p.region)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let changed = match existing {
+            Some(ami) if ami == p.image.ami_id => false,
+            Some(ami) => {
+                return Err(RegistryError::RegionTaken {
+                    listing: id,
+                    version,
+                    region: p.region.clone(),
+                    existing: ami,
+                });
+            }
+            None => {
+                revision += 1;
+                sqlx::query(
+                    "INSERT INTO version_regions (listing_id, version, region, ami_id,
+                         architecture, snapshot_ids, size_gib, revision, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&id)
+                .bind(&version)
+                .bind(&p.region)
+                .bind(&p.image.ami_id)
+                .bind(&p.image.architecture)
+                .bind(&p.image.snapshot_ids)
+                .bind(p.image.size_gib.map(i64::from))
+                .bind(revision)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                sqlx::query(
+                    "UPDATE versions SET revision = $3 WHERE listing_id = $1 AND version = $2",
+                )
+                .bind(&id)
+                .bind(&version)
+                .bind(revision)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                true
+            }
+        };
+        self.refresh_latest(&mut tx, &id).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Published {
+            listing: p.listing.clone(),
+            version,
+            revision: revision as u32,
+            region: p.region.clone(),
+            ami_id: p.image.ami_id.clone(),
+            created_listing,
+            created_version,
+            changed,
+            visibility: p.visibility.clone(),
+        })
+    }
+
+    async fn listing(
+        &self,
+        viewer: Option<&Actor>,
+        id: &ListingId,
+    ) -> RegistryResult<ListingDetail> {
+        // One snapshot for the whole answer: the listing, its versions, channels and reviews
+        // agree with each other even while others write.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(|e| self.err(e))?;
+        let row = self.visible_row(&mut tx, viewer, id, false).await?;
+        let prior = self.prior_mean(&mut tx).await?;
+        let mut summary = summary(&row, prior);
+        let key = id.to_string();
+        let versions = self.versions_of(&mut tx, &key).await?;
+        let mut channels: BTreeMap<String, String> = BTreeMap::new();
+        for r in sqlx::query("SELECT name, version FROM channels WHERE listing_id = $1")
+            .bind(&key)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            channels.insert(r.get("name"), r.get("version"));
+        }
+        if let Some(l) = &summary.latest_version {
+            channels.insert("latest".into(), l.clone());
+        }
+        let reviews = reviews_of(&mut tx, &key).await.map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        if let Some(latest) = versions
+            .iter()
+            .find(|v| Some(&v.version) == summary.latest_version.as_ref())
+        {
+            summary.latest_signed = (latest.revision, latest.signed.clone());
+        }
+        Ok(ListingDetail {
+            creator: row.get("creator"),
+            summary,
+            channels,
+            versions,
+            reviews,
+        })
+    }
+
+    async fn browse(
+        &self,
+        viewer: Option<&Actor>,
+        query: &BrowseQuery,
+    ) -> RegistryResult<Vec<ListingSummary>> {
+        let words: Vec<String> = query
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let sql = match query.sort {
+            Sort::Score => browse_sql!(
+                ", (5.0::float8 * p.m + l.rating_sum) / (5.0::float8 + l.rating_count) AS score",
+                " CROSS JOIN (SELECT CASE WHEN SUM(rating_count) > 0 \
+                 THEN SUM(rating_sum)::float8 / SUM(rating_count)::float8 \
+                 ELSE 3.0::float8 END AS m FROM listings) p",
+                "score DESC, l.downloads DESC, l.id"
+            ),
+            Sort::Rating => browse_sql!(
+                "",
+                "",
+                "l.rating_count > 0 DESC, \
+                 l.rating_sum::float8 / GREATEST(l.rating_count, 1)::float8 DESC, \
+                 l.rating_count DESC, l.id"
+            ),
+            Sort::Downloads => browse_sql!("", "", "l.downloads DESC, l.id"),
+            Sort::Recent => browse_sql!("", "", "l.updated_at DESC, l.seq DESC"),
+        };
+        // Further words are checked below, so the SQL limit holds only for one word or none.
+        let sql_limit: Option<i64> = if query.limit == 0 || words.len() > 1 {
+            None
+        } else {
+            Some(query.limit as i64)
+        };
+        let (handle, admin, orgs) = viewer_params(viewer);
+        // The prior and the scores from one snapshot.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(|e| self.err(e))?;
+        let prior = self.prior_mean(&mut tx).await?;
+        let rows = sqlx::query(sql)
+            .bind(handle)
+            .bind(admin)
+            .bind(orgs)
+            .bind(&query.category)
+            .bind(&query.community)
+            .bind(words.first().map(|w| like_pattern(w)))
+            .bind(sql_limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if words.len() > 1 {
+                let text = format!(
+                    "{} {} {} {}",
+                    row.get::<&str, _>("id"),
+                    row.get::<&str, _>("name"),
+                    row.get::<&str, _>("description"),
+                    row.get::<&str, _>("category")
+                )
+                .to_lowercase();
+                if !words.iter().all(|w| text.contains(w.as_str())) {
+                    continue;
+                }
+            }
+            out.push(summary(row, prior));
+            if query.limit != 0 && out.len() == query.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_image(
+        &self,
+        viewer: Option<&Actor>,
+        ami_id: &str,
+    ) -> RegistryResult<Vec<ImageListing>> {
+        let (handle, admin, orgs) = viewer_params(viewer);
+        let rows = sqlx::query(concat!(
+            "SELECT r.listing_id, r.version, r.region FROM version_regions r ",
+            "JOIN listings l ON l.id = r.listing_id WHERE r.ami_id = $4 AND ",
+            visible_sql!(),
+            " ORDER BY r.listing_id, r.version, r.region"
+        ))
+        .bind(handle)
+        .bind(admin)
+        .bind(orgs)
+        .bind(ami_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let id: String = r.get("listing_id");
+            if let Ok(listing) = id.parse() {
+                out.push(ImageListing {
+                    listing,
+                    version: r.get("version"),
+                    region: r.get("region"),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_channel(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        channel: &str,
+        version: &semver::Version,
+    ) -> RegistryResult<()> {
+        if channel == "latest" {
+            return Err(RegistryError::invalid(
+                "channel",
+                channel,
+                "another name: `latest` always points at the newest launchable version",
+            ));
+        }
+        let ok = !channel.is_empty()
+            && channel.len() <= 32
+            && channel
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            return Err(RegistryError::invalid(
+                "channel",
+                channel,
+                "1 to 32 lowercase letters, digits and `-`, e.g. stable",
+            ));
+        }
+        let mut tx = self.begin().await?;
+        let row = self.visible_row(&mut tx, Some(actor), id, true).await?;
+        may_manage(actor, &row, "move a channel of", id)?;
+        self.version_row(&mut tx, id, version).await?;
+        sqlx::query(
+            "INSERT INTO channels (listing_id, name, version) VALUES ($1, $2, $3)
+             ON CONFLICT (listing_id, name) DO UPDATE SET version = excluded.version",
+        )
+        .bind(id.to_string())
+        .bind(channel)
+        .bind(version.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn rate(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        stars: u8,
+        review: Option<&str>,
+    ) -> RegistryResult<RatingSummary> {
+        check_stars(i64::from(stars))?;
+        if let Some(r) = review {
+            check_text("review", r, MAX_REVIEW_CHARS)?;
+        }
+        let review = review.map(str::trim).filter(|r| !r.is_empty());
+        let key = id.to_string();
+        let now = now_text();
+        let mut tx = self.begin().await?;
+        // Under the listing's lock the rating read here is the one this write replaces.
+        self.visible_row(&mut tx, Some(actor), id, true).await?;
+        let old: Option<i64> =
+            sqlx::query_scalar("SELECT stars FROM ratings WHERE listing_id = $1 AND author = $2")
+                .bind(&key)
+                .bind(&actor.identity.handle)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "INSERT INTO ratings (listing_id, author, stars, review, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (listing_id, author) DO UPDATE SET stars = excluded.stars,
+                 review = excluded.review, updated_at = excluded.updated_at",
+        )
+        .bind(&key)
+        .bind(&actor.identity.handle)
+        .bind(i64::from(stars))
+        .bind(review)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let (dsum, dcount) = match old {
+            Some(o) => (i64::from(stars) - o, 0_i64),
+            None => (i64::from(stars), 1_i64),
+        };
+        let row = sqlx::query(
+            "UPDATE listings SET rating_sum = rating_sum + $2, rating_count = rating_count + $3
+             WHERE id = $1 RETURNING rating_sum, rating_count",
+        )
+        .bind(&key)
+        .bind(dsum)
+        .bind(dcount)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(RatingSummary::from_sum(
+            row.get::<i64, _>("rating_sum").max(0) as u64,
+            row.get::<i64, _>("rating_count").max(0) as u64,
+        ))
+    }
+
+    async fn reviews(&self, viewer: Option<&Actor>, id: &ListingId) -> RegistryResult<Vec<Review>> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        self.visible_row(&mut conn, viewer, id, false).await?;
+        reviews_of(&mut conn, &id.to_string())
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn record_download(&self, d: &Download) -> RegistryResult<()> {
+        let key = d.listing.to_string();
+        let version = d.version.to_string();
+        let mut tx = self.begin().await?;
+        let listing = sqlx::query("SELECT id FROM listings WHERE id = $1 FOR UPDATE")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        if listing.is_none() {
+            return Err(RegistryError::UnknownListing {
+                id: key,
+                suggestions: Vec::new(),
+            });
+        }
+        self.version_row(&mut tx, &d.listing, &d.version).await?;
+        sqlx::query(
+            "INSERT INTO downloads (listing_id, version, day, count) VALUES ($1, $2, $3, 1)
+             ON CONFLICT (listing_id, version, day) DO UPDATE SET count = downloads.count + 1",
+        )
+        .bind(&key)
+        .bind(&version)
+        .bind(d.day.format("%Y-%m-%d").to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "UPDATE versions SET downloads = downloads + 1 WHERE listing_id = $1 AND version = $2",
+        )
+        .bind(&key)
+        .bind(&version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        sqlx::query("UPDATE listings SET downloads = downloads + 1 WHERE id = $1")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        if let Some(by) = &d.by {
+            sqlx::query(
+                "INSERT INTO uses (listing_id, handle) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&key)
+            .bind(by)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn report(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        reason: ReportReason,
+        message: Option<&str>,
+    ) -> RegistryResult<ReportOutcome> {
+        if let Some(m) = message {
+            check_text("message", m, MAX_REPORT_MESSAGE_CHARS)?;
+        }
+        let key = id.to_string();
+        let v = version.to_string();
+        let now = now_text();
+        let mut tx = self.begin().await?;
+        // Under the listing's lock the reports counted here are all there are.
+        self.visible_row(&mut tx, Some(actor), id, true).await?;
+        let vrow = self.version_row(&mut tx, id, version).await?;
+        sqlx::query(
+            "INSERT INTO reports (listing_id, version, reporter, reason, message, by_admin,
+                 cleared, created_at) VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7)
+             ON CONFLICT (listing_id, version, reporter, reason) DO UPDATE SET
+                 message = excluded.message, by_admin = excluded.by_admin, cleared = FALSE,
+                 created_at = excluded.created_at",
+        )
+        .bind(&key)
+        .bind(&v)
+        .bind(&actor.identity.handle)
+        .bind(reason.as_str())
+        .bind(message)
+        .bind(actor.admin)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT reporter) AS n, COALESCE(bool_or(by_admin), FALSE) AS admin
+             FROM reports WHERE listing_id = $1 AND version = $2 AND reason = 'security'
+                 AND NOT cleared",
+        )
+        .bind(&key)
+        .bind(&v)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let n = row.get::<i64, _>("n").max(0) as u32;
+        let by_admin: bool = row.get("admin");
+        let already = vrow.get::<Option<String>, _>("quarantine_reason").is_some();
+        let quarantine = n >= QUARANTINE_REPORTS || by_admin;
+        if quarantine && !already {
+            let why = if by_admin {
+                "a security report from an admin".to_string()
+            } else {
+                format!("security reports from {n} people")
+            };
+            sqlx::query(
+                "UPDATE versions SET quarantine_reason = $3, quarantined_at = $4
+                 WHERE listing_id = $1 AND version = $2",
+            )
+            .bind(&key)
+            .bind(&v)
+            .bind(why)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            self.refresh_latest(&mut tx, &key).await?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(ReportOutcome {
+            listing: id.clone(),
+            version: v,
+            security_reports: n,
+            quarantined: quarantine || already,
+        })
+    }
+
+    async fn clear_reports(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+    ) -> RegistryResult<()> {
+        if !actor.admin {
+            return Err(RegistryError::Forbidden {
+                actor: actor.identity.handle.clone(),
+                action: "clear the reports of".into(),
+                listing: format!("{id}@{version}"),
+                why: "only an admin of the registry may".into(),
+            });
+        }
+        let key = id.to_string();
+        let v = version.to_string();
+        let mut tx = self.begin().await?;
+        self.visible_row(&mut tx, Some(actor), id, true).await?;
+        self.version_row(&mut tx, id, version).await?;
+        sqlx::query(
+            "UPDATE reports SET cleared = TRUE WHERE listing_id = $1 AND version = $2
+                 AND reason = 'security'",
+        )
+        .bind(&key)
+        .bind(&v)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "UPDATE versions SET quarantine_reason = NULL, quarantined_at = NULL
+             WHERE listing_id = $1 AND version = $2",
+        )
+        .bind(&key)
+        .bind(&v)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.refresh_latest(&mut tx, &key).await?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn sign_version(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        signed: &crate::trust::SignedDocument,
+    ) -> RegistryResult<()> {
+        let mut tx = self.begin().await?;
+        let row = self.visible_row(&mut tx, Some(actor), id, true).await?;
+        let publisher: String = row.get("publisher");
+        if actor.identity.handle != publisher {
+            return Err(RegistryError::Forbidden {
+                actor: actor.identity.handle.clone(),
+                action: "sign a version of".into(),
+                listing: id.to_string(),
+                why: format!("only its publisher ({publisher}) signs its versions"),
+            });
+        }
+        let vrow = self.version_row(&mut tx, id, version).await?;
+        let current = vrow.get::<i64, _>("revision") as u32;
+        let held = vrow
+            .get::<Option<i64>, _>("signed_revision")
+            .map(|r| r as u32)
+            .unwrap_or(0);
+        if signed.revision != current || signed.revision < held {
+            return Err(RegistryError::Rollback {
+                listing: id.to_string(),
+                version: version.to_string(),
+                held: current.max(held),
+                offered: signed.revision,
+            });
+        }
+        sqlx::query(
+            "UPDATE versions SET signed_revision = $3, signed_document = $4, signature = $5
+             WHERE listing_id = $1 AND version = $2",
+        )
+        .bind(id.to_string())
+        .bind(version.to_string())
+        .bind(i64::from(signed.revision))
+        .bind(&signed.document)
+        .bind(&signed.signature)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn import(&self, _actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+        if export.format != EXPORT_FORMAT {
+            return Err(RegistryError::invalid(
+                "format",
+                &export.format,
+                EXPORT_FORMAT,
+            ));
+        }
+        check_category(&export.category)?;
+        let key = export.id.to_string();
+        let now = now_text();
+        let (kind, vname) = visibility_parts(&export.visibility);
+        let search = format!(
+            "{} {} {} {}",
+            key, export.name, export.description, export.category
+        )
+        .to_lowercase();
+        let mut tx = self.begin().await?;
+        // Inserting or updating the listing's row locks it for the rest of the import.
+        sqlx::query(
+            "INSERT INTO listings (id, publisher, slug, name, description, category, template,
+                 visibility, visibility_kind, visibility_name, creator, created_at, updated_at,
+                 search_text, publisher_email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                 description = excluded.description, category = excluded.category,
+                 updated_at = excluded.updated_at, search_text = excluded.search_text",
+        )
+        .bind(&key)
+        .bind(&export.id.publisher)
+        .bind(&export.id.slug)
+        .bind(&export.name)
+        .bind(&export.description)
+        .bind(&export.category)
+        .bind(&export.template)
+        .bind(export.visibility.to_string())
+        .bind(kind)
+        .bind(&vname)
+        .bind(&export.creator)
+        .bind(&now)
+        .bind(&search)
+        .bind(&export.publisher_email)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut added_versions = Vec::new();
+        let mut added_regions = 0;
+        for v in &export.versions {
+            let version = parse_version(&v.version)?;
+            let vs = version.to_string();
+            let existing = sqlx::query(
+                "SELECT revision, signed_revision FROM versions
+                 WHERE listing_id = $1 AND version = $2",
+            )
+            .bind(&key)
+            .bind(&vs)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            let (held_rev, held_signed) = match &existing {
+                Some(r) => (
+                    r.get::<i64, _>("revision") as u32,
+                    r.get::<Option<i64>, _>("signed_revision").map(|x| x as u32),
+                ),
+                None => (0, None),
+            };
+            let offered_signed = v.signed.as_ref().map(|s| s.revision);
+            if v.revision < held_rev || offered_signed.unwrap_or(0) < held_signed.unwrap_or(0) {
+                return Err(RegistryError::Rollback {
+                    listing: key.clone(),
+                    version: vs,
+                    held: held_rev.max(held_signed.unwrap_or(0)),
+                    offered: v.revision.min(offered_signed.unwrap_or(v.revision)),
+                });
+            }
+            if existing.is_none() {
+                sqlx::query(
+                    "INSERT INTO versions (listing_id, version, revision, template_digest,
+                         notes, speedup, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(i64::from(v.revision))
+                .bind(&v.template_digest)
+                .bind(&v.notes)
+                .bind(v.speedup)
+                .bind(
+                    v.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                added_versions.push(vs.clone());
+            }
+            for (region, image) in &v.regions {
+                let have: Option<String> = sqlx::query_scalar(
+                    "SELECT ami_id FROM version_regions
+                     WHERE listing_id = $1 AND version = $2 AND region = $3",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(region)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                match have {
+                    Some(ami) if ami == image.ami_id => {}
+                    Some(ami) => {
+                        return Err(RegistryError::RegionTaken {
+                            listing: key,
+                            version: vs,
+                            region: region.clone(),
+                            existing: ami,
+                        });
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO version_regions (listing_id, version, region, ami_id,
+                                 architecture, snapshot_ids, size_gib, revision, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(&key)
+                        .bind(&vs)
+                        .bind(region)
+                        .bind(&image.ami_id)
+                        .bind(&image.architecture)
+                        .bind(&image.snapshot_ids)
+                        .bind(image.size_gib.map(i64::from))
+                        .bind(i64::from(v.revision))
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                        added_regions += 1;
+                    }
+                }
+            }
+            sqlx::query("UPDATE versions SET revision = $3 WHERE listing_id = $1 AND version = $2")
+                .bind(&key)
+                .bind(&vs)
+                .bind(i64::from(v.revision))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            if let Some(s) = &v.signed {
+                sqlx::query(
+                    "UPDATE versions SET signed_revision = $3, signed_document = $4,
+                         signature = $5 WHERE listing_id = $1 AND version = $2",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(i64::from(s.revision))
+                .bind(&s.document)
+                .bind(&s.signature)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+            if let Some(r) = &v.revoked {
+                sqlx::query(
+                    "UPDATE versions SET revoked_reason = $3, revoked_by = $4, revoked_at = $5
+                     WHERE listing_id = $1 AND version = $2 AND revoked_reason IS NULL",
+                )
+                .bind(&key)
+                .bind(&vs)
+                .bind(&r.reason)
+                .bind(&r.by)
+                .bind(r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        self.refresh_latest(&mut tx, &key).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Imported {
+            listing: export.id.clone(),
+            added_versions,
+            added_regions,
+        })
+    }
+
+    async fn refusals(&self) -> RegistryResult<Vec<Refusal>> {
+        let rows = sqlx::query(
+            "SELECT listing_id, version, revoked_by, revoked_reason, quarantine_reason
+             FROM versions WHERE revoked_reason IS NOT NULL OR quarantine_reason IS NOT NULL
+             ORDER BY listing_id, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let id: String = r.get("listing_id");
+            let Ok(listing) = id.parse() else { continue };
+            let reason = match r.get::<Option<String>, _>("revoked_reason") {
+                Some(why) => format!(
+                    "revoked by {}: {why}",
+                    r.get::<Option<String>, _>("revoked_by").unwrap_or_default()
+                ),
+                None => format!(
+                    "quarantined: {}",
+                    r.get::<Option<String>, _>("quarantine_reason")
+                        .unwrap_or_default()
+                ),
+            };
+            out.push(Refusal {
+                listing,
+                version: r.get("version"),
+                reason,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn revoke(
+        &self,
+        actor: &Actor,
+        id: &ListingId,
+        version: &semver::Version,
+        reason: &str,
+    ) -> RegistryResult<Revocation> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_SHORT_TEXT_CHARS {
+            return Err(RegistryError::invalid(
+                "reason",
+                reason,
+                "a reason of 1 to 200 characters, e.g. \"CVE-2026-1234 in the CUDA driver\"",
+            ));
+        }
+        let key = id.to_string();
+        let v = version.to_string();
+        let mut tx = self.begin().await?;
+        let row = self.visible_row(&mut tx, Some(actor), id, true).await?;
+        may_manage(actor, &row, "revoke a version of", id)?;
+        let vrow = self.version_row(&mut tx, id, version).await?;
+        if let Some(existing) = vrow.get::<Option<String>, _>("revoked_reason") {
+            return Ok(Revocation {
+                reason: existing,
+                by: vrow
+                    .get::<Option<String>, _>("revoked_by")
+                    .unwrap_or_default(),
+                at: parse_time(
+                    vrow.get::<Option<String>, _>("revoked_at")
+                        .unwrap_or_default(),
+                ),
+            });
+        }
+        let now = now_text();
+        sqlx::query(
+            "UPDATE versions SET revoked_reason = $3, revoked_by = $4, revoked_at = $5,
+                 revision = revision + 1
+             WHERE listing_id = $1 AND version = $2",
+        )
+        .bind(&key)
+        .bind(&v)
+        .bind(reason)
+        .bind(&actor.identity.handle)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.refresh_latest(&mut tx, &key).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Revocation {
+            reason: reason.to_string(),
+            by: actor.identity.handle.clone(),
+            at: parse_time(now),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_drops_the_password_only() {
+        assert_eq!(
+            redact("postgres://cws:s3cret@db.example.edu:5433/registry?sslmode=require"),
+            "postgres://cws@db.example.edu:5433/registry?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://cws@127.0.0.1/registry"),
+            "postgres://cws@127.0.0.1/registry"
+        );
+        assert_eq!(redact("not a url"), "not a url");
+    }
+}
