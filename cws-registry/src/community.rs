@@ -64,6 +64,8 @@ pub struct CommunityPlan {
     /// A newer launchable version than the one offered (a pinned version or a channel
     /// behind `latest`).
     pub newer: Option<String>,
+    /// The chosen version's signature does not hold (`invalid`): evidence of tampering.
+    pub invalid_signature: bool,
 }
 
 impl CommunityPlan {
@@ -78,6 +80,7 @@ impl CommunityPlan {
             version: None,
             refusal: Some(why),
             newer: None,
+            invalid_signature: false,
         }
     }
 
@@ -99,6 +102,7 @@ impl CommunityPlan {
             version: None,
             refusal: Some(why),
             newer: None,
+            invalid_signature: false,
         };
         let id: ListingId = match selection.listing.parse() {
             Ok(id) => id,
@@ -157,11 +161,22 @@ impl CommunityPlan {
                     Some(detail.clone()),
                 ));
             }
-            if rating.average < min.0 {
+            // The exact average (the shown one is rounded to a tenth: 3.95 shows as 4.0).
+            let exact = if detail.reviews.is_empty() {
+                rating.average
+            } else {
+                detail
+                    .reviews
+                    .iter()
+                    .map(|r| f64::from(r.stars))
+                    .sum::<f64>()
+                    / detail.reviews.len() as f64
+            };
+            if exact < min.0 {
                 return Ok(refused(
                     format!(
-                        "{id} is rated {:.1}/5 ({} ratings), below min_rating {:.1}",
-                        rating.average, rating.count, min.0
+                        "{id} is rated {exact:.2}/5 ({} ratings), below min_rating {:.1}",
+                        rating.count, min.0
                     ),
                     Some(detail.clone()),
                 ));
@@ -172,7 +187,8 @@ impl CommunityPlan {
         if chosen.signature.status == "invalid"
             || (selection.require_signature && chosen.signature.status != "verified")
         {
-            return Ok(refused(
+            let invalid = chosen.signature.status == "invalid";
+            let mut plan = refused(
                 format!(
                     "{label} is {}{}{}",
                     chosen.signature.status,
@@ -189,7 +205,9 @@ impl CommunityPlan {
                     }
                 ),
                 Some(detail.clone()),
-            ));
+            );
+            plan.invalid_signature = invalid;
+            return Ok(plan);
         }
         let newer = detail
             .summary
@@ -235,6 +253,7 @@ impl CommunityPlan {
             listing: Some(detail),
             refusal: None,
             newer,
+            invalid_signature: false,
         })
     }
 

@@ -1160,7 +1160,8 @@ impl Registry for PostgresRegistry {
         tx.commit().await.map_err(|e| self.err(e))
     }
 
-    async fn import(&self, _actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+    async fn import(&self, actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+        crate::sqlite::check_import(actor, export)?;
         if export.format != EXPORT_FORMAT {
             return Err(RegistryError::invalid(
                 "format",
@@ -1178,6 +1179,13 @@ impl Registry for PostgresRegistry {
         )
         .to_lowercase();
         let mut tx = self.begin().await?;
+        let held: Option<String> =
+            sqlx::query_scalar("SELECT publisher_email FROM listings WHERE id = $1 FOR UPDATE")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        crate::sqlite::check_email_binding(&key, held.as_deref(), &export.publisher_email)?;
         // Inserting or updating the listing's row locks it for the rest of the import.
         sqlx::query(
             "INSERT INTO listings (id, publisher, slug, name, description, category, template,

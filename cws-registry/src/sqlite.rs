@@ -452,6 +452,55 @@ fn signed_of(row: &SqliteRow) -> Option<crate::trust::SignedDocument> {
     })
 }
 
+/// Who may import a listing (its publisher, or an admin: a mirror's operator), and every
+/// region and text in it checked as a publish would be.
+pub(crate) fn check_import(actor: &Actor, export: &ListingExport) -> RegistryResult<()> {
+    if !actor.admin && actor.identity.handle != export.id.publisher {
+        return Err(RegistryError::Forbidden {
+            actor: actor.identity.handle.clone(),
+            action: "import".into(),
+            listing: export.id.to_string(),
+            why: "only its publisher or an admin of this registry may".into(),
+        });
+    }
+    for v in &export.versions {
+        let version = parse_version(&v.version)?;
+        for (region, image) in &v.regions {
+            check_publish(&Publish {
+                listing: export.id.clone(),
+                name: export.name.clone(),
+                description: export.description.clone(),
+                category: export.category.clone(),
+                template: export.template.clone(),
+                visibility: export.visibility.clone(),
+                version: version.clone(),
+                template_digest: v.template_digest.clone(),
+                region: region.clone(),
+                image: image.clone(),
+                notes: v.notes.clone(),
+                speedup: v.speedup,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an import that would rebind a listing's publisher email.
+pub(crate) fn check_email_binding(
+    listing: &str,
+    held: Option<&str>,
+    offered: &str,
+) -> RegistryResult<()> {
+    match held {
+        Some(h) if !h.is_empty() && h != offered => Err(RegistryError::invalid(
+            "publisher_email",
+            offered,
+            &format!("the email {listing} was first published with ({h})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn check_publish(p: &Publish) -> RegistryResult<()> {
     let name = p.name.trim();
     if name.is_empty() || name.chars().count() > MAX_SHORT_TEXT_CHARS {
@@ -1228,7 +1277,8 @@ impl Registry for SqliteRegistry {
         tx.commit().await.map_err(|e| self.err(e))
     }
 
-    async fn import(&self, _actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+    async fn import(&self, actor: &Actor, export: &ListingExport) -> RegistryResult<Imported> {
+        check_import(actor, export)?;
         if export.format != EXPORT_FORMAT {
             return Err(RegistryError::invalid(
                 "format",
@@ -1246,6 +1296,15 @@ impl Registry for SqliteRegistry {
         )
         .to_lowercase();
         let mut tx = self.write().await?;
+        // A listing's publisher email (the principal its signatures are checked against) is
+        // fixed at first publish: an export cannot rebind it.
+        let held: Option<String> =
+            sqlx::query_scalar("SELECT publisher_email FROM listings WHERE id = ?1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        check_email_binding(&key, held.as_deref(), &export.publisher_email)?;
         sqlx::query(
             "INSERT INTO listings (id, publisher, slug, name, description, category, template,
                  visibility, visibility_kind, visibility_name, creator, created_at, updated_at,

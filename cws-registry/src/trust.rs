@@ -253,17 +253,35 @@ impl AllowedSigners {
                 })
                 .ok_or_else(|| bad("no key type"))?;
             let mut namespaces = Vec::new();
-            for opt in &rest[..key_at] {
-                for o in opt.split(',') {
-                    if let Some(v) = o.strip_prefix("namespaces=") {
+            let mut restricted = false;
+            let mut unsupported = false;
+            for opt in rest[..key_at].iter().flat_map(|o| split_options(o)) {
+                let (name, value) = match opt.split_once('=') {
+                    Some((n, v)) => (n.to_ascii_lowercase(), v.trim_matches('"').to_string()),
+                    None => (opt.to_ascii_lowercase(), String::new()),
+                };
+                match name.as_str() {
+                    "namespaces" => {
+                        restricted = true;
                         namespaces.extend(
-                            v.trim_matches('"')
+                            value
                                 .split(',')
                                 .map(|s| s.trim().to_string())
                                 .filter(|s| !s.is_empty()),
                         );
                     }
+                    // Certificate authorities and validity windows are not supported: such a
+                    // line trusts nothing here (never more than OpenSSH would).
+                    "cert-authority" | "valid-before" | "valid-after" => unsupported = true,
+                    _ => {}
                 }
+            }
+            if unsupported {
+                continue;
+            }
+            // `namespaces=""` allows no namespace at all.
+            if restricted && namespaces.is_empty() {
+                continue;
             }
             let Some(b64) = rest.get(key_at + 1) else {
                 return Err(bad("no key after its type"));
@@ -306,6 +324,27 @@ impl AllowedSigners {
             .flat_map(|s| s.principals.iter().map(String::as_str))
             .collect()
     }
+}
+
+/// Splits `a,b="x,y",c` at the commas outside quotes.
+fn split_options(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 fn split_quoted(line: &str) -> Vec<String> {
@@ -412,6 +451,16 @@ pub fn check_version(
                 ));
             }
         }
+    }
+    // Under the signed revision, nothing but the signed regions may be served: a region added
+    // without a new revision is a substitution.
+    if doc.revision == v.revision
+        && let Some(extra) = now.regions.keys().find(|r| !doc.regions.contains_key(*r))
+    {
+        return invalid(format!(
+            "{extra} ({}) is served under revision {} but was not signed in it",
+            now.regions[extra].ami_id, v.revision
+        ));
     }
     // A signed revocation must still be served; the registry may know of a newer (unsigned)
     // one, which the status below reports as an unsigned revision.
@@ -599,4 +648,40 @@ pub fn check_export(
             (x.version.clone(), s)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEeY06iPXMA8WVvj4jK+MDCtKhZboYTocEOW/OiThFSs";
+
+    fn principals(line: &str) -> Vec<String> {
+        let a = AllowedSigners::parse(line, "test").unwrap();
+        a.signers
+            .iter()
+            .filter(|s| s.namespaces.is_empty() || s.namespaces.iter().any(|n| n == NAMESPACE))
+            .flat_map(|s| s.principals.clone())
+            .collect()
+    }
+
+    #[test]
+    fn allowed_signers_options_are_read_as_openssh_does_or_trust_nothing() {
+        assert_eq!(principals(&format!("alice@x.org {KEY}")), ["alice@x.org"]);
+        assert_eq!(
+            principals(&format!("alice@x.org namespaces=\"git,cws-listing\" {KEY}")),
+            ["alice@x.org"]
+        );
+        assert!(principals(&format!("alice@x.org namespaces=\"git\" {KEY}")).is_empty());
+        assert!(principals(&format!("alice@x.org namespaces=\"\" {KEY}")).is_empty());
+        assert!(principals(&format!("alice@x.org cert-authority {KEY}")).is_empty());
+        assert!(principals(&format!("alice@x.org valid-before=\"20300101\" {KEY}")).is_empty());
+        assert_eq!(
+            principals(&format!(
+                "a@x.org,b@y.org namespaces=\"cws-listing\" {KEY} comment"
+            )),
+            ["a@x.org", "b@y.org"]
+        );
+    }
 }

@@ -702,7 +702,11 @@ async fn run_probe(t: &dyn Tier, ctx: &ResolveContext<'_>) -> (TierResult, u64) 
     let r = t.probe(ctx).await;
     let ms = start.elapsed().as_millis() as u64;
     let r = match r {
-        Ok(Probe::Found(c)) => TierResult::Found(Box::new(c)),
+        // Policy and refusals hold for every tier, an embedder's included.
+        Ok(Probe::Found(c)) => match ctx.candidate_refusal(&c) {
+            Some(why) => TierResult::NotFound(why),
+            None => TierResult::Found(Box::new(c)),
+        },
         Ok(Probe::NotFound(d)) => TierResult::NotFound(d),
         Ok(Probe::Skipped(d)) => TierResult::Skipped(d),
         Err(e) => TierResult::Failed(e.kind().to_string(), failure_detail(&e)),

@@ -629,7 +629,24 @@ pub async fn test_regions_with(
     regions: &[String],
     architecture: Option<Architecture>,
 ) -> Vec<RegionTest> {
-    test_regions_known(env, resolver, template, regions, architecture, &[], &[]).await
+    let extras = TestExtras {
+        architecture,
+        ..TestExtras::default()
+    };
+    test_regions_known(env, resolver, template, regions, &extras).await
+}
+
+/// What [`test_regions_known`] adds to each region's request.
+#[derive(Debug, Clone, Default)]
+pub struct TestExtras<'a> {
+    /// Required architecture.
+    pub architecture: Option<Architecture>,
+    /// Images known elsewhere to serve the template (a listing's regions).
+    pub known_images: &'a [crate::KnownImage],
+    /// Images refused by provenance (revoked or quarantined listing versions).
+    pub refused: &'a [RefusedProvenance],
+    /// The only image owners allowed (a policy).
+    pub allowed_owners: Option<&'a crate::OwnerPolicy>,
 }
 
 /// [`test_regions_with`], with images known elsewhere to serve the template (a registry
@@ -639,17 +656,16 @@ pub async fn test_regions_known(
     resolver: &Resolver,
     template: &Template,
     regions: &[String],
-    architecture: Option<Architecture>,
-    known_images: &[crate::KnownImage],
-    refused: &[RefusedProvenance],
+    extras: &TestExtras<'_>,
 ) -> Vec<RegionTest> {
     let reqs: Vec<ResolveRequest> = regions
         .iter()
         .map(|region| {
             let mut req = ResolveRequest::new(template.clone(), region.clone());
-            req.architecture = architecture;
-            req.known_images = known_images.to_vec();
-            req.refused = refused.to_vec();
+            req.architecture = extras.architecture;
+            req.known_images = extras.known_images.to_vec();
+            req.refused = extras.refused.to_vec();
+            req.allowed_owners = extras.allowed_owners.cloned();
             req
         })
         .collect();

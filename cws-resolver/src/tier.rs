@@ -70,10 +70,17 @@ impl ResolveContext<'_> {
                 image.id, image.owner_id, p.rule
             ));
         }
+        if let Some(r) = self.refused_id(&image.id) {
+            return Some(format!("{} in {} is {}", image.id, image.region, r.reason));
+        }
         self.refused
             .iter()
             .find(|r| {
-                !r.tags.is_empty() && r.tags.iter().all(|(k, v)| image.tags.get(k) == Some(v))
+                (!r.tags.is_empty() && r.tags.iter().all(|(k, v)| image.tags.get(k) == Some(v)))
+                    || image
+                        .tags
+                        .get(tags::SOURCE_AMI)
+                        .is_some_and(|src| r.ami_ids.contains(src))
             })
             .map(|r| {
                 format!(
@@ -81,6 +88,29 @@ impl ResolveContext<'_> {
                     image.id, image.region, r.reason
                 )
             })
+    }
+
+    fn refused_id(&self, id: &str) -> Option<&RefusedProvenance> {
+        self.refused.iter().find(|r| r.ami_ids.contains(id))
+    }
+
+    /// Why a candidate must not be chosen, checked for every tier's answer (built-in or
+    /// not): its owner is not allowed, or it (or the image it would be copied from) is a
+    /// refused image.
+    pub fn candidate_refusal(&self, c: &Candidate) -> Option<String> {
+        if let Some(p) = self.allowed_owners
+            && !p.owners.contains(&c.owner_id)
+        {
+            return Some(format!(
+                "{} is owned by {}, which {} does not allow",
+                c.ami_id, c.owner_id, p.rule
+            ));
+        }
+        let source = c.copy.as_ref().map(|p| p.source_ami_id.as_str());
+        [Some(c.ami_id.as_str()), source]
+            .into_iter()
+            .flatten()
+            .find_map(|id| self.refused_id(id).map(|r| format!("{id} is {}", r.reason)))
     }
 }
 
@@ -91,6 +121,9 @@ impl ResolveContext<'_> {
 pub struct RefusedProvenance {
     /// Tags that identify them, e.g. `cws:listing` and `cws:listing-version`.
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The refused images themselves, and what copies of them carry as `cws:source-ami`
+    /// (a publisher's own image carries no listing tags).
+    pub ami_ids: std::collections::BTreeSet<String>,
     /// Why, e.g. "alice/python-ml@1.0.0, which is revoked by alice: CVE-2026-1234".
     pub reason: String,
 }

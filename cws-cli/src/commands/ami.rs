@@ -266,16 +266,15 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
     }
     let resolver = ctx.walk(resolver);
     let refused = super::registry::refused_sources(ctx).await?;
-    let rows = service::test_regions_known(
-        &env,
-        &resolver,
-        &loaded.template,
-        &regions,
-        arch,
-        &known,
-        &refused,
-    )
-    .await;
+    let owners = super::registry::owner_policy(ctx, &env).await?;
+    let extras = service::TestExtras {
+        architecture: arch,
+        known_images: &known,
+        refused: &refused,
+        allowed_owners: owners.as_ref(),
+    };
+    let rows =
+        service::test_regions_known(&env, &resolver, &loaded.template, &regions, &extras).await;
     let info = env.provider.info();
     let errors = rows
         .iter()
@@ -345,12 +344,15 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
     // Images made from a revoked or quarantined listing version are flagged.
     let refusals = super::registry::refused_sources(ctx).await?;
     let refused = |i: &service::ListedImage| -> Option<String> {
-        let from = i.made_from.as_ref()?;
         refusals
             .iter()
             .find(|r| {
-                r.tags.get(cws_provider::tags::LISTING) == Some(&from.listing)
-                    && r.tags.get(cws_provider::tags::LISTING_VERSION) == Some(&from.version)
+                r.ami_ids.contains(&i.id)
+                    || i.made_from.as_ref().is_some_and(|from| {
+                        r.tags.get(cws_provider::tags::LISTING) == Some(&from.listing)
+                            && r.tags.get(cws_provider::tags::LISTING_VERSION)
+                                == Some(&from.version)
+                    })
             })
             .map(|r| r.reason.clone())
     };

@@ -24,6 +24,7 @@ pub const ACTIONS: &[&str] = &[
     "rate",
     "report",
     "import",
+    "channel",
 ];
 
 /// `cws audit verify`.

@@ -34,6 +34,14 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             .into());
         }
     };
+    if listing.is_some() && args.resolve.ami_strategy.is_some() {
+        return Err(UsageError(
+            "--listing and --ami-strategy do not go together: the listing decides the image \
+             (drop --ami-strategy, or launch the template without --listing)"
+                .into(),
+        )
+        .into());
+    }
     if args.allow_unsigned && listing.is_none() {
         return Err(UsageError(
             "--allow-unsigned goes with --listing (a template opts out with \
@@ -82,6 +90,15 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             "warning: signatures are not required for this listing (require_signature: false \
              or --allow-unsigned): an unsigned or untrusted version may be launched"
         );
+    }
+    // A listing named on the command line whose signature does not hold is evidence of
+    // tampering: stop, rather than fall through.
+    if listing.is_some()
+        && let Some(plan) = community.as_ref()
+        && plan.invalid_signature
+        && let Some(why) = &plan.refusal
+    {
+        return Err(crate::error::TrustFailure(format!("refused: {why}")).into());
     }
     if let Some(why) = community.as_ref().and_then(|p| p.refusal.as_ref()) {
         eprintln!("notice: the community listing is not used: {}", Shown(why));

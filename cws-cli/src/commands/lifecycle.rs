@@ -412,6 +412,7 @@ async fn publish_images(
 pub async fn create(ctx: &Ctx, a: &AmiCreateArgs) -> Result<()> {
     let loaded = ctx.store.get(&a.template)?;
     let req = create_request(ctx, loaded.template.clone(), a)?;
+    ctx.check_policy_region(&req.region)?;
     let publish = create_publish_plan(ctx, &loaded.template, a, &[req.region.as_str()]).await?;
     let env = ctx.env().await?;
     let pending = PendingImages::open(&ctx.home);
@@ -626,6 +627,17 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
     };
     cws_regions::lookup(&a.to).map_err(|e| crate::input_hints::usage("--to", &e))?;
     ctx.check_policy_region(&a.to)?;
+    // Nothing is spent copying a revoked or quarantined listing image.
+    if let Some(r) = super::registry::refused_sources(ctx)
+        .await?
+        .into_iter()
+        .find(|r| r.ami_ids.contains(&a.ami))
+    {
+        return Err(UsageError(format!("refused: {} is {}", a.ami, r.reason)).into());
+    }
+    // A copy of an image this user lists is signed as the listing's next revision: the key is
+    // ready (its passphrase asked) before anything is spent.
+    let key = super::registry::copy_signing_key(ctx, &a.ami).await?;
     let req = CopyRequest {
         image_id: a.ami.clone(),
         source_region: from,
@@ -656,7 +668,16 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
     // A copy of an image listed by this user extends the same version with its region.
     let listed = match env.provider.image(&report.region, &report.ami_id).await? {
         Some(copy) if copy.state == cws_provider::ImageState::Available => {
-            super::registry::add_copy_region(ctx, &report.source_ami, &copy).await?
+            match super::registry::add_copy_region(ctx, &report.source_ami, &copy, key.as_ref())
+                .await
+            {
+                Ok(listed) => listed,
+                // The copy is made and paid for: say what the registry did not record.
+                Err(e) => Some(Err(format!(
+                    "the copy {} was made, but the registry did not list it: {e:#}",
+                    report.ami_id
+                ))),
+            }
         }
         _ => None,
     };
@@ -671,6 +692,16 @@ pub async fn copy(ctx: &Ctx, a: &AmiCopyArgs) -> Result<()> {
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
+    if let Some(Ok(p)) = &listed
+        && p.changed
+    {
+        super::audit::record(
+            ctx,
+            "publish",
+            &format!("{}@{}", p.listing, p.version),
+            serde_json::json!({"region": p.region, "ami_id": p.ami_id, "revision": p.revision}),
+        );
+    }
     match &listed {
         Some(Ok(p)) if p.changed => println!(
             "Added {} to listing {}@{} (revision {})",
@@ -845,8 +876,16 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
             }),
         );
     }
+    let mut listing_error = None;
     let listing = match publishing {
-        Some((plan, image)) => Some(plan.publish(&[&image]).await?),
+        Some((plan, image)) => match plan.publish(&[&image]).await {
+            Ok(l) => Some(l),
+            // The permission is already granted: report it, and what the registry did not do.
+            Err(e) => {
+                listing_error = Some(format!("the registry did not list it: {e:#}"));
+                None
+            }
+        },
         None => None,
     };
     if let Some(l) = &listing {
@@ -862,7 +901,10 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
             }),
         );
     }
-    let complete = report.as_ref().is_none_or(|r| r.complete());
+    let complete = report.as_ref().is_none_or(|r| r.complete()) && listing_error.is_none();
+    if let Some(e) = &listing_error {
+        warnings.push(e.clone());
+    }
     if ctx.json {
         let mut v = match &report {
             Some(r) => serde_json::to_value(r)?,
@@ -889,7 +931,7 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
                 println!("   No launch permission was changed: only you can launch it.");
             }
         }
-        return Ok(());
+        return finished(complete);
     };
     println!(
         "{} launch permission on {} in {} {}: {}{}",

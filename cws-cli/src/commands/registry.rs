@@ -696,6 +696,12 @@ pub async fn channel(ctx: &Ctx, listing: &str, channel: &str, version: &str) -> 
     reg.store
         .set_channel(actor, &r.id, channel, &version)
         .await?;
+    super::audit::record(
+        ctx,
+        "channel",
+        &r.id.to_string(),
+        serde_json::json!({"channel": channel, "version": version.to_string()}),
+    );
     if ctx.json {
         return output::json(&serde_json::json!({
             "listing": r.id, "channel": channel, "version": version.to_string()
@@ -764,10 +770,34 @@ pub async fn plan_publish(
         .or_else(|| template.category.clone().map(|c| slugify(&c)))
         .unwrap_or_else(|| "general".into());
     cws_registry::check_category(&category).map_err(|e| UsageError(format!("--category: {e}")))?;
+    let existing = reg.store.listing(Some(&actor), &listing).await.ok();
+    // Visibility is the listing's: publishing with another would change it for every
+    // version already published, so it is refused rather than done on the side.
+    if let Some(d) = &existing
+        && d.summary.visibility != visibility
+    {
+        return Err(UsageError(format!(
+            "{listing} is published as {}; publishing as {visibility} would change what every \
+             version of it shows to whom. Publish with the same visibility, or under another \
+             listing",
+            d.summary.visibility
+        ))
+        .into());
+    }
     // A published region never changes: refuse before anything is made or shared.
-    if let Ok(existing) = reg.store.listing(Some(&actor), &listing).await
+    if let Some(existing) = &existing
         && let Some(v) = existing.version(&version)
     {
+        // A version is one build of one template: another template content is a new version.
+        let digest = template_digest(template);
+        if v.template_digest != digest {
+            return Err(UsageError(format!(
+                "{listing}@{version} was built from another revision of template `{}` (digest \
+                 {} here, {} published); publish this one as a new version (--version)",
+                template.slug, digest, v.template_digest
+            ))
+            .into());
+        }
         for (region, ami) in regions_taken_check {
             if let Some(entry) = v.regions.get(*region)
                 && Some(entry.ami_id.as_str()) != *ami
@@ -994,10 +1024,31 @@ pub fn template_of_image(ctx: &Ctx, image: &Image) -> Result<Template> {
 
 /// When the source of a copy is listed by this user, adds the copy's region to the same
 /// version. Returns what was added, or why nothing was.
+/// The configured signing key, loaded (and its passphrase asked) before a copy of an image this
+/// user lists is made, so the new revision can be signed: `None` when the source is not listed
+/// by this user or no key is configured.
+pub async fn copy_signing_key(ctx: &Ctx, source_ami: &str) -> Result<Option<ssh_key::PrivateKey>> {
+    let reg = open(ctx).await?;
+    let Some(actor) = reg.actor.as_ref() else {
+        return Ok(None);
+    };
+    let listed_by_me = reg
+        .store
+        .find_image(reg.viewer(), source_ami)
+        .await?
+        .iter()
+        .any(|l| l.listing.publisher == actor.identity.handle);
+    if !listed_by_me {
+        return Ok(None);
+    }
+    signing_key(ctx, &PublishArgs::default())
+}
+
 pub async fn add_copy_region(
     ctx: &Ctx,
     source_ami: &str,
     copy: &Image,
+    key: Option<&ssh_key::PrivateKey>,
 ) -> Result<Option<Result<Published, String>>> {
     let reg = open(ctx).await?;
     let found = reg.store.find_image(reg.viewer(), source_ami).await?;
@@ -1045,7 +1096,7 @@ pub async fn add_copy_region(
     };
     // The new revision is signed again when a signing key is configured.
     if published.changed
-        && let Some(key) = signing_key(ctx, &PublishArgs::default())?
+        && let Some(key) = key
     {
         let d = reg.store.listing(Some(actor), &src.listing).await?;
         if let Some(v) = d.version(&p.version) {
@@ -1056,7 +1107,7 @@ pub async fn add_copy_region(
                 v,
             );
             let text = cws_registry::trust::canonical_document(&doc);
-            let signature = cws_registry::trust::sign_document(&text, &key)?;
+            let signature = cws_registry::trust::sign_document(&text, key)?;
             reg.store
                 .sign_version(
                     actor,
@@ -1229,16 +1280,21 @@ pub async fn listed_images(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String,
     Ok(out)
 }
 
-/// Copies of revoked or quarantined listing versions, refused at launch by their provenance
-/// tags.
+/// Revoked or quarantined listing versions: their images, and copies made from them (by
+/// provenance tags), refused by every resolution.
 pub async fn refused_sources(ctx: &Ctx) -> Result<Vec<cws_resolver::service::RefusedProvenance>> {
     let reg = open(ctx).await?;
-    Ok(reg
-        .store
-        .refusals()
-        .await?
-        .into_iter()
-        .map(|r| cws_resolver::service::RefusedProvenance {
+    // The embedded registry's user administers it and sees every listing.
+    let admin = reg.actor.clone().map(|a| Actor::admin(a.identity));
+    let mut out = Vec::new();
+    for r in reg.store.refusals().await? {
+        let mut ami_ids = std::collections::BTreeSet::new();
+        if let Ok(d) = reg.store.listing(admin.as_ref(), &r.listing).await
+            && let Some(v) = d.versions.iter().find(|v| v.version == r.version)
+        {
+            ami_ids.extend(v.regions.values().map(|i| i.ami_id.clone()));
+        }
+        out.push(cws_resolver::service::RefusedProvenance {
             tags: BTreeMap::from([
                 (
                     cws_provider::tags::LISTING.to_string(),
@@ -1249,9 +1305,11 @@ pub async fn refused_sources(ctx: &Ctx) -> Result<Vec<cws_resolver::service::Ref
                     r.version.clone(),
                 ),
             ]),
+            ami_ids,
             reason: format!("{}@{}, which is {}", r.listing, r.version, r.reason),
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1313,7 +1371,8 @@ pub async fn import(ctx: &Ctx, file: &std::path::Path) -> Result<()> {
         .into());
     }
     let reg = open(ctx).await?;
-    let actor = reg.require_actor("importing a listing")?.clone();
+    // Whoever runs cws administers its embedded registry: a mirror imports others' listings.
+    let actor = Actor::admin(reg.require_actor("importing a listing")?.identity.clone());
     let imported = reg.store.import(&actor, &doc).await?;
     super::audit::record(
         ctx,

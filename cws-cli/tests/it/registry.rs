@@ -254,6 +254,74 @@ fn share_browse_rate_launch_revoke() {
         info["downloads"], 1,
         "a script launch is not a download: {info}"
     );
+
+    // The revoked image itself is refused whichever tier finds it (a template's own search
+    // here), and nothing is spent copying it.
+    std::fs::write(
+        h.join("templates/mine.yaml"),
+        "name: Mine\nslug: mine\nversion: 1.0.0\nbase: ubuntu-24.04\ninherits: python-research\n\
+         ami_config:\n  strategy: ami_preferred\n  ami_search:\n    owners: [self]\n    \
+         required_tags: {\"cws:template\": python-research}\n",
+    )
+    .unwrap();
+    let v = ok_json(h, &["--json", "ami", "resolve", "mine"]);
+    assert_ne!(v["ami_id"], ami.as_str(), "{v}");
+    assert!(v.to_string().contains("CVE-2026-1234"), "{v}");
+    let out = run(h, &["--yes", "ami", "copy", &ami, "--to", "us-west-2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CVE-2026-1234"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_private_listing_is_seen_by_its_publisher_only_and_stays_private() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ami = tuned_image(h);
+    ok_json_as(h, ALICE, &["--json", "ami", "share", &ami, "--private"]);
+    let v = ok_json_as(h, BOB, &["--json", "ami", "browse"]);
+    assert_eq!(v["listings"].as_array().unwrap().len(), 0, "{v}");
+    let out = run_as(h, BOB, &["ami", "info", "alice/python-research"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v = ok_json_as(h, ALICE, &["--json", "ami", "browse"]);
+    assert_eq!(v["listings"].as_array().unwrap().len(), 1, "{v}");
+    // Its next version cannot quietly make every version public: refused before sharing.
+    ok_json(h, &["--json", "launch", "python-research", "box2"]);
+    let other = ok_json(
+        h,
+        &[
+            "--json",
+            "ami",
+            "create",
+            "python-research",
+            "box2",
+            "--name",
+            "Other",
+        ],
+    )["ami_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = run_as(
+        h,
+        ALICE,
+        &[
+            "--yes",
+            "ami",
+            "share",
+            &other,
+            "--public",
+            "--version",
+            "1.1.0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("published as private"),
+        "{}",
+        stderr(&out)
+    );
+    let info = ok_json(h, &["--json", "ami", "info", &other]);
+    assert_eq!(info["image"]["public"], false, "{info}");
 }
 
 #[test]
@@ -261,14 +329,19 @@ fn channels_reports_and_quarantine() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let ami = tuned_image(h);
-    ok_json_as(h, ALICE, &["--json", "ami", "share", &ami, "--private"]);
-    // A private listing is invisible to others.
-    let v = ok_json_as(h, BOB, &["--json", "ami", "browse"]);
-    assert_eq!(v["listings"].as_array().unwrap().len(), 0, "{v}");
-    let out = run_as(h, BOB, &["ami", "info", "alice/python-research"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let v = ok_json_as(h, ALICE, &["--json", "ami", "browse"]);
-    assert_eq!(v["listings"].as_array().unwrap().len(), 1, "{v}");
+    ok_json_as(
+        h,
+        ALICE,
+        &[
+            "--json",
+            "--yes",
+            "ami",
+            "share",
+            &ami,
+            "--community",
+            "lab",
+        ],
+    );
 
     // Channels: `latest` moves by itself; `stable` is the publisher's.
     let out = run_as(
@@ -320,7 +393,11 @@ fn channels_reports_and_quarantine() {
         .as_str()
         .unwrap()
         .to_string();
-    let out = run_as(h, ALICE, &["--yes", "ami", "share", &other, "--public"]);
+    let out = run_as(
+        h,
+        ALICE,
+        &["--yes", "ami", "share", &other, "--community", "lab"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("1.0.0"), "{}", stderr(&out));
     let info = ok_json(h, &["--json", "ami", "info", &other]);
@@ -335,7 +412,8 @@ fn channels_reports_and_quarantine() {
             "ami",
             "share",
             &other,
-            "--public",
+            "--community",
+            "lab",
             "--version",
             "1.1.0",
         ],

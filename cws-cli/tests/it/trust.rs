@@ -263,6 +263,18 @@ fn tampered_exports_and_rollbacks_are_refused() {
         0,
         "nothing imported: {v}"
     );
+    // A region added under the signed revision (no new revision, no new signature): a
+    // substitution, refused.
+    let mut added = doc.clone();
+    added["versions"][0]["regions"]["us-east-1"]["ami_id"] = ami.clone().into();
+    added["versions"][0]["regions"]["eu-west-2"] =
+        added["versions"][0]["regions"]["us-east-1"].clone();
+    added["versions"][0]["regions"]["eu-west-2"]["ami_id"] = "ami-0000000000000evil".into();
+    let added_file = h.join("added.json");
+    std::fs::write(&added_file, added.to_string()).unwrap();
+    let out = run_as(m, ALICE, &["ami", "import", added_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("eu-west-2"), "{}", stderr(&out));
     // The same byte changed inside the signed document: the signature no longer holds.
     let bad2 = h.join("bad2.json");
     std::fs::write(&bad2, text.replace(&ami, &flipped)).unwrap();
