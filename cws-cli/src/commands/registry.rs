@@ -1164,6 +1164,38 @@ pub async fn community_plan(
     let reg = open(ctx).await?;
     let allowed = allowed_signers(ctx)?;
     let plan = CommunityPlan::prepare(&reg.store, reg.viewer(), &selection, &allowed).await?;
+    // A handle is only a name; an email in `allowed_publishers` is matched against the
+    // verified signer of the version, which a look-alike handle cannot fake.
+    if let Some(publishers) = &policy.policy.allowed_publishers
+        && publishers.iter().any(|p| p.contains('@'))
+        && plan.refusal.is_none()
+    {
+        let signer = plan
+            .listing
+            .as_ref()
+            .and_then(|d| {
+                d.versions
+                    .iter()
+                    .find(|v| Some(&v.version) == plan.version.as_ref())
+            })
+            .filter(|v| v.signature.status == "verified")
+            .and_then(|v| v.signature.signer.clone());
+        let handle_allowed = publishers
+            .iter()
+            .any(|p| !p.contains('@') && selection.listing.starts_with(&format!("{p}/")));
+        let email_allowed = signer.as_ref().is_some_and(|s| publishers.contains(s));
+        if !handle_allowed && !email_allowed {
+            return Ok(Some(CommunityPlan::refused(format!(
+                "{} does not allow {} (its version is {}; allowed: {})",
+                policy.rule("allowed_publishers"),
+                selection.listing,
+                signer
+                    .map(|s| format!("signed by {s}"))
+                    .unwrap_or_else(|| "not verified".into()),
+                publishers.join(", ")
+            ))));
+        }
+    }
     Ok(Some(plan))
 }
 

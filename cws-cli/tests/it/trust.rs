@@ -118,6 +118,30 @@ fn signed_versions_verify_with_cws_and_ssh_keygen_and_only_verified_ones_launch(
     let v = ok_json(h, &["--json", "launch", "lab", "two"]);
     assert_eq!(v["resolution"]["method"], "community", "{v}");
 
+    // A policy that names publishers by email trusts the verified signer, not the handle.
+    std::fs::write(
+        h.join("policy.toml"),
+        "allowed_publishers = [\"alice@uni.edu\"]\n",
+    )
+    .unwrap();
+    let v = ok_json(h, &["--json", "launch", "lab", "three"]);
+    assert_eq!(v["resolution"]["method"], "community", "{v}");
+    std::fs::write(
+        h.join("policy.toml"),
+        "allowed_publishers = [\"bob@lab.org\"]\n",
+    )
+    .unwrap();
+    let v = ok_json(h, &["--json", "launch", "lab", "four"]);
+    let attempt = community_attempt(&v);
+    assert!(
+        attempt["detail"]
+            .as_str()
+            .unwrap()
+            .contains("policy rule `allowed_publishers`"),
+        "{v}"
+    );
+    std::fs::remove_file(h.join("policy.toml")).unwrap();
+
     // OpenSSH's own verifier agrees with the exported document and signature.
     let export = h.join("export.json");
     ok(
