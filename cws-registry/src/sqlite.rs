@@ -111,6 +111,20 @@ impl SqliteRegistry {
     }
 
     async fn migrate(&self) -> RegistryResult<()> {
+        // The common case, an up-to-date database, is a plain read: no write lock is taken,
+        // so concurrent `cws` processes that only read do not queue behind each other.
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM schema_migrations
+             WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations')",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten();
+        if current == Some(known) {
+            return Ok(());
+        }
         let mut tx = self.write().await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (

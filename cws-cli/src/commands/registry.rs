@@ -82,6 +82,15 @@ fn signature_word(s: &cws_registry::SignatureInfo) -> String {
     }
 }
 
+/// The registry if `$CWS_HOME/registry.db` exists: read-only paths (refusals, ratings in
+/// `ami list`) need not create it, nor pay for opening it, when nothing was ever published.
+pub async fn open_existing(ctx: &Ctx) -> Result<Option<Reg>> {
+    if !ctx.home.join("registry.db").exists() {
+        return Ok(None);
+    }
+    open(ctx).await.map(Some)
+}
+
 /// Opens `$CWS_HOME/registry.db`.
 pub async fn open(ctx: &Ctx) -> Result<Reg> {
     let actor = identity(ctx)?.map(Actor::user);
@@ -419,7 +428,9 @@ fn render_review(r: &cws_registry::Review) -> String {
 
 /// The listing block `ami info AMI` adds when a listing holds the image (JSON: `listing`).
 pub async fn listing_for_image(ctx: &Ctx, ami: &str) -> Result<Option<ListingDetail>> {
-    let reg = open(ctx).await?;
+    let Some(reg) = open_existing(ctx).await? else {
+        return Ok(None);
+    };
     let found = reg.store.find_image(reg.viewer(), ami).await?;
     let Some(first) = found.into_iter().next() else {
         return Ok(None);
@@ -1028,7 +1039,9 @@ pub fn template_of_image(ctx: &Ctx, image: &Image) -> Result<Template> {
 /// user lists is made, so the new revision can be signed: `None` when the source is not listed
 /// by this user or no key is configured.
 pub async fn copy_signing_key(ctx: &Ctx, source_ami: &str) -> Result<Option<ssh_key::PrivateKey>> {
-    let reg = open(ctx).await?;
+    let Some(reg) = open_existing(ctx).await? else {
+        return Ok(None);
+    };
     let Some(actor) = reg.actor.as_ref() else {
         return Ok(None);
     };
@@ -1050,7 +1063,9 @@ pub async fn add_copy_region(
     copy: &Image,
     key: Option<&ssh_key::PrivateKey>,
 ) -> Result<Option<Result<Published, String>>> {
-    let reg = open(ctx).await?;
+    let Some(reg) = open_existing(ctx).await? else {
+        return Ok(None);
+    };
     let found = reg.store.find_image(reg.viewer(), source_ami).await?;
     let Some(src) = found.into_iter().next() else {
         return Ok(None);
@@ -1273,7 +1288,9 @@ pub struct ListedImage {
 
 /// Ratings and signature status of listed images, for `ami list`: image id → listing.
 pub async fn listed_images(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, ListedImage>> {
-    let reg = open(ctx).await?;
+    let Some(reg) = open_existing(ctx).await? else {
+        return Ok(BTreeMap::new());
+    };
     let allowed = allowed_signers(ctx)?;
     let mut out = BTreeMap::new();
     let mut details: BTreeMap<ListingId, ListingDetail> = BTreeMap::new();
@@ -1315,7 +1332,9 @@ pub async fn listed_images(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String,
 /// Revoked or quarantined listing versions: their images, and copies made from them (by
 /// provenance tags), refused by every resolution.
 pub async fn refused_sources(ctx: &Ctx) -> Result<Vec<cws_resolver::service::RefusedProvenance>> {
-    let reg = open(ctx).await?;
+    let Some(reg) = open_existing(ctx).await? else {
+        return Ok(Vec::new());
+    };
     // The embedded registry's user administers it and sees every listing.
     let admin = reg.actor.clone().map(|a| Actor::admin(a.identity));
     let mut out = Vec::new();
