@@ -368,9 +368,9 @@ pub struct AmiCreateArgs {
     pub template: String,
     /// Workstation to image (name or instance id), in --region.
     pub instance: String,
-    /// Image name.
+    /// Image name (default: "<template name> <version> <UTC time>").
     #[arg(long)]
-    pub name: String,
+    pub name: Option<String>,
     /// Image description.
     #[arg(long)]
     pub description: Option<String>,

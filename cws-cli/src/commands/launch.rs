@@ -103,6 +103,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
     if let Some(why) = community.as_ref().and_then(|p| p.refusal.as_ref()) {
         eprintln!("notice: the community listing is not used: {}", Shown(why));
     }
+    let script_secs = cws_resolver::tier::setup_seconds(&template);
     let region = ctx.region()?;
     ctx.check_policy_region(&region)?;
     let env = ctx.env().await?;
@@ -240,6 +241,20 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             .map(|d| format!(" — {}", Shown(d)))
             .unwrap_or_default()
     );
+    // The guide's "📈 Performance" line, from the timing model: an image path against
+    // provisioning the same template by script.
+    if r.method != cws_resolver::Method::ScriptFallback
+        && let Some(image_secs) = r.estimated_launch_seconds
+        && image_secs > 0
+        && script_secs > image_secs
+    {
+        println!(
+            "📈 Performance: {:.1}x faster launch ({} vs {} by script)",
+            script_secs as f64 / image_secs as f64,
+            cws_util::duration::format_seconds(image_secs),
+            cws_util::duration::format_seconds(script_secs)
+        );
+    }
     if !(args.show_ami_resolution || args.dry_run || ctx.debug) {
         for w in &r.warnings {
             println!("⚠ {}", Shown(w));

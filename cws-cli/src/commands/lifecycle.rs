@@ -306,18 +306,49 @@ fn next_words(step: NextStep, record: &PendingImage) -> String {
     }
 }
 
-fn create_request(ctx: &Ctx, template: Template, a: &AmiCreateArgs) -> Result<CreateRequest> {
-    if a.name.trim().is_empty() {
-        return Err(UsageError(
-            "--name must not be empty; images need a name (e.g. \"My Setup\")".into(),
+/// The image name: `--name`, else "<template name> <version> <UTC time to the second>" in the
+/// characters EC2 accepts in image names.
+fn image_name(template: &Template, a: &AmiCreateArgs) -> Result<String> {
+    match &a.name {
+        Some(n) if n.trim().is_empty() => Err(UsageError(
+            "--name must not be empty; images need a name (e.g. \"My Setup\"), or leave \
+             --name out for \"<template> <version> <time>\""
+                .into(),
         )
-        .into());
+        .into()),
+        Some(n) => Ok(n.clone()),
+        None => Ok(default_image_name(template, chrono::Utc::now())),
+    }
+}
+
+fn default_image_name(template: &Template, now: chrono::DateTime<chrono::Utc>) -> String {
+    let raw = format!(
+        "{} {} {}",
+        template.name,
+        template.version,
+        now.format("%Y-%m-%d %H.%M.%S UTC")
+    );
+    let allowed = |c: char| c.is_ascii_alphanumeric() || " ()[]./-'@_".contains(c);
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .collect();
+    cleaned.chars().take(128).collect()
+}
+
+fn create_request(ctx: &Ctx, template: Template, a: &AmiCreateArgs) -> Result<CreateRequest> {
+    let name = image_name(&template, a)?;
+    if a.name.is_none() {
+        eprintln!(
+            "naming the image `{}` (pass --name to choose)",
+            crate::sanitize::Shown(&name)
+        );
     }
     Ok(CreateRequest {
         template,
         instance: a.instance.clone(),
         region: ctx.region()?,
-        name: a.name.clone(),
+        name,
         description: a.description.clone(),
         public: a.public,
         wait_for_running: a.wait_for_running,
@@ -379,7 +410,10 @@ async fn create_publish_plan(
         &taken,
     )
     .await?;
-    Ok(Some(plan.named(&a.name, a.description.as_deref())))
+    Ok(Some(plan.named(
+        a.name.as_deref().unwrap_or(&template.name),
+        a.description.as_deref(),
+    )))
 }
 
 /// Publishes the images `ids` (region, id) with `plan`.
@@ -1319,5 +1353,26 @@ mod tests {
         assert!(y.contains("us-east-1: ami-0123456789abcdef0"), "{y}");
         assert!(y.contains("cws:template: python-research"), "{y}");
         assert!(y.contains("strategy: ami_preferred"), "{y}");
+    }
+}
+
+#[cfg(test)]
+mod naming_tests {
+    use super::default_image_name;
+
+    #[test]
+    fn default_image_names_use_only_characters_ec2_accepts() {
+        let t = cws_template::parse_str(
+            "name: \"Python ML: GPU+CUDA\"\nslug: p\nversion: 1.2.0\nbase: ubuntu-24.04\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T03:10:05Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            default_image_name(&t, now),
+            "Python ML- GPU-CUDA 1.2.0 2026-11-30 03.10.05 UTC"
+        );
     }
 }

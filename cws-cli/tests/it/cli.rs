@@ -910,3 +910,56 @@ fn resolve_modes_give_the_same_answer_and_a_bad_cache_ttl_is_a_usage_error() {
         "{err}"
     );
 }
+
+/// The guide's launch line: how much faster the image path is than the script, from the
+/// timing model; a script launch has none.
+#[test]
+fn an_image_launch_says_how_much_faster_it_is_than_the_script() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = run(h, &["launch", "python-ml", "fast"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("📈 Performance: "))
+        .unwrap_or_else(|| panic!("no performance line: {text}"));
+    assert!(line.contains("x faster launch (30 s vs "), "{line}");
+    let out = run(h, &["launch", "python-research", "slow"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("📈"), "{}", stdout(&out));
+}
+
+/// The guide's `cws ami create python-ml my-instance --wait-for-running` runs as written: the
+/// image is named after the template, its version and the time.
+#[test]
+fn ami_create_without_a_name_names_the_image_after_the_template() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(
+        run(h, &["launch", "python-ml", "my-instance"])
+            .status
+            .success()
+    );
+    let out = run(
+        h,
+        &[
+            "--json",
+            "ami",
+            "create",
+            "python-ml",
+            "my-instance",
+            "--wait-for-running",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let name = v["name"].as_str().unwrap();
+    assert!(name.starts_with("Python Machine Learning 1.2.0 "), "{name}");
+    assert!(name.ends_with(" UTC"), "{name}");
+    assert!(
+        stderr(&out).contains("pass --name to choose"),
+        "{}",
+        stderr(&out)
+    );
+}
