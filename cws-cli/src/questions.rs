@@ -31,9 +31,16 @@ pub fn question(request: &ConsentRequest) -> String {
             ));
             q
         }
-        ConsentRequest::PreferScript { ami_id, tier, .. } => format!(
-            "An image is available ({ami_id} via {tier}) and launches faster than script \
-             provisioning. Use the image instead?"
+        ConsentRequest::PreferScript {
+            ami_id,
+            tier,
+            image_seconds,
+            script_seconds,
+        } => format!(
+            "⚠️  Script provisioning requested (~{} estimated)\n🔍 AMI available: {ami_id} via \
+             {tier} (~{} launch)\nContinue with script provisioning?",
+            cws_util::duration::format_seconds(*script_seconds),
+            cws_util::duration::format_seconds(*image_seconds)
         ),
         ConsentRequest::Deregister {
             image,

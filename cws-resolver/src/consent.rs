@@ -26,7 +26,8 @@ pub enum ConsentRequest {
         /// source, ...).
         warnings: Vec<String>,
     },
-    /// `--prefer-script` asked for script provisioning, but an image is available.
+    /// `--prefer-script` asked for script provisioning, but an image is available: agreeing
+    /// continues with the script; declining (the default) launches the image.
     PreferScript {
         /// The available image.
         ami_id: String,

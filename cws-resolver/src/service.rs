@@ -376,10 +376,12 @@ pub async fn launch_recorded(
             image_seconds: cws_cost::AMI_BOOT_SECONDS,
             script_seconds: resolution.estimated_launch_seconds.unwrap_or_default(),
         };
-        if !req.dry_run && consent.confirm(&question) {
+        // The question is "continue with script provisioning?": yes keeps the script; no (the
+        // default, and the answer without a terminal) takes the faster image.
+        if !req.dry_run && !consent.confirm(&question) {
             rreq.declined.insert(
                 TierId::SCRIPT_FALLBACK,
-                "user chose the available image over script provisioning".into(),
+                "script provisioning not confirmed: the available image is faster".into(),
             );
             resolution = resolver.resolve(env, &rreq).await;
         }

@@ -963,3 +963,56 @@ fn ami_create_without_a_name_names_the_image_after_the_template() {
         stderr(&out)
     );
 }
+
+/// `--prefer-script` asks as the release notes do: "Continue with script provisioning?"; `y`
+/// and `--yes` keep the script, `n`, Enter and no terminal take the image.
+#[cfg(unix)]
+#[test]
+fn prefer_script_asks_whether_to_continue_with_the_script() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (code, text) = answer_on_a_terminal(
+        h,
+        &["launch", "python-ml", "kept", "--prefer-script"],
+        b"y\n",
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("Continue with script provisioning?"),
+        "{text}"
+    );
+    let method = |name: &str| {
+        let v = json(&run(h, &["--json", "instance", "status", name]));
+        v["instance"]["tags"]["cws:method"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(method("kept"), "script_fallback");
+    let (code, text) = answer_on_a_terminal(
+        h,
+        &["launch", "python-ml", "switched", "--prefer-script"],
+        b"n\n",
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(method("switched"), "direct_mapping");
+    // No terminal: No, the image.
+    let v = ok_json(
+        h,
+        &["--json", "launch", "python-ml", "quiet", "--prefer-script"],
+    );
+    assert_eq!(v["resolution"]["method"], "direct_mapping", "{v}");
+    // --yes: the script, as asked for.
+    let v = ok_json(
+        h,
+        &[
+            "--json",
+            "--yes",
+            "launch",
+            "python-ml",
+            "scripted",
+            "--prefer-script",
+        ],
+    );
+    assert_eq!(v["resolution"]["method"], "script_fallback", "{v}");
+}
