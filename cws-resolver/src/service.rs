@@ -306,9 +306,8 @@ pub async fn launch_recorded(
 ) -> Result<LaunchReport, LaunchError> {
     check_instance_name(&req.name)?;
     let provider = env.provider.as_ref();
-    if !req.dry_run
-        && let Some(existing) = provider.instance_by_name(&req.region, &req.name).await?
-    {
+    // A dry run predicts this refusal too: it answers what the launch would.
+    if let Some(existing) = provider.instance_by_name(&req.region, &req.name).await? {
         return Err(ProviderError::Conflict {
             message: format!(
                 "an instance named `{}` already exists in {}: {} ({})",

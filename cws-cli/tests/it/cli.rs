@@ -1016,3 +1016,19 @@ fn prefer_script_asks_whether_to_continue_with_the_script() {
     );
     assert_eq!(v["resolution"]["method"], "script_fallback", "{v}");
 }
+
+/// A dry run predicts what the launch would refuse: a name already in use.
+#[test]
+fn a_dry_run_refuses_a_name_the_launch_would_refuse() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(run(h, &["launch", "python-ml", "taken"]).status.success());
+    let out = run(h, &["launch", "python-ml", "taken", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert!(
+        run(h, &["launch", "python-ml", "free", "--dry-run"])
+            .status
+            .success()
+    );
+}
