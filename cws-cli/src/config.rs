@@ -77,17 +77,14 @@ impl UserConfig {
 }
 
 fn check_user_value(key: &str, v: &str) -> Result<()> {
-    let probe = match key {
-        "user.name" => cws_registry::Identity::new(v, "probe@example.org", Some("probe".into())),
-        "user.email" => cws_registry::Identity::new("probe", v, Some("probe".into())),
-        _ => cws_registry::check_handle(v).map(|()| {
-            cws_registry::Identity::new("probe", "probe@example.org", Some("probe".into()))
-                .expect("a valid probe identity")
-        }),
+    let checked = match key {
+        "user.name" => {
+            cws_registry::Identity::new(v, "probe@example.org", Some("probe".into())).map(|_| ())
+        }
+        "user.email" => cws_registry::Identity::new("probe", v, Some("probe".into())).map(|_| ()),
+        _ => cws_registry::check_handle(v),
     };
-    probe
-        .map(|_| ())
-        .map_err(|e| UsageError(e.to_string()).into())
+    checked.map_err(|e| UsageError(e.to_string()).into())
 }
 
 impl Config {

@@ -312,7 +312,7 @@ fn check_community(c: &crate::model::CommunityRef) -> Result<(), Issue> {
                 clip(&c.listing)
             ),
         )
-        .hint("write it as PUBLISHER/SLUG in lowercase, e.g. `alice/python-ml` (`cws ami browse` lists them)"));
+        .hint("write it as PUBLISHER/SLUG in lowercase, e.g. `alice/python-ml` (the registry lists them)"));
     }
     if let Some(ch) = &c.channel
         && !(slug_ok(ch) && ch.len() <= 32)

@@ -771,68 +771,11 @@ fn a_read_only_state_file_is_not_replaced() {
     assert_eq!(mode, 0o444, "and still read-only");
 }
 
-/// Runs `cws` with stdin and stderr on a pseudo-terminal, answers its question with `input`
-/// once `[y/N]` appears, and returns the exit code and what it wrote to the terminal.
+/// Runs `cws` on a terminal, answers its question with `input` once `[y/N]` appears, and
+/// returns the exit code and what it wrote to the terminal.
 #[cfg(unix)]
 fn answer_on_a_terminal(home: &std::path::Path, args: &[&str], input: &[u8]) -> (i32, String) {
-    use std::io::{Read, Write};
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two new descriptors into the pointed-to ints.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
-    // SAFETY: both descriptors are fresh and owned from here on.
-    let (mut master, slave) = unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            std::fs::File::from_raw_fd(slave),
-        )
-    };
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("cws"));
-    command
-        .env_clear()
-        .env("CWS_HOME", home)
-        .env("HOME", home)
-        .args(args)
-        .stdin(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap())
-        .stdout(std::process::Stdio::null());
-    let mut child = command.spawn().unwrap();
-    // Only the child may hold the terminal now, so reading it ends when the child exits.
-    drop(command);
-    drop(slave);
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains("[y/N]") {
-        let n = master.read(&mut buf).expect("the question");
-        assert!(
-            n > 0,
-            "cws ended without asking: {}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-    }
-    master.write_all(input).unwrap();
-    let status = child.wait().unwrap();
-    // The rest of what it wrote (reading ends with EIO once the child has closed the terminal).
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        seen.extend_from_slice(&buf[..n]);
-    }
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&seen).into_owned(),
-    )
+    type_on_a_terminal(home, &[], args, "[y/N]", input)
 }
 
 /// The terminate question on a real terminal: `y` agrees; `n`, a bare Enter and end of input

@@ -73,3 +73,84 @@ pub fn ok_json_as(home: &Path, user: &str, args: &[&str]) -> Value {
     );
     json(&out)
 }
+
+/// Runs `cws` on a pseudo-terminal that is its controlling terminal (so `/dev/tty` works),
+/// types `input` once `wait_for` appears, and returns the exit code and what it wrote there.
+#[cfg(unix)]
+pub fn type_on_a_terminal(
+    home: &Path,
+    envs: &[(&str, &str)],
+    args: &[&str],
+    wait_for: &str,
+    input: &[u8],
+) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors into the pointed-to ints.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors are fresh and owned from here on.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let slave_fd = slave.as_raw_fd();
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("cws"));
+    command
+        .env_clear()
+        .env("CWS_HOME", home)
+        .env("HOME", home)
+        .envs(envs.iter().copied())
+        .args(args)
+        .stdin(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap())
+        .stdout(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec: a new session whose
+    // controlling terminal is the pty.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    drop(slave);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains(wait_for) {
+        let n = master.read(&mut buf).unwrap_or(0);
+        assert!(
+            n > 0,
+            "cws ended without asking: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    master.write_all(input).unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&seen).into_owned(),
+    )
+}

@@ -531,87 +531,6 @@ fn policy_beats_the_template_and_every_refusal_names_its_rule() {
     assert!(stderr(&out).contains("policy.toml"), "{}", stderr(&out));
 }
 
-/// Runs `cws` on a pseudo-terminal that is its controlling terminal (so `/dev/tty` works),
-/// types `input` once `wait_for` appears, and returns the exit code and what it wrote there.
-#[cfg(unix)]
-fn type_on_a_terminal(
-    home: &Path,
-    user: &str,
-    args: &[&str],
-    wait_for: &str,
-    input: &[u8],
-) -> (i32, String) {
-    use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::process::CommandExt;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two new descriptors into the pointed-to ints.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
-    // SAFETY: both descriptors are fresh and owned from here on.
-    let (mut master, slave) = unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            std::fs::File::from_raw_fd(slave),
-        )
-    };
-    let slave_fd = slave.as_raw_fd();
-    let mut command = Std::new(assert_cmd::cargo::cargo_bin("cws"));
-    command
-        .env_clear()
-        .env("CWS_HOME", home)
-        .env("HOME", home)
-        .env("CWS_USER", user)
-        .args(args)
-        .stdin(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap())
-        .stdout(std::process::Stdio::null());
-    // SAFETY: only async-signal-safe calls between fork and exec: a new session whose
-    // controlling terminal is the pty.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().unwrap();
-    drop(command);
-    drop(slave);
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains(wait_for) {
-        let n = master.read(&mut buf).unwrap_or(0);
-        assert!(
-            n > 0,
-            "cws ended without asking: {}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-    }
-    master.write_all(input).unwrap();
-    let status = child.wait().unwrap();
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        seen.extend_from_slice(&buf[..n]);
-    }
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&seen).into_owned(),
-    )
-}
-
 /// An encrypted key asks for its passphrase on the terminal; a wrong one, or no terminal to
 /// ask on, changes nothing.
 #[cfg(unix)]
@@ -677,13 +596,25 @@ fn an_encrypted_signing_key_asks_for_its_passphrase_before_anything_changes() {
     assert_eq!(public(h), false);
 
     // A wrong passphrase: refused, nothing changed.
-    let (code, text) = type_on_a_terminal(h, ALICE, &share, "Passphrase for", b"wrong\n");
+    let (code, text) = type_on_a_terminal(
+        h,
+        &[("CWS_USER", ALICE)],
+        &share,
+        "Passphrase for",
+        b"wrong\n",
+    );
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("wrong passphrase"), "{text}");
     assert_eq!(public(h), false);
 
     // The right one: shared, listed and signed.
-    let (code, text) = type_on_a_terminal(h, ALICE, &share, "Passphrase for", b"correct horse\n");
+    let (code, text) = type_on_a_terminal(
+        h,
+        &[("CWS_USER", ALICE)],
+        &share,
+        "Passphrase for",
+        b"correct horse\n",
+    );
     assert_eq!(code, 0, "{text}");
     assert_eq!(public(h), true);
     let info = ok_json(h, &["--json", "ami", "info", "alice/python-research"]);
