@@ -68,6 +68,19 @@ pub struct GlobalArgs {
     /// Verbose logs on stderr, and the full resolution report.
     #[arg(long, global = true)]
     pub debug: bool,
+    /// A shared registry (`cws serve`) for registry commands, e.g. https://registry.uni.edu
+    /// (or `cws config set registry.url`); default: the embedded $CWS_HOME/registry.db.
+    #[arg(long, global = true, env = "CWS_REGISTRY", value_name = "URL")]
+    pub registry: Option<String>,
+    /// Bearer token for --registry (or `cws config set registry.token`).
+    #[arg(
+        long,
+        global = true,
+        env = "CWS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
     /// How long the AWS provider's read answers are kept on disk under $CWS_HOME/cache, so a
     /// repeat asks nothing (e.g. `2m`, `30s`; `0` keeps nothing). A launch re-checks the
     /// chosen image before spending.
@@ -113,6 +126,11 @@ pub enum Command {
     /// Defaults in $CWS_HOME/config.toml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Serve the REST API and a shared registry (SQLite by default, or PostgreSQL).
+    Serve(ServeArgs),
+    /// Administer a server's database: bearer tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Print shell completions.
     Completions {
         /// Shell.
@@ -526,7 +544,8 @@ pub enum RegionsCommand {
 /// `cws config ...`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Set a default: provider, region, profile, endpoint, templates.
+    /// Set a default: provider, region, profile, endpoint, templates, user.name, user.email,
+    /// user.handle, user.signing_key, registry.url, registry.token.
     Set {
         /// Key.
         key: String,
@@ -552,4 +571,70 @@ mod tests {
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
     }
+}
+
+/// `cws serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default: put a TLS proxy in front to serve others).
+    #[arg(long, default_value = "127.0.0.1:8947", value_name = "HOST:PORT")]
+    pub addr: String,
+    /// The registry database: sqlite://PATH (default $CWS_HOME/registry.db) or
+    /// postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "CWS_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Requests per minute per token (per client address without one); 0 for no limit.
+    #[arg(long, default_value_t = 1200, value_name = "N")]
+    pub rate_limit: u32,
+    /// How long a request may take (long operations run as jobs).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub request_timeout: String,
+}
+
+/// `cws admin`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Bearer tokens for `cws serve`: create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `cws admin token`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once and stored hashed.
+    Create {
+        /// Who the token acts as: "NAME <EMAIL>".
+        #[arg(long, value_name = "NAME <EMAIL>")]
+        user: String,
+        /// The publisher handle (default: the email's local part).
+        #[arg(long, value_name = "HANDLE")]
+        handle: Option<String>,
+        /// An organization the user belongs to (sees its institutional listings); repeatable.
+        #[arg(long, value_name = "ORG", action = clap::ArgAction::Append)]
+        org: Vec<String>,
+        /// read, rate, publish or admin (each includes the ones before it).
+        #[arg(long, value_name = "read|rate|publish|admin")]
+        scope: String,
+        /// How long it works, e.g. 90d (default: until revoked).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// The server's database (the same default as `cws serve`).
+        #[arg(long, env = "CWS_DATABASE_URL", value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// The server's database (the same default as `cws serve`).
+        #[arg(long, env = "CWS_DATABASE_URL", value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Revoke a token by id: it stops working at once.
+    Revoke {
+        /// The token's id (from `cws admin token list`).
+        id: String,
+        /// The server's database (the same default as `cws serve`).
+        #[arg(long, env = "CWS_DATABASE_URL", value_name = "URL")]
+        database_url: Option<String>,
+    },
 }

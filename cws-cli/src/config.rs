@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::UsageError;
 
 /// The keys `cws config set` accepts.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 11] = [
     "provider",
     "region",
     "profile",
@@ -19,6 +19,8 @@ pub const KEYS: [&str; 9] = [
     "user.email",
     "user.handle",
     "user.signing_key",
+    "registry.url",
+    "registry.token",
 ];
 
 /// The largest `config.toml` cws reads: 64 KiB. The file holds a handful of short keys (a
@@ -50,6 +52,32 @@ pub struct Config {
     /// Who publishes, rates and reports in the registry.
     #[serde(default, skip_serializing_if = "UserConfig::is_empty")]
     pub user: UserConfig,
+    /// A shared registry (`cws serve`) instead of the embedded one.
+    #[serde(default, skip_serializing_if = "RegistryConfig::is_empty")]
+    pub registry: RegistryConfig,
+}
+
+/// `[registry]`: the server registry commands talk to, and the token they present.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A bearer token: the file is written 0600 and `config show` masks it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl RegistryConfig {
+    fn is_empty(&self) -> bool {
+        self.url.is_none() && self.token.is_none()
+    }
+}
+
+/// A token as shown: its first characters, the rest masked.
+pub fn mask_token(token: &str) -> String {
+    let shown: String = token.chars().take(8).collect();
+    format!("{shown}… (masked)")
 }
 
 /// `[user]`: the identity registry commands act as.
@@ -73,6 +101,24 @@ impl UserConfig {
             && self.email.is_none()
             && self.handle.is_none()
             && self.signing_key.is_none()
+    }
+}
+
+/// A registry URL: `http://` or `https://`, with a host.
+pub fn check_registry_url(v: &str) -> Result<()> {
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !v.chars().any(char::is_whitespace) => {
+            Ok(())
+        }
+        _ => Err(UsageError(format!(
+            "registry URL `{}` is not an http:// or https:// URL; write it like \
+             https://registry.example.edu or http://127.0.0.1:8947",
+            v.escape_debug()
+        ))
+        .into()),
     }
 }
 
@@ -158,6 +204,13 @@ impl Config {
                 }
             }
             "user.signing_key" => &mut self.user.signing_key,
+            "registry.url" => {
+                if let Some(v) = &value {
+                    check_registry_url(v)?;
+                }
+                &mut self.registry.url
+            }
+            "registry.token" => &mut self.registry.token,
             "profile" => &mut self.profile,
             "endpoint" => &mut self.endpoint,
             "templates" => &mut self.templates,
@@ -195,13 +248,23 @@ impl Config {
         }
     }
 
+    /// The config as shown to a person: the registry token masked.
+    pub fn masked(&self) -> Config {
+        let mut c = self.clone();
+        if let Some(t) = &c.registry.token {
+            c.registry.token = Some(mask_token(t));
+        }
+        c
+    }
+
     /// Writes atomically (temp file, fsync, rename, fsync of the directory) so a crash never
     /// leaves half a file.
     pub fn save(&self, home: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = Config::path(home);
         let text = toml::to_string_pretty(self).context("serialising config")?;
-        cws_util::fs::write_atomic(&path, text.as_bytes(), None)
+        // It may hold a registry token: only its owner reads it.
+        cws_util::fs::write_atomic(&path, text.as_bytes(), Some(0o600))
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use cws_provider::disk_cache::DiskCache;
 use cws_provider::{CloudProvider, ImageCatalog};
+use cws_resolver::ResolveEnv;
 use cws_resolver::{Consent, ConsentRequest};
-use cws_resolver::{ResolveEnv, Resolver};
 use cws_template::{SearchPath, TemplateStore};
 
 use crate::cli::{GlobalArgs, OutputFormat, ResolveMode};
@@ -37,6 +37,10 @@ pub struct Ctx {
     pub policy: cws_registry::policy::LoadedPolicy,
     /// `--allow-cost`.
     pub allow_cost: bool,
+    /// A shared registry (`--registry`, `CWS_REGISTRY`, `registry.url`); `None`: embedded.
+    pub registry_url: Option<String>,
+    /// Its bearer token (`--token`, `CWS_TOKEN`, `registry.token`).
+    pub registry_token: Option<String>,
 }
 
 impl Ctx {
@@ -110,7 +114,23 @@ impl Ctx {
             })?,
         };
 
+        let registry_url = g
+            .registry
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .or(config.registry.url.clone());
+        if let Some(u) = &registry_url {
+            crate::config::check_registry_url(u)?;
+        }
+        let registry_token = g
+            .token
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .or(config.registry.token.clone());
+
         Ok(Ctx {
+            registry_url,
+            registry_token,
             regions,
             provider_name,
             endpoint_url,
@@ -222,15 +242,6 @@ impl Ctx {
             self.cache_ttl,
         );
         Ok((Arc::new(cache.fresh()), Some(Arc::new(cache))))
-    }
-
-    /// A resolver as `--resolve-mode` asks.
-    pub fn walk(&self, resolver: Resolver) -> Resolver {
-        match self.resolve_mode {
-            ResolveMode::Waves => resolver,
-            ResolveMode::Eager => resolver.eager(),
-            ResolveMode::Sequential => resolver.sequential(),
-        }
     }
 
     async fn backend(&self) -> Result<Arc<dyn CloudProvider>> {

@@ -219,9 +219,23 @@ fn registry_hint(e: &cws_registry::RegistryError) -> Option<String> {
              --institution ORG, --private)"
                 .into(),
         ),
+        R::Store { store, message }
+            if store.starts_with("http://") || store.starts_with("https://") =>
+        {
+            Some(if message.starts_with("rate limited") {
+                "wait, then run the command again".into()
+            } else {
+                format!("check that the registry server at {store} is running and reachable")
+            })
+        }
         R::Store { .. } => {
             Some("the registry is $CWS_HOME/registry.db; check the disk and its permissions".into())
         }
+        R::Unauthorized { .. } => Some(
+            "pass a token with access to the registry: --token or CWS_TOKEN, or set it once \
+             with `cws config set registry.token TOKEN`"
+                .into(),
+        ),
         _ => None,
     }
 }
@@ -295,5 +309,31 @@ mod tests {
         let wrapped =
             anyhow::Error::from(LifecycleError::Invalid("x".into())).context("ami create");
         assert_eq!(exit_code(&wrapped), 2);
+    }
+
+    #[test]
+    fn a_registry_refusing_the_token_exits_2_and_says_how_to_pass_one() {
+        use cws_registry::RegistryError as R;
+        let err = anyhow::Error::from(R::Unauthorized {
+            registry: "https://registry.example.edu".into(),
+            message: "the token expired".into(),
+        })
+        .context("ami browse");
+        assert_eq!(exit_code(&err), 2);
+        let h = hint(&err).unwrap_or_default();
+        assert!(
+            h.contains("--token") && h.contains("CWS_TOKEN") && h.contains("registry.token"),
+            "{h}"
+        );
+        let unreachable = anyhow::Error::from(R::Store {
+            store: "https://registry.example.edu".into(),
+            message: "cannot reach the registry".into(),
+        });
+        assert_eq!(exit_code(&unreachable), 1);
+        assert!(
+            hint(&unreachable).is_some_and(|h| h.contains("https://registry.example.edu")),
+            "{:?}",
+            hint(&unreachable)
+        );
     }
 }

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.global.debug);
+    init_logging(cli.global.debug, matches!(cli.command, Command::Serve(_)));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -72,9 +72,12 @@ fn reset_sigpipe() {
     }
 }
 
-fn init_logging(debug: bool) {
+fn init_logging(debug: bool, serving: bool) {
     // Users see cws's own warnings; the AWS SDK's chatter only with --debug (or CWS_LOG).
-    let filter = if debug {
+    let filter = if serving && !debug {
+        // A server logs each request (with its id) and what went wrong.
+        "warn,cws_api=info"
+    } else if debug {
         "debug,hyper=info,h2=info,rustls=info"
     } else {
         "error,cws_resolver=warn,cws_provider=warn,cws_aws=warn,cws_lifecycle=warn,cws=warn"
@@ -95,6 +98,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let ctx = Ctx::new(&cli.global)?;
+    if let Command::Serve(a) = &cli.command {
+        return commands::serve::serve(&ctx, a);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -107,7 +113,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Regions(c) => commands::regions::run(&ctx, c),
             Command::Config(c) => commands::config::run(&ctx, c),
             Command::Audit(a) => commands::audit::run(&ctx, a),
-            Command::Completions { .. } => Ok(()),
+            Command::Admin(crate::cli::AdminCommand::Token(t)) => {
+                commands::serve::token(&ctx, t).await
+            }
+            Command::Serve(_) | Command::Completions { .. } => Ok(()),
         }
     })
 }

@@ -81,6 +81,23 @@ pub struct CreateReport {
     pub warnings: Vec<String>,
 }
 
+/// The name an image gets when none is given: "<template name> <version> <UTC time to the
+/// second>", in the characters EC2 accepts in image names (others become `-`), at most 128.
+pub fn default_image_name(template: &Template, now: chrono::DateTime<chrono::Utc>) -> String {
+    let raw = format!(
+        "{} {} {}",
+        template.name,
+        template.version,
+        now.format("%Y-%m-%d %H.%M.%S UTC")
+    );
+    let allowed = |c: char| c.is_ascii_alphanumeric() || " ()[]./-'@_".contains(c);
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .collect();
+    cleaned.chars().take(128).collect()
+}
+
 /// The tags cws puts on an image it makes for `template` from `instance_id`.
 pub fn creation_tags(
     template: &Template,

@@ -10,7 +10,13 @@
 //!   migrates the database; its tests run when `CWS_TEST_DATABASE_URL` names a server).
 //!
 //! Both hold the same data with the same meanings and errors: every store passes the same
-//! conformance suite ([`testing::conformance`], feature `testing`).
+//! conformance suite ([`testing::conformance`], feature `testing`). A client implements it too:
+//! `HttpRegistry` (cargo feature `http`) reaches a registry served by `cws serve` over its REST
+//! API, and gives the server's store's answers and errors as they were (the server sends them
+//! serialized).
+//!
+//! The same stores keep the API tokens of `cws serve` ([`TokenStore`], module [`tokens`]):
+//! only a hash of each token's secret is stored.
 //!
 //! The registry holds data; it prints nothing and words no command. Errors carry the field, the
 //! value and what is accepted ([`RegistryError`]).
@@ -19,11 +25,14 @@
 
 pub mod audit;
 pub mod community;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod model;
 pub mod policy;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
+pub mod tokens;
 pub mod trust;
 pub use sqlite::check_category;
 #[cfg(feature = "testing")]
@@ -32,13 +41,21 @@ pub mod testing;
 use async_trait::async_trait;
 
 pub use community::{CommunityPlan, CommunityTier, TIER_ID};
+#[cfg(feature = "http")]
+pub use http::{Credentials, HttpRegistry, StaticToken};
 pub use model::*;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresRegistry;
 pub use sqlite::SqliteRegistry;
+pub use tokens::{IssuedToken, NewToken, Scope, TokenInfo, TokenStore};
 
 /// What can go wrong in the registry.
-#[derive(Debug, thiserror::Error)]
+///
+/// It serializes with its kind in `kind` (snake_case, as [`RegistryError::code`] names it) and
+/// its fields beside, so a registry server sends the exact error and an HTTP client rebuilds
+/// it.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RegistryError {
     /// A value is not acceptable: `field` `value`, and what is.
@@ -125,6 +142,15 @@ pub enum RegistryError {
         /// What failed.
         message: String,
     },
+    /// A registry server refused the request: no valid token, an expired one, or one without
+    /// the scope the request needs.
+    #[error("the registry at {registry} refused the request: {message}")]
+    Unauthorized {
+        /// The registry (its URL).
+        registry: String,
+        /// Why, as the registry said.
+        message: String,
+    },
 }
 
 impl RegistryError {
@@ -138,12 +164,30 @@ impl RegistryError {
     }
 
     /// Whether this is the caller's input at fault (as opposed to the store, or a document
-    /// that fails a trust check).
+    /// that fails a trust check). [`RegistryError::Unauthorized`] is: the caller fixes it with
+    /// a token.
     pub fn is_invalid_input(&self) -> bool {
         !matches!(
             self,
             RegistryError::Store { .. } | RegistryError::Rollback { .. }
         )
+    }
+
+    /// The error's kind, snake_case, as it is serialized in `kind` (`invalid`,
+    /// `unknown_listing`, `unknown_version`, `unlisted_image`, `region_taken`, `forbidden`,
+    /// `rollback`, `store`, `unauthorized`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::Invalid { .. } => "invalid",
+            RegistryError::UnknownListing { .. } => "unknown_listing",
+            RegistryError::UnknownVersion { .. } => "unknown_version",
+            RegistryError::UnlistedImage { .. } => "unlisted_image",
+            RegistryError::RegionTaken { .. } => "region_taken",
+            RegistryError::Forbidden { .. } => "forbidden",
+            RegistryError::Rollback { .. } => "rollback",
+            RegistryError::Store { .. } => "store",
+            RegistryError::Unauthorized { .. } => "unauthorized",
+        }
     }
 }
 
@@ -151,7 +195,7 @@ impl RegistryError {
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
 /// One interface over every registry store (embedded SQLite; PostgreSQL and an HTTP client
-/// of `cws serve` implement the same).
+/// of `cws serve`, `HttpRegistry` with feature `http`, implement the same).
 ///
 /// Visibility is enforced here, in the store's queries: a listing the viewer may not see is
 /// reported as unknown. `viewer` is `None` for an anonymous reader (public and community

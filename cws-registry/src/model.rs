@@ -1,6 +1,8 @@
 //! The registry's data: identities, listing ids, visibility, versions, ratings, reports.
 //!
-//! Every type here serializes to the registry JSON the CLI prints and the REST API serves.
+//! Every type here serializes to the registry JSON the CLI prints and the REST API serves, and
+//! the types the API answers with or accepts deserialize from it as they were (the HTTP client
+//! store reads them back losslessly).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -273,6 +275,18 @@ pub fn parse_version(v: &str) -> Result<semver::Version, RegistryError> {
         .map_err(|_| RegistryError::invalid("version", v, "a semantic version like 2.1.0"))
 }
 
+/// The longest organization name accepted, in bytes.
+pub(crate) const MAX_ORG_NAME_BYTES: usize = 128;
+
+/// Whether `o` is an acceptable organization name (of `institutional:ORG`, or of an actor or
+/// token): 1 to [`MAX_ORG_NAME_BYTES`] bytes, nothing unsafe to show (control, bidi or
+/// invisible format characters).
+pub(crate) fn is_org_name(o: &str) -> bool {
+    !o.is_empty()
+        && o.len() <= MAX_ORG_NAME_BYTES
+        && cws_util::text::first_unsafe_to_show(o).is_none()
+}
+
 /// Who may see and launch a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Visibility {
@@ -314,10 +328,7 @@ impl FromStr for Visibility {
                 check_slug_like("community", n)?;
                 Visibility::Community(n.to_string())
             }
-            Some(("institutional", o)) if !o.is_empty() && o.len() <= 128 => {
-                if cws_util::text::first_unsafe_to_show(o).is_some() {
-                    return Err(bad());
-                }
+            Some(("institutional", o)) if is_org_name(o) => {
                 Visibility::Institutional(o.to_string())
             }
             _ => return Err(bad()),
@@ -355,7 +366,7 @@ pub struct RegionImage {
 
 /// What a publisher publishes: one region's image of one version of a listing. The first
 /// publish makes the listing; a later one adds a version or a region to a version.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Publish {
     /// The listing.
     pub listing: ListingId,
@@ -378,13 +389,15 @@ pub struct Publish {
     /// The image there.
     pub image: RegionImage,
     /// Release notes.
+    #[serde(default)]
     pub notes: Option<String>,
     /// How many times faster than script provisioning a launch from the image is.
+    #[serde(default)]
     pub speedup: Option<f64>,
 }
 
 /// What a publish did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Published {
     /// The listing.
     pub listing: ListingId,
@@ -459,7 +472,7 @@ impl SignatureInfo {
 }
 
 /// A listing as browse shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListingSummary {
     /// `publisher/slug`.
     pub id: ListingId,
@@ -489,11 +502,14 @@ pub struct ListingSummary {
     pub revoked: bool,
     /// Whether the newest version is quarantined.
     pub quarantined: bool,
-    /// The publisher's email (the principal signatures must be made by).
-    #[serde(skip)]
+    /// The publisher's email (the principal signatures must be made by). Serialized, so a
+    /// client of a registry server checks signatures itself.
+    #[serde(default)]
     pub publisher_email: String,
-    /// The latest version's revision and its newest signed document, for the signature status.
-    #[serde(skip)]
+    /// The latest version's revision and its newest signed document, for the signature status
+    /// (serialized as `[revision, document or null]`, so a client of a registry server checks
+    /// the signature itself).
+    #[serde(default)]
     pub latest_signed: (u32, Option<crate::trust::SignedDocument>),
 }
 
@@ -509,7 +525,7 @@ pub struct Revocation {
 }
 
 /// Why a version is quarantined.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantine {
     /// What the reports said.
     pub reason: String,
@@ -518,7 +534,7 @@ pub struct Quarantine {
 }
 
 /// One version of a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {
     /// Semver.
     pub version: String,
@@ -542,8 +558,9 @@ pub struct VersionInfo {
     pub quarantined: Option<Quarantine>,
     /// Launches from this version.
     pub downloads: u64,
-    /// The newest signed revision's document and signature.
-    #[serde(skip)]
+    /// The newest signed revision's document and signature (serialized when there is one, so
+    /// a client of a registry server checks the signature itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<crate::trust::SignedDocument>,
 }
 
@@ -566,7 +583,7 @@ impl VersionInfo {
 }
 
 /// A review as shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Review {
     /// Author's handle.
     pub author: String,
@@ -583,7 +600,7 @@ pub struct Review {
 }
 
 /// Everything `ami info` shows of a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListingDetail {
     /// The summary.
     #[serde(flatten)]
@@ -646,17 +663,22 @@ impl FromStr for Sort {
 }
 
 /// What browse looks for.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BrowseQuery {
     /// Only this category.
+    #[serde(default)]
     pub category: Option<String>,
     /// Words that must appear in the id, name, description or category (case-insensitive).
+    #[serde(default)]
     pub text: Option<String>,
     /// Only listings shared with this community.
+    #[serde(default)]
     pub community: Option<String>,
     /// Order.
+    #[serde(default)]
     pub sort: Sort,
     /// At most this many (0: no limit).
+    #[serde(default)]
     pub limit: usize,
 }
 
@@ -706,7 +728,7 @@ impl FromStr for ReportReason {
 }
 
 /// What a report did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportOutcome {
     /// The listing.
     pub listing: ListingId,
@@ -719,7 +741,7 @@ pub struct ReportOutcome {
 }
 
 /// Where an image id is published.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageListing {
     /// The listing.
     pub listing: ListingId,
@@ -730,7 +752,7 @@ pub struct ImageListing {
 }
 
 /// A download to record: one launch from a listing version.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Download {
     /// The listing.
     pub listing: ListingId,
@@ -739,11 +761,12 @@ pub struct Download {
     /// The day (UTC).
     pub day: NaiveDate,
     /// Who launched (marks their rating `verified_use`).
+    #[serde(default)]
     pub by: Option<String>,
 }
 
 /// A version that may not be launched, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
     /// The listing.
     pub listing: ListingId,
@@ -813,7 +836,7 @@ pub struct ExportedVersion {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Imported {
     /// The listing.
     pub listing: ListingId,

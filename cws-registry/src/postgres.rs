@@ -32,6 +32,7 @@ use crate::model::*;
 use crate::sqlite::{
     check_publish, like_pattern, now_text, parse_time, store_error, visibility_parts,
 };
+use crate::tokens::{self, IssuedToken, NewToken, TokenInfo, TokenStore};
 use crate::{Registry, RegistryError, RegistryResult, check_category, check_stars, check_text};
 
 /// Which listings a viewer may see: parameters $1 handle (or NULL), $2 admin, $3 the viewer's
@@ -84,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "signatures",
         include_str!("../migrations/postgres/0002_signatures.sql"),
+    ),
+    (
+        3,
+        "tokens",
+        include_str!("../migrations/postgres/0003_tokens.sql"),
     ),
 ];
 
@@ -1441,9 +1447,136 @@ impl Registry for PostgresRegistry {
     }
 }
 
+/// A tokens row as a [`TokenInfo`].
+fn token_of(store: &str, r: &PgRow) -> RegistryResult<TokenInfo> {
+    let id: String = r.get("id");
+    Ok(TokenInfo {
+        scope: tokens::stored_scope(store, &id, &r.get::<String, _>("scope"))?,
+        identity: Identity {
+            name: r.get("name"),
+            email: r.get("email"),
+            handle: r.get("handle"),
+        },
+        orgs: r.get("orgs"),
+        created_at: parse_time(r.get("created_at")),
+        expires_at: r.get::<Option<String>, _>("expires_at").map(parse_time),
+        revoked_at: r.get::<Option<String>, _>("revoked_at").map(parse_time),
+        id,
+    })
+}
+
+#[async_trait]
+impl TokenStore for PostgresRegistry {
+    async fn create_token(&self, t: &NewToken) -> RegistryResult<IssuedToken> {
+        let mut info = tokens::check_new_token(t, chrono::Utc::now())?;
+        for _ in 0..tokens::CREATE_ATTEMPTS {
+            let (id, secret) = tokens::generate(&self.location)?;
+            // An id (or, never in practice, a hash) already taken inserts nothing: draw again.
+            let inserted = sqlx::query(
+                "INSERT INTO tokens (id, secret_sha256, name, email, handle, orgs, scope,
+                     created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(tokens::secret_hash(&secret))
+            .bind(&info.identity.name)
+            .bind(&info.identity.email)
+            .bind(&info.identity.handle)
+            .bind(&info.orgs)
+            .bind(info.scope.as_str())
+            .bind(tokens::time_text(info.created_at))
+            .bind(info.expires_at.map(tokens::time_text))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+            if inserted == 1 {
+                info.id = id;
+                return Ok(IssuedToken { info, secret });
+            }
+        }
+        Err(RegistryError::Store {
+            store: self.location.clone(),
+            message: format!(
+                "no free token id after {} random draws",
+                tokens::CREATE_ATTEMPTS
+            ),
+        })
+    }
+
+    async fn list_tokens(&self) -> RegistryResult<Vec<TokenInfo>> {
+        sqlx::query("SELECT * FROM tokens ORDER BY created_at DESC, seq DESC")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| token_of(&self.location, r))
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: &str) -> RegistryResult<TokenInfo> {
+        // One statement: a concurrent revocation of the same token waits for this one's row
+        // lock, then finds `revoked_at` set and keeps it (the first time).
+        let row = sqlx::query(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING *",
+        )
+        .bind(id)
+        .bind(now_text())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        match row {
+            Some(r) => token_of(&self.location, &r),
+            None => Err(tokens::unknown_token(id)),
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        secret: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> RegistryResult<Option<TokenInfo>> {
+        let Some((id, hash)) = tokens::secret_lookup(secret) else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT * FROM tokens WHERE secret_sha256 = $1 AND id = $2")
+            .bind(&hash)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some(r) => {
+                let info = token_of(&self.location, &r)?;
+                Ok(info.usable(now).then_some(info))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    /// Every file under `migrations/postgres/` is in [`super::MIGRATIONS`], numbered as its
+    /// name says.
+    #[test]
+    fn every_migration_file_is_applied() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("the migrations directory")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = super::MIGRATIONS
+            .iter()
+            .map(|(n, name, _)| format!("{n:04}_{name}.sql"))
+            .collect();
+        assert_eq!(files, listed);
+    }
 
     #[test]
     fn redact_drops_the_password_only() {

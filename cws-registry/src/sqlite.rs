@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::model::*;
+use crate::tokens::{self, IssuedToken, NewToken, TokenInfo, TokenStore};
 use crate::{Registry, RegistryError, RegistryResult, check_stars, check_text};
 
 /// Which listings a viewer may see: parameters ?1 handle (or NULL), ?2 admin, ?3 JSON array
@@ -53,6 +54,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signatures",
         include_str!("../migrations/0002_signatures.sql"),
     ),
+    (3, "tokens", include_str!("../migrations/0003_tokens.sql")),
 ];
 
 /// The embedded registry store.
@@ -1596,4 +1598,151 @@ async fn reviews_of(
             updated_at: parse_time(r.get("updated_at")),
         })
         .collect())
+}
+
+/// A tokens row as a [`TokenInfo`].
+fn token_of(store: &str, r: &SqliteRow) -> RegistryResult<TokenInfo> {
+    let id: String = r.get("id");
+    let orgs: String = r.get("orgs");
+    let orgs = serde_json::from_str(&orgs).map_err(|e| RegistryError::Store {
+        store: store.to_string(),
+        message: format!("token {id} has organizations `{orgs}` that are not a JSON array: {e}"),
+    })?;
+    Ok(TokenInfo {
+        scope: tokens::stored_scope(store, &id, &r.get::<String, _>("scope"))?,
+        identity: Identity {
+            name: r.get("name"),
+            email: r.get("email"),
+            handle: r.get("handle"),
+        },
+        orgs,
+        created_at: parse_time(r.get("created_at")),
+        expires_at: r.get::<Option<String>, _>("expires_at").map(parse_time),
+        revoked_at: r.get::<Option<String>, _>("revoked_at").map(parse_time),
+        id,
+    })
+}
+
+#[async_trait]
+impl TokenStore for SqliteRegistry {
+    async fn create_token(&self, t: &NewToken) -> RegistryResult<IssuedToken> {
+        let mut info = tokens::check_new_token(t, Utc::now())?;
+        let store = self.location();
+        let orgs = serde_json::to_string(&info.orgs).map_err(|e| RegistryError::Store {
+            store: store.clone(),
+            message: format!("writing organizations as JSON: {e}"),
+        })?;
+        for _ in 0..tokens::CREATE_ATTEMPTS {
+            let (id, secret) = tokens::generate(&store)?;
+            let mut tx = self.write().await?;
+            // An id (or, never in practice, a hash) already taken inserts nothing: draw again.
+            let inserted = sqlx::query(
+                "INSERT INTO tokens (id, secret_sha256, name, email, handle, orgs, scope,
+                     created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(tokens::secret_hash(&secret))
+            .bind(&info.identity.name)
+            .bind(&info.identity.email)
+            .bind(&info.identity.handle)
+            .bind(&orgs)
+            .bind(info.scope.as_str())
+            .bind(tokens::time_text(info.created_at))
+            .bind(info.expires_at.map(tokens::time_text))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+            tx.commit().await.map_err(|e| self.err(e))?;
+            if inserted == 1 {
+                info.id = id;
+                return Ok(IssuedToken { info, secret });
+            }
+        }
+        Err(RegistryError::Store {
+            store,
+            message: format!(
+                "no free token id after {} random draws",
+                tokens::CREATE_ATTEMPTS
+            ),
+        })
+    }
+
+    async fn list_tokens(&self) -> RegistryResult<Vec<TokenInfo>> {
+        let store = self.location();
+        sqlx::query("SELECT * FROM tokens ORDER BY created_at DESC, rowid DESC")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| token_of(&store, r))
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: &str) -> RegistryResult<TokenInfo> {
+        let mut tx = self.write().await?;
+        // Revoking again keeps the first time.
+        sqlx::query("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let row = sqlx::query("SELECT * FROM tokens WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let Some(row) = row else {
+            return Err(tokens::unknown_token(id));
+        };
+        let info = token_of(&self.location(), &row)?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(info)
+    }
+
+    async fn authenticate(
+        &self,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> RegistryResult<Option<TokenInfo>> {
+        let Some((id, hash)) = tokens::secret_lookup(secret) else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT * FROM tokens WHERE secret_sha256 = ?1 AND id = ?2")
+            .bind(&hash)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some(r) => {
+                let info = token_of(&self.location(), &r)?;
+                Ok(info.usable(now).then_some(info))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file under `migrations/` is in [`super::MIGRATIONS`], numbered as its name says.
+    #[test]
+    fn every_migration_file_is_applied() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("the migrations directory")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = super::MIGRATIONS
+            .iter()
+            .map(|(n, name, _)| format!("{n:04}_{name}.sql"))
+            .collect();
+        assert_eq!(files, listed);
+    }
 }

@@ -22,15 +22,19 @@
 //! channels, suggestions for unknown ids), ratings and reviews, downloads, reports and
 //! quarantine, revocation, signed versions and imports (revisions never go back), browse
 //! (filters, sorts, limit) and visibility.
+//!
+//! [`token_conformance`] does the same for a [`TokenStore`]: scopes, issuing and
+//! authenticating tokens, expiry, revocation and the token list.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::model::*;
+use crate::tokens::{IssuedToken, NewToken, Scope, TokenInfo, TokenStore};
 use crate::{Registry, RegistryError, RegistryResult, SqliteRegistry};
 
 /// Runs every conformance check, each against a fresh empty store from `fresh`, and panics
@@ -90,6 +94,55 @@ where
         import_refuses_changed_regions_and_rollbacks,
         import_keeps_revocations,
     );
+}
+
+/// Runs every token check ([`TokenStore`]), each against a fresh store with no token from
+/// `fresh`, and panics on the first failure, naming the check.
+///
+/// ```no_run
+/// # async fn run() {
+/// cws_registry::testing::token_conformance(cws_registry::testing::temp_sqlite_tokens).await;
+/// # }
+/// ```
+pub async fn token_conformance<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Box<dyn TokenStore>>,
+{
+    macro_rules! run {
+        ($($check:ident),* $(,)?) => {
+            $(
+                {
+                    let store = fresh().await;
+                    $check(&Check(stringify!($check)), store.as_ref()).await;
+                }
+            )*
+        };
+    }
+    run!(
+        token_scopes_nest,
+        token_create_then_authenticate,
+        token_admin_scope_acts_as_admin,
+        token_refuses_bad_input,
+        token_wrong_or_malformed_secret_is_none,
+        token_expired_is_none,
+        token_revoked_is_none,
+        token_list_newest_first,
+    );
+}
+
+/// A fresh [`SqliteRegistry`] with no token, in its own temporary directory removed when the
+/// store is dropped: the factory the embedded store's test passes to [`token_conformance`].
+///
+/// # Panics
+///
+/// When the directory cannot be made or the store cannot be opened.
+pub async fn temp_sqlite_tokens() -> Box<dyn TokenStore> {
+    let dir = tempfile::tempdir().expect("a temporary directory for the registry");
+    let store = SqliteRegistry::open(&dir.path().join("registry.db"))
+        .await
+        .unwrap_or_else(|e| panic!("opening a SQLite registry in {}: {e}", dir.path().display()));
+    Box::new(TempSqlite { store, _dir: dir })
 }
 
 /// A fresh [`SqliteRegistry`] in its own temporary directory, removed when the store is
@@ -206,6 +259,26 @@ impl Registry for TempSqlite {
         reason: &str,
     ) -> RegistryResult<Revocation> {
         self.store.revoke(actor, id, version, reason).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for TempSqlite {
+    async fn create_token(&self, t: &NewToken) -> RegistryResult<IssuedToken> {
+        self.store.create_token(t).await
+    }
+    async fn list_tokens(&self) -> RegistryResult<Vec<TokenInfo>> {
+        self.store.list_tokens().await
+    }
+    async fn revoke_token(&self, id: &str) -> RegistryResult<TokenInfo> {
+        self.store.revoke_token(id).await
+    }
+    async fn authenticate(
+        &self,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> RegistryResult<Option<TokenInfo>> {
+        self.store.authenticate(secret, now).await
     }
 }
 
@@ -2951,4 +3024,516 @@ async fn find_image_finds_published_regions(cx: &Check, store: &dyn Registry) {
         "find_image(unpublished image)",
     );
     cx.eq(none, vec![], "find_image(unpublished image)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+fn new_token(who: &Actor, orgs: &[&str], scope: Scope) -> NewToken {
+    NewToken {
+        identity: who.identity.clone(),
+        orgs: strings(orgs),
+        scope,
+        expires_at: None,
+    }
+}
+
+async fn issue(cx: &Check, store: &dyn TokenStore, t: &NewToken, what: &str) -> IssuedToken {
+    cx.ok(store.create_token(t).await, what)
+}
+
+async fn authenticated(
+    cx: &Check,
+    store: &dyn TokenStore,
+    secret: &str,
+    now: DateTime<Utc>,
+    what: &str,
+) -> Option<TokenInfo> {
+    cx.ok(store.authenticate(secret, now).await, what)
+}
+
+/// The lowercase hex SHA-256 of a text.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The field of an [`RegistryError::Invalid`].
+fn invalid_field(e: &RegistryError) -> &str {
+    match e {
+        RegistryError::Invalid { field, .. } => field,
+        _ => "",
+    }
+}
+
+async fn token_scopes_nest(cx: &Check, _store: &dyn TokenStore) {
+    let order = [Scope::Read, Scope::Rate, Scope::Publish, Scope::Admin];
+    for (i, has) in order.iter().enumerate() {
+        for (j, needed) in order.iter().enumerate() {
+            cx.eq(
+                has.allows(*needed),
+                i >= j,
+                &format!("{has}.allows({needed})"),
+            );
+        }
+    }
+    cx.holds(Scope::Admin.allows(Scope::Read), "admin allows read");
+    cx.holds(!Scope::Read.allows(Scope::Rate), "read does not allow rate");
+    cx.holds(
+        !Scope::Publish.allows(Scope::Admin),
+        "publish does not allow admin",
+    );
+    for (scope, name) in order.iter().zip(["read", "rate", "publish", "admin"]) {
+        cx.eq(scope.as_str(), name, "Scope::as_str");
+        cx.eq(scope.to_string(), name.to_string(), "Scope's Display");
+        cx.eq(
+            cx.ok(name.parse::<Scope>(), &format!("parsing scope {name}")),
+            *scope,
+            &format!("parsing scope {name}"),
+        );
+        cx.eq(
+            serde_json::to_string(scope).unwrap_or_default(),
+            format!("\"{name}\""),
+            &format!("{name} as JSON"),
+        );
+    }
+    let e = expect_err!(
+        cx,
+        "write".parse::<Scope>(),
+        RegistryError::Invalid { .. },
+        "parsing scope `write`"
+    );
+    cx.eq(
+        invalid_field(&e),
+        "scope",
+        "field of the error for scope `write`",
+    );
+    cx.holds(
+        e.to_string().contains("read, rate, publish or admin"),
+        format_args!("the error for scope `write` says what is accepted: {e}"),
+    );
+}
+
+async fn token_create_then_authenticate(cx: &Check, store: &dyn TokenStore) {
+    let who = alice();
+    let before = Utc::now() - TimeDelta::seconds(1);
+    let made = issue(
+        cx,
+        store,
+        &new_token(&who, &["Example University", "lab-x"], Scope::Publish),
+        "creating a publish token for alice",
+    )
+    .await;
+    let info = &made.info;
+    cx.eq(&info.identity, &who.identity, "identity of the new token");
+    cx.eq(
+        info.orgs.clone(),
+        strings(&["Example University", "lab-x"]),
+        "organizations of the new token",
+    );
+    cx.eq(info.scope, Scope::Publish, "scope of the new token");
+    cx.eq(info.expires_at, None, "expiry of a token made without one");
+    cx.eq(info.revoked_at, None, "revocation of a new token");
+    cx.holds(
+        info.created_at >= before && info.created_at <= Utc::now() + TimeDelta::seconds(1),
+        format_args!("created_at {} is about now", info.created_at),
+    );
+    let id_ok = info.id.len() == 11
+        && info.id.starts_with('t')
+        && info.id[1..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    cx.holds(
+        id_ok,
+        format_args!("token id `{}` is t and 10 lowercase hex digits", info.id),
+    );
+    let prefix = format!("cws_{}_", info.id);
+    let key = made.secret.strip_prefix(&prefix).unwrap_or_default();
+    cx.holds(
+        key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        format_args!(
+            "the secret is `{prefix}` and 64 lowercase hex digits (got {} characters)",
+            made.secret.len()
+        ),
+    );
+
+    let found = authenticated(cx, store, &made.secret, Utc::now(), "authenticating").await;
+    cx.eq(found.as_ref(), Some(info), "authenticate(secret)");
+    let actor = info.actor();
+    cx.eq(
+        actor,
+        Actor {
+            identity: who.identity.clone(),
+            admin: false,
+            orgs: strings(&["Example University", "lab-x"]),
+        },
+        "actor of a publish token",
+    );
+
+    // A second token is another id and another secret; each finds its own.
+    let other = issue(
+        cx,
+        store,
+        &new_token(&bob(), &[], Scope::Read),
+        "creating a read token for bob",
+    )
+    .await;
+    cx.holds(
+        other.info.id != info.id && other.secret != made.secret,
+        "two tokens have different ids and secrets",
+    );
+    let found = authenticated(cx, store, &other.secret, Utc::now(), "authenticating bob").await;
+    cx.eq(
+        found.map(|i| i.identity.handle),
+        Some("bob".to_string()),
+        "authenticate(bob's secret)",
+    );
+    let found = authenticated(cx, store, &made.secret, Utc::now(), "authenticating alice").await;
+    cx.eq(
+        found.map(|i| i.identity.handle),
+        Some("alice".to_string()),
+        "authenticate(alice's secret) after bob's token",
+    );
+}
+
+async fn token_admin_scope_acts_as_admin(cx: &Check, store: &dyn TokenStore) {
+    let who = carol();
+    let made = issue(
+        cx,
+        store,
+        &new_token(&who, &["Example University"], Scope::Admin),
+        "creating an admin token",
+    )
+    .await;
+    let found = authenticated(cx, store, &made.secret, Utc::now(), "authenticating").await;
+    cx.eq(
+        found.as_ref(),
+        Some(&made.info),
+        "authenticate(admin secret)",
+    );
+    let actor = found.map(|i| i.actor());
+    cx.eq(
+        actor,
+        Some(Actor {
+            identity: who.identity.clone(),
+            admin: true,
+            orgs: strings(&["Example University"]),
+        }),
+        "actor of an admin token",
+    );
+    for scope in [Scope::Read, Scope::Rate, Scope::Publish] {
+        let made = issue(
+            cx,
+            store,
+            &new_token(&who, &[], scope),
+            &format!("creating a {scope} token"),
+        )
+        .await;
+        cx.eq(
+            made.info.actor().admin,
+            false,
+            &format!("a {scope} token's actor is an admin"),
+        );
+    }
+}
+
+async fn token_refuses_bad_input(cx: &Check, store: &dyn TokenStore) {
+    let who = alice();
+    let long = "o".repeat(129);
+    for (org, what) in [
+        ("", "an empty organization"),
+        (long.as_str(), "a 129-byte organization"),
+        ("Example\nUniversity", "an organization with a newline"),
+        ("Example\u{1b}[31m", "an organization with an escape"),
+    ] {
+        let e = expect_err!(
+            cx,
+            store
+                .create_token(&new_token(&who, &["lab-x", org], Scope::Read))
+                .await,
+            RegistryError::Invalid { .. },
+            &format!("creating a token with {what}")
+        );
+        cx.eq(
+            invalid_field(&e),
+            "org",
+            &format!("field of the error for {what}"),
+        );
+    }
+    let ok = "o".repeat(128);
+    issue(
+        cx,
+        store,
+        &new_token(&who, &[&ok], Scope::Read),
+        "creating a token with a 128-byte organization",
+    )
+    .await;
+
+    let mut bad_email = new_token(&who, &[], Scope::Read);
+    bad_email.identity.email = "not an address".into();
+    let e = expect_err!(
+        cx,
+        store.create_token(&bad_email).await,
+        RegistryError::Invalid { .. },
+        "creating a token for a bad email"
+    );
+    cx.eq(
+        invalid_field(&e),
+        "user.email",
+        "field of the error for a bad email",
+    );
+
+    let mut past = new_token(&who, &[], Scope::Read);
+    past.expires_at = Some(Utc::now() - TimeDelta::seconds(60));
+    let e = expect_err!(
+        cx,
+        store.create_token(&past).await,
+        RegistryError::Invalid { .. },
+        "creating a token that expired a minute ago"
+    );
+    cx.eq(
+        invalid_field(&e),
+        "expires_at",
+        "field of the error for a past expiry",
+    );
+
+    let listed = cx.ok(store.list_tokens().await, "listing tokens");
+    cx.eq(
+        listed.len(),
+        1,
+        "tokens after the refused ones (only the good one)",
+    );
+}
+
+async fn token_wrong_or_malformed_secret_is_none(cx: &Check, store: &dyn TokenStore) {
+    let made = issue(
+        cx,
+        store,
+        &new_token(&alice(), &[], Scope::Rate),
+        "creating a token",
+    )
+    .await;
+    let secret = made.secret.clone();
+    let now = Utc::now();
+    // The same id with another key (the last digit changed).
+    let mut wrong_key = secret.clone();
+    let last = wrong_key.pop().unwrap_or('0');
+    wrong_key.push(if last == '0' { '1' } else { '0' });
+    // Another token's form, unknown id.
+    let unknown = format!("cws_t0000000000_{}", "0".repeat(64));
+    // The right key under another id.
+    let key = secret.rsplit('_').next().unwrap_or_default();
+    let other_id = format!("cws_t0000000000_{key}");
+    let cases = [
+        (wrong_key, "the right id with a wrong key"),
+        (unknown, "an unknown token"),
+        (other_id, "the right key under another id"),
+        (String::new(), "an empty secret"),
+        ("cws_".into(), "`cws_`"),
+        (made.info.id.clone(), "the token's id"),
+        (secret.to_uppercase(), "the secret in uppercase"),
+        (format!("{secret}0"), "the secret with a digit more"),
+        (
+            secret[..secret.len() - 1].to_string(),
+            "the secret with a digit less",
+        ),
+        (format!(" {secret}"), "the secret after a space"),
+        (format!("Bearer {secret}"), "the secret after `Bearer `"),
+        (sha256_hex(&secret), "the secret's hash"),
+        ("cws_'; DROP TABLE tokens; --_x".into(), "SQL in the secret"),
+    ];
+    for (bad, what) in cases {
+        let found = authenticated(cx, store, &bad, now, &format!("authenticating {what}")).await;
+        cx.eq(found, None, &format!("authenticate({what})"));
+    }
+    let found = authenticated(cx, store, &secret, now, "authenticating the secret").await;
+    cx.eq(
+        found.map(|i| i.id),
+        Some(made.info.id.clone()),
+        "authenticate(the secret) after the wrong ones",
+    );
+}
+
+async fn token_expired_is_none(cx: &Check, store: &dyn TokenStore) {
+    let now = Utc::now();
+    let mut t = new_token(&alice(), &["lab-x"], Scope::Read);
+    t.expires_at = Some(now + TimeDelta::seconds(1));
+    let made = issue(cx, store, &t, "creating a token that expires in 1 s").await;
+    cx.holds(
+        made.info.expires_at.is_some_and(|at| {
+            (at - (now + TimeDelta::seconds(1))).abs() < TimeDelta::milliseconds(1)
+        }),
+        format_args!(
+            "expires_at of the new token: {:?}, expected about {}",
+            made.info.expires_at,
+            now + TimeDelta::seconds(1)
+        ),
+    );
+    let found = authenticated(cx, store, &made.secret, now, "authenticating before expiry").await;
+    cx.eq(
+        found.as_ref(),
+        Some(&made.info),
+        "authenticate before expiry",
+    );
+    cx.holds(made.info.usable(now), "usable(now) before expiry");
+    let later = now + TimeDelta::seconds(2);
+    let found = authenticated(cx, store, &made.secret, later, "authenticating 2 s later").await;
+    cx.eq(found, None, "authenticate 2 s later (expired)");
+    cx.holds(
+        !made.info.usable(later),
+        "usable(2 s later) of an expired token",
+    );
+    let found = authenticated(
+        cx,
+        store,
+        &made.secret,
+        made.info.expires_at.unwrap_or(later),
+        "authenticating at the expiry",
+    )
+    .await;
+    cx.eq(found, None, "authenticate at exactly expires_at");
+    // An expired token stays listed.
+    let listed = cx.ok(store.list_tokens().await, "listing tokens");
+    cx.eq(listed, vec![made.info.clone()], "tokens after expiry");
+    // A token without expiry works however late.
+    let forever = issue(
+        cx,
+        store,
+        &new_token(&bob(), &[], Scope::Read),
+        "creating a token without expiry",
+    )
+    .await;
+    let found = authenticated(
+        cx,
+        store,
+        &forever.secret,
+        now + TimeDelta::days(3650),
+        "authenticating ten years later",
+    )
+    .await;
+    cx.eq(
+        found.map(|i| i.id),
+        Some(forever.info.id.clone()),
+        "authenticate ten years later (no expiry)",
+    );
+}
+
+async fn token_revoked_is_none(cx: &Check, store: &dyn TokenStore) {
+    let made = issue(
+        cx,
+        store,
+        &new_token(&alice(), &[], Scope::Publish),
+        "creating a token",
+    )
+    .await;
+    let kept = issue(
+        cx,
+        store,
+        &new_token(&bob(), &[], Scope::Publish),
+        "creating another token",
+    )
+    .await;
+    let before = Utc::now() - TimeDelta::seconds(1);
+    let revoked = cx.ok(
+        store.revoke_token(&made.info.id).await,
+        "revoking the token",
+    );
+    cx.eq(&revoked.id, &made.info.id, "id of the revoked token");
+    let Some(at) = revoked.revoked_at else {
+        cx.fail("revoke_token returned a token without revoked_at");
+    };
+    cx.holds(
+        at >= before && at <= Utc::now() + TimeDelta::seconds(1),
+        format_args!("revoked_at {at} is about now"),
+    );
+    cx.eq(
+        TokenInfo {
+            revoked_at: None,
+            ..revoked.clone()
+        },
+        made.info.clone(),
+        "the revoked token, but for revoked_at",
+    );
+    let found = authenticated(cx, store, &made.secret, Utc::now(), "authenticating").await;
+    cx.eq(found, None, "authenticate(revoked token)");
+    cx.holds(!revoked.usable(Utc::now()), "usable() of a revoked token");
+    let again = cx.ok(
+        store.revoke_token(&made.info.id).await,
+        "revoking the token again",
+    );
+    cx.eq(
+        again.revoked_at,
+        Some(at),
+        "revoked_at after revoking again (the first time)",
+    );
+    let found = authenticated(cx, store, &kept.secret, Utc::now(), "authenticating").await;
+    cx.eq(
+        found.as_ref(),
+        Some(&kept.info),
+        "authenticate(another token) after a revocation",
+    );
+    for unknown in ["t0000000000", "", "alice", made.secret.as_str()] {
+        let e = expect_err!(
+            cx,
+            store.revoke_token(unknown).await,
+            RegistryError::Invalid { .. },
+            &format!("revoking unknown token {unknown:?}")
+        );
+        cx.eq(
+            invalid_field(&e),
+            "token",
+            &format!("field of the error for unknown token {unknown:?}"),
+        );
+        if unknown == made.secret {
+            let key = made.secret.rsplit('_').next().unwrap_or_default();
+            cx.holds(
+                !e.to_string().contains(key),
+                format_args!("the error for a secret given as an id shows the secret: {e}"),
+            );
+        }
+    }
+}
+
+async fn token_list_newest_first(cx: &Check, store: &dyn TokenStore) {
+    let empty = cx.ok(
+        store.list_tokens().await,
+        "listing tokens of an empty store",
+    );
+    cx.eq(empty, vec![], "tokens of an empty store");
+    let mut made = Vec::new();
+    for (who, scope) in [
+        (alice(), Scope::Read),
+        (bob(), Scope::Rate),
+        (carol(), Scope::Publish),
+        (dave(), Scope::Admin),
+    ] {
+        let t = issue(
+            cx,
+            store,
+            &new_token(&who, &["lab-x"], scope),
+            &format!("creating a token for {}", who.identity.handle),
+        )
+        .await;
+        made.push(t.info);
+    }
+    let revoked = cx.ok(
+        store.revoke_token(&made[1].id).await,
+        "revoking bob's token",
+    );
+    made[1] = revoked;
+    let listed = cx.ok(store.list_tokens().await, "listing tokens");
+    let expected: Vec<TokenInfo> = made.iter().rev().cloned().collect();
+    cx.eq(
+        listed
+            .iter()
+            .map(|t| t.identity.handle.as_str())
+            .collect::<Vec<_>>(),
+        vec!["dave", "carol", "bob", "alice"],
+        "token list order (newest first)",
+    );
+    cx.eq(listed, expected, "token list");
 }

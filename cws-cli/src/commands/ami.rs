@@ -2,13 +2,11 @@
 
 use anyhow::Result;
 use cws_resolver::service::{self, RegionStatus};
-use cws_resolver::{Outcome, Resolution, ResolveRequest};
-use serde::Serialize;
+use cws_resolver::{Outcome, Resolution};
 
-use super::{parse_arch, parse_hours};
 use crate::cli::{AmiCommand, ResolveOpts};
 use crate::context::Ctx;
-use crate::error::{NoResolution, ProviderFailed, Reported, UsageError};
+use crate::error::{NoResolution, ProviderFailed, Reported};
 use crate::output::{self, Table, provider_line};
 use crate::sanitize::{Shown, shown_lines};
 
@@ -117,24 +115,16 @@ pub fn check_resolution(r: &Resolution) -> Result<()> {
 }
 
 async fn resolve_cmd(ctx: &Ctx, name: &str, opts: &ResolveOpts) -> Result<()> {
-    let loaded = ctx.store.get(name)?;
-    let region = ctx.region()?;
-    let env = ctx.env().await?;
-    let resolver = service::resolver_for(&loaded.template, opts.ami_strategy.as_deref(), false)
-        .map_err(|e| UsageError(format!("--ami-strategy: {e}")))?;
-    ctx.check_policy_region(&region)?;
-    let mut req = ResolveRequest::new(loaded.template.clone(), region);
-    req.architecture = parse_arch(opts.arch.as_deref())?;
-    req.refused = super::registry::refused_sources(ctx).await?;
-    req.allowed_owners = super::registry::owner_policy(ctx, &env).await?;
-    let mut resolver = resolver;
-    if opts.ami_strategy.is_none()
-        && let Some(plan) = super::registry::community_plan(ctx, &loaded.template, None).await?
-    {
-        resolver = plan.apply(resolver, &mut req);
-    }
-    let resolver = ctx.walk(resolver);
-    let r = resolver.resolve(&env, &req).await;
+    let site = super::site(ctx, None).await?;
+    let q = cws_api::questions::ResolveQuestion {
+        template: name.to_string(),
+        region: ctx.region()?,
+        arch: opts.arch.clone(),
+        strategy: opts.ami_strategy.clone(),
+    };
+    let r = cws_api::questions::resolve(&site, &q)
+        .await
+        .map_err(super::question_error)?;
     if ctx.json {
         output::json(&r)?;
     } else {
@@ -246,50 +236,28 @@ pub fn render_resolution(r: &Resolution) -> String {
     s
 }
 
-#[derive(Serialize)]
-struct TestReport {
-    provider: cws_resolver::ProviderLabel,
-    template: String,
-    regions: Vec<service::RegionTest>,
-}
-
 async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> Result<()> {
-    let loaded = ctx.store.get(name)?;
-    let regions = ctx.target_regions(all_regions);
-    let env = ctx.env().await?;
-    let arch = parse_arch(arch)?;
-    let mut resolver = cws_resolver::Resolver::for_template(&loaded.template);
-    let mut known = Vec::new();
-    if let Some(plan) = super::registry::community_plan(ctx, &loaded.template, None).await? {
-        resolver = resolver.insert_after(&cws_resolver::TierId::DYNAMIC_SEARCH, plan.tier.clone());
-        known = plan.known_images.clone();
-    }
-    let resolver = ctx.walk(resolver);
-    let refused = super::registry::refused_sources(ctx).await?;
-    let owners = super::registry::owner_policy(ctx, &env).await?;
-    let extras = service::TestExtras {
-        architecture: arch,
-        known_images: &known,
-        refused: &refused,
-        allowed_owners: owners.as_ref(),
+    let site = super::site(ctx, None).await?;
+    let q = cws_api::questions::TestQuestion {
+        template: name.to_string(),
+        regions: ctx.target_regions(all_regions),
+        arch: arch.map(str::to_string),
     };
-    let rows =
-        service::test_regions_known(&env, &resolver, &loaded.template, &regions, &extras).await;
-    let info = env.provider.info();
+    let report = cws_api::questions::test(&site, &q)
+        .await
+        .map_err(super::question_error)?;
+    let rows = &report.regions;
+    let info = site.env.provider.info();
     let errors = rows
         .iter()
         .filter(|r| r.status == RegionStatus::Error)
         .count();
     if ctx.json {
-        output::json(&TestReport {
-            provider: (&info).into(),
-            template: loaded.template.slug.clone(),
-            regions: rows,
-        })?;
+        output::json(&report)?;
     } else {
         println!("{}", provider_line(&info));
         let mut t = Table::new(["REGION", "STATUS", "AMI", "SOURCE", "COPY", "LAUNCH"]);
-        for r in &rows {
+        for r in rows {
             t.row([
                 r.region.clone(),
                 serde_json::to_value(r.status)?
@@ -324,70 +292,20 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
     Ok(())
 }
 
-#[derive(Serialize)]
-struct ListReport {
-    provider: cws_resolver::ProviderLabel,
-    #[serde(flatten)]
-    listing: service::ImageListing,
-}
-
 async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
-    let loaded = ctx.store.get(name)?;
+    let site = super::site(ctx, None).await?;
     let regions = ctx.target_regions(all_regions);
-    let env = ctx.env().await?;
-    let listing = service::list_template_images(&env, &loaded.template, &regions).await;
-    let info = env.provider.info();
+    let answer = cws_api::questions::list(&site, name, &regions)
+        .await
+        .map_err(super::question_error)?;
+    let info = site.env.provider.info();
+    let listing = &answer.listing;
+    let listed = &answer.listed;
     let failed = !listing.errors.is_empty();
-    // Images a registry listing holds are `community`, with the listing's rating.
-    let ids: Vec<String> = listing.images.iter().map(|i| i.id.clone()).collect();
-    let listed = super::registry::listed_images(ctx, &ids).await?;
-    // Images made from a revoked or quarantined listing version are flagged.
-    let refusals = super::registry::refused_sources(ctx).await?;
-    let refused = |i: &service::ListedImage| -> Option<String> {
-        refusals
-            .iter()
-            .find(|r| {
-                r.ami_ids.contains(&i.id)
-                    || i.made_from.as_ref().is_some_and(|from| {
-                        r.tags.get(cws_provider::tags::LISTING) == Some(&from.listing)
-                            && r.tags.get(cws_provider::tags::LISTING_VERSION)
-                                == Some(&from.version)
-                    })
-            })
-            .map(|r| r.reason.clone())
-    };
-    let label = |i: &service::ListedImage| -> Result<String> {
-        Ok(match (listed.get(&i.id), i.source) {
-            (Some(_), service::ImageSource::Official | service::ImageSource::Marketplace)
-            | (None, _) => serde_json::to_value(i.source)?
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            (Some(_), _) => "community".into(),
-        })
-    };
+    let refused = |i: &service::ListedImage| answer.refused(i);
+    let label = |i: &service::ListedImage| -> Result<String> { Ok(answer.label(i)) };
     if ctx.json {
-        let mut v = serde_json::to_value(ListReport {
-            provider: (&info).into(),
-            listing: listing.clone(),
-        })?;
-        if let Some(images) = v["images"].as_array_mut() {
-            for (json, image) in images.iter_mut().zip(&listing.images) {
-                // `source` says whose image it is; `label` is what the table shows: a listed
-                // image is `community`.
-                json["label"] = label(image)?.into();
-                if let Some(why) = refused(image) {
-                    json["refused"] = format!("made from {why}").into();
-                }
-                if let Some(l) = listed.get(&image.id) {
-                    json["listing"] = l.listing.clone().into();
-                    json["listing_version"] = l.version.clone().into();
-                    json["rating"] = serde_json::to_value(l.rating)?;
-                    json["signature"] = serde_json::to_value(&l.signature)?;
-                }
-            }
-        }
-        output::json(&v)?;
+        output::json(&answer.to_json())?;
     } else {
         println!("{}", provider_line(&info));
         if listing.images.is_empty() {
@@ -456,13 +374,6 @@ async fn list(ctx: &Ctx, name: &str, all_regions: bool) -> Result<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
-struct CostsReport {
-    template: String,
-    #[serde(flatten)]
-    analysis: cws_cost::CostAnalysis,
-}
-
 fn costs(
     ctx: &Ctx,
     name: &str,
@@ -472,34 +383,24 @@ fn costs(
     launches_per_month: u32,
     snapshot_gb: Option<u32>,
 ) -> Result<()> {
-    let loaded = ctx.store.get(name)?;
-    let t = &loaded.template;
-    let region = ctx.region()?;
-    let arch = parse_arch(arch)?
-        .or_else(|| t.ami_config.as_ref().and_then(|c| c.preferred_architecture))
-        .unwrap_or(cws_template::Architecture::X86_64);
-    let instance_type = service::instance_type_for(t, arch, instance_type);
-    let input = cws_cost::CostInput {
-        instance_type,
-        region,
-        session_hours: parse_hours(hours)?,
-        script_setup_seconds: cws_resolver::tier::setup_seconds(t),
-        ami_boot_seconds: cws_cost::AMI_BOOT_SECONDS,
-        snapshot_gb: snapshot_gb
-            .or(t.instance_defaults.root_volume_gb)
-            .unwrap_or(30),
+    let q = cws_api::questions::CostsQuestion {
+        template: name.to_string(),
+        region: ctx.region()?,
+        hours: hours.to_string(),
+        instance_type: instance_type.map(str::to_string),
+        arch: arch.map(str::to_string),
         launches_per_month,
+        snapshot_gb,
     };
-    let analysis = cws_cost::analyze(&ctx.prices()?, &input)?;
+    let report = cws_api::questions::costs_with(&ctx.store, &ctx.prices()?, &q)
+        .map_err(super::question_error)?;
+    let (t, analysis) = (&report.template, &report.analysis);
     if ctx.json {
-        return output::json(&CostsReport {
-            template: t.slug.clone(),
-            analysis,
-        });
+        return output::json(&report);
     }
     println!(
         "Cost analysis for {} (prices only; no provider calls)",
-        Shown(&t.slug)
+        Shown(t)
     );
     print!("{}", shown_lines(&analysis.to_string()));
     Ok(())

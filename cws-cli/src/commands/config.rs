@@ -13,7 +13,16 @@ pub fn run(ctx: &Ctx, cmd: &ConfigCommand) -> Result<()> {
         ConfigCommand::Set { key, value } => {
             config.set(key, Some(value.clone()))?;
             let path = config.save(&ctx.home)?;
-            eprintln!("set {key} = {value} in {}", path.display());
+            let shown = if key == "registry.token" {
+                crate::config::mask_token(value)
+            } else {
+                value.clone()
+            };
+            eprintln!(
+                "set {key} = {} in {}",
+                crate::sanitize::Shown(&shown),
+                path.display()
+            );
         }
         ConfigCommand::Unset { key } => {
             config.set(key, None)?;
@@ -22,6 +31,7 @@ pub fn run(ctx: &Ctx, cmd: &ConfigCommand) -> Result<()> {
         }
         ConfigCommand::Show => {}
     }
+    let config = config.masked();
     if ctx.json {
         #[derive(serde::Serialize)]
         struct Shown<'a> {

@@ -317,23 +317,8 @@ fn image_name(template: &Template, a: &AmiCreateArgs) -> Result<String> {
         )
         .into()),
         Some(n) => Ok(n.clone()),
-        None => Ok(default_image_name(template, chrono::Utc::now())),
+        None => Ok(lifecycle::default_image_name(template, chrono::Utc::now())),
     }
-}
-
-fn default_image_name(template: &Template, now: chrono::DateTime<chrono::Utc>) -> String {
-    let raw = format!(
-        "{} {} {}",
-        template.name,
-        template.version,
-        now.format("%Y-%m-%d %H.%M.%S UTC")
-    );
-    let allowed = |c: char| c.is_ascii_alphanumeric() || " ()[]./-'@_".contains(c);
-    let cleaned: String = raw
-        .chars()
-        .map(|c| if allowed(c) { c } else { '-' })
-        .collect();
-    cleaned.chars().take(128).collect()
 }
 
 fn create_request(ctx: &Ctx, template: Template, a: &AmiCreateArgs) -> Result<CreateRequest> {
@@ -826,7 +811,7 @@ pub async fn share(ctx: &Ctx, a: &AmiShareArgs) -> Result<()> {
     let visibility = share_visibility(a)?;
     // Identity first: a publish without one changes nothing, not even a permission.
     if visibility.is_some() {
-        super::registry::require_identity(ctx, "publishing a listing")?;
+        super::registry::require_identity(ctx, "publishing a listing").await?;
     }
     let mut permissions: Vec<LaunchPermission> = a
         .accounts
@@ -1358,7 +1343,7 @@ mod tests {
 
 #[cfg(test)]
 mod naming_tests {
-    use super::default_image_name;
+    use cws_lifecycle::default_image_name;
 
     #[test]
     fn default_image_names_use_only_characters_ec2_accepts() {

@@ -1,25 +1,10 @@
 //! `cws regions list|fallbacks`.
 
 use anyhow::Result;
-use serde::Serialize;
 
 use crate::cli::RegionsCommand;
 use crate::context::Ctx;
 use crate::output::{self, Table};
-
-#[derive(Serialize)]
-struct RegionRef {
-    code: &'static str,
-    name: &'static str,
-}
-
-#[derive(Serialize)]
-struct Fallbacks {
-    region: &'static str,
-    name: &'static str,
-    source: cws_regions::EdgeSource,
-    fallbacks: Vec<RegionRef>,
-}
 
 pub fn run(ctx: &Ctx, cmd: &RegionsCommand) -> Result<()> {
     match cmd {
@@ -42,27 +27,8 @@ pub fn run(ctx: &Ctx, cmd: &RegionsCommand) -> Result<()> {
         }
         RegionsCommand::Fallbacks { region } => {
             let graph = ctx.fallbacks()?;
-            let regions: Vec<&'static cws_regions::Region> = match region {
-                Some(r) => vec![cws_regions::lookup(r)?],
-                None => cws_regions::all().iter().collect(),
-            };
-            let mut out = Vec::new();
-            for r in regions {
-                let fb = graph.fallbacks(r.code)?;
-                out.push(Fallbacks {
-                    region: r.code,
-                    name: r.name,
-                    source: graph.source(r.code)?,
-                    fallbacks: fb
-                        .iter()
-                        .filter_map(|c| cws_regions::get(c))
-                        .map(|x| RegionRef {
-                            code: x.code,
-                            name: x.name,
-                        })
-                        .collect(),
-                });
-            }
+            let out = cws_api::questions::fallbacks(&graph, region.as_deref())
+                .map_err(super::question_error)?;
             if ctx.json {
                 return if region.is_some() {
                     output::json(&out[0])

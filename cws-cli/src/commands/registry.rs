@@ -21,9 +21,11 @@ use crate::error::UsageError;
 use crate::output;
 use crate::sanitize::Shown;
 
-/// The embedded registry and who acts on it.
+/// The registry (embedded, or a server's) and who acts on it.
 pub struct Reg {
-    pub store: SqliteRegistry,
+    pub store: std::sync::Arc<dyn Registry>,
+    /// The server's URL, when the registry is a server's.
+    pub server: Option<String>,
     /// The identity acting (publisher rules apply to it); `None` without an identity.
     pub actor: Option<Actor>,
 }
@@ -35,16 +37,32 @@ impl Reg {
 
     /// The line table output starts with when the registry is used.
     pub fn line(&self) -> String {
-        format!(
-            "Registry: embedded SQLite at {} (this machine only)",
-            Shown(self.store.location())
-        )
+        match &self.server {
+            Some(url) => format!("Registry: {} (shared)", Shown(url)),
+            None => format!(
+                "Registry: embedded SQLite at {} (this machine only)",
+                Shown(self.store.location())
+            ),
+        }
     }
 
     /// The actor, or the usage error saying how to set an identity (`doing` is what needed it).
     pub fn require_actor(&self, doing: &str) -> Result<&Actor> {
-        self.actor.as_ref().ok_or_else(|| no_identity(doing))
+        match &self.server {
+            Some(url) => self.actor.as_ref().ok_or_else(|| no_token(doing, url)),
+            None => self.actor.as_ref().ok_or_else(|| no_identity(doing)),
+        }
     }
+}
+
+fn no_token(doing: &str, url: &str) -> anyhow::Error {
+    UsageError(format!(
+        "{doing} on the registry at {} needs a token, and none is set; nothing was changed\n  \
+         help: pass --token TOKEN (or CWS_TOKEN), or set it once with `cws config set \
+         registry.token TOKEN`; the registry's admin makes tokens with `cws admin token create`",
+        Shown(url)
+    ))
+    .into()
 }
 
 fn no_identity(doing: &str) -> anyhow::Error {
@@ -63,7 +81,12 @@ pub fn identity(ctx: &Ctx) -> Result<Option<Identity>> {
 }
 
 /// The identity, or exit 2 saying how to set one. Checked before any side effect.
-pub fn require_identity(ctx: &Ctx, doing: &str) -> Result<Identity> {
+pub async fn require_identity(ctx: &Ctx, doing: &str) -> Result<Identity> {
+    if ctx.registry_url.is_some() {
+        // A server acts as its token's holder.
+        let reg = open(ctx).await?;
+        return Ok(reg.require_actor(doing)?.identity.clone());
+    }
     identity(ctx)?.ok_or_else(|| no_identity(doing))
 }
 
@@ -85,20 +108,41 @@ fn signature_word(s: &cws_registry::SignatureInfo) -> String {
 /// The registry if `$CWS_HOME/registry.db` exists: read-only paths (refusals, ratings in
 /// `ami list`) need not create it, nor pay for opening it, when nothing was ever published.
 pub async fn open_existing(ctx: &Ctx) -> Result<Option<Reg>> {
-    if !ctx.home.join("registry.db").exists() {
+    if ctx.registry_url.is_none() && !ctx.home.join("registry.db").exists() {
         return Ok(None);
     }
     open(ctx).await.map(Some)
 }
 
-/// Opens `$CWS_HOME/registry.db`.
+/// Opens the registry: the server `--registry` names (acting as its token's holder), else
+/// `$CWS_HOME/registry.db`.
 pub async fn open(ctx: &Ctx) -> Result<Reg> {
+    if let Some(url) = &ctx.registry_url {
+        let http = cws_registry::HttpRegistry::new(
+            url,
+            std::sync::Arc::new(cws_registry::StaticToken(ctx.registry_token.clone())),
+        )?;
+        // The server acts as the token's holder: that is who publishes, rates and reports.
+        let actor = match &ctx.registry_token {
+            Some(_) => Some(http.whoami().await?.actor()),
+            None => None,
+        };
+        return Ok(Reg {
+            store: std::sync::Arc::new(http),
+            server: Some(url.clone()),
+            actor,
+        });
+    }
     let actor = identity(ctx)?.map(Actor::user);
     let path = ctx.home.join("registry.db");
     let store = SqliteRegistry::open(&path)
         .await
         .with_context(|| format!("opening the registry {}", path.display()))?;
-    Ok(Reg { store, actor })
+    Ok(Reg {
+        store: std::sync::Arc::new(store),
+        server: None,
+        actor,
+    })
 }
 
 fn parse_listing(s: &str) -> Result<ListingRef> {
@@ -764,7 +808,7 @@ pub async fn plan_publish(
     args: &PublishArgs,
     regions_taken_check: &[(&str, Option<&str>)],
 ) -> Result<PublishPlan> {
-    let identity = require_identity(ctx, doing)?;
+    let identity = require_identity(ctx, doing).await?;
     let reg = open(ctx).await?;
     let actor = Actor::user(identity);
     let slug = template.slug.clone();
@@ -1150,68 +1194,17 @@ pub async fn community_plan(
     template: &Template,
     listing: Option<&CommunityRef>,
 ) -> Result<Option<CommunityPlan>> {
-    let mut selection = match listing {
-        Some(l) => l.clone(),
-        None => match template
-            .ami_config
-            .as_ref()
-            .and_then(|c| c.community.clone())
-        {
-            Some(c) => c,
-            None => return Ok(None),
-        },
-    };
-    // Policy beats template: it can only tighten.
-    let policy = &ctx.policy;
-    if policy.policy.require_signature {
-        selection.require_signature = true;
-    }
-    if let Some(min) = policy.policy.min_rating
-        && selection.min_rating.is_none_or(|m| m.0 < min)
-    {
-        selection.min_rating = Some(cws_template::MinRating(min));
-    }
-    if let Some((publisher, _)) = selection.listing.split_once('/')
-        && let Some(why) = policy.check_publisher(publisher)
-    {
-        return Ok(Some(CommunityPlan::refused(why)));
-    }
     let reg = open(ctx).await?;
-    let allowed = allowed_signers(ctx)?;
-    let plan = CommunityPlan::prepare(&reg.store, reg.viewer(), &selection, &allowed).await?;
-    // A handle is only a name; an email in `allowed_publishers` is matched against the
-    // verified signer of the version, which a look-alike handle cannot fake.
-    if let Some(publishers) = &policy.policy.allowed_publishers
-        && publishers.iter().any(|p| p.contains('@'))
-        && plan.refusal.is_none()
-    {
-        let signer = plan
-            .listing
-            .as_ref()
-            .and_then(|d| {
-                d.versions
-                    .iter()
-                    .find(|v| Some(&v.version) == plan.version.as_ref())
-            })
-            .filter(|v| v.signature.status == "verified")
-            .and_then(|v| v.signature.signer.clone());
-        let handle_allowed = publishers
-            .iter()
-            .any(|p| !p.contains('@') && selection.listing.starts_with(&format!("{p}/")));
-        let email_allowed = signer.as_ref().is_some_and(|s| publishers.contains(s));
-        if !handle_allowed && !email_allowed {
-            return Ok(Some(CommunityPlan::refused(format!(
-                "{} does not allow {} (its version is {}; allowed: {})",
-                policy.rule("allowed_publishers"),
-                selection.listing,
-                signer
-                    .map(|s| format!("signed by {s}"))
-                    .unwrap_or_else(|| "not verified".into()),
-                publishers.join(", ")
-            ))));
-        }
-    }
-    Ok(Some(plan))
+    let signers = allowed_signers(ctx)?;
+    let view = cws_api::questions::RegistryView {
+        registry: Some(reg.store.as_ref()),
+        viewer: reg.viewer(),
+        policy: &ctx.policy,
+        signers: &signers,
+    };
+    cws_api::questions::community_plan_in(&view, template, listing)
+        .await
+        .map_err(super::question_error)
 }
 
 /// `--listing PUBLISHER/SLUG[@VERSION]`: the listing's template and the selection pinning the
@@ -1278,89 +1271,16 @@ pub async fn record_download(ctx: &Ctx, listing: &str, version: &str) -> Result<
     Ok(())
 }
 
-/// What `ami list` shows of a listed image.
-pub struct ListedImage {
-    pub listing: String,
-    pub version: String,
-    pub rating: cws_registry::RatingSummary,
-    pub signature: cws_registry::SignatureInfo,
-}
-
-/// Ratings and signature status of listed images, for `ami list`: image id → listing.
-pub async fn listed_images(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, ListedImage>> {
-    let Some(reg) = open_existing(ctx).await? else {
-        return Ok(BTreeMap::new());
-    };
-    let allowed = allowed_signers(ctx)?;
-    let mut out = BTreeMap::new();
-    let mut details: BTreeMap<ListingId, ListingDetail> = BTreeMap::new();
-    for id in ids {
-        let Some(hit) = reg
-            .store
-            .find_image(reg.viewer(), id)
-            .await?
-            .into_iter()
-            .next()
-        else {
-            continue;
-        };
-        if !details.contains_key(&hit.listing) {
-            let mut d = reg.store.listing(reg.viewer(), &hit.listing).await?;
-            cws_registry::trust::annotate(&mut d, &allowed);
-            details.insert(hit.listing.clone(), d);
-        }
-        let d = &details[&hit.listing];
-        let signature = d
-            .versions
-            .iter()
-            .find(|v| v.version == hit.version)
-            .map(|v| v.signature.clone())
-            .unwrap_or_else(cws_registry::SignatureInfo::unsigned);
-        out.insert(
-            id.clone(),
-            ListedImage {
-                listing: hit.listing.to_string(),
-                version: hit.version,
-                rating: d.summary.rating,
-                signature,
-            },
-        );
-    }
-    Ok(out)
-}
-
 /// Revoked or quarantined listing versions: their images, and copies made from them (by
 /// provenance tags), refused by every resolution.
 pub async fn refused_sources(ctx: &Ctx) -> Result<Vec<cws_resolver::service::RefusedProvenance>> {
-    let Some(reg) = open_existing(ctx).await? else {
-        return Ok(Vec::new());
-    };
-    // The embedded registry's user administers it and sees every listing.
-    let admin = reg.actor.clone().map(|a| Actor::admin(a.identity));
-    let mut out = Vec::new();
-    for r in reg.store.refusals().await? {
-        let mut ami_ids = std::collections::BTreeSet::new();
-        if let Ok(d) = reg.store.listing(admin.as_ref(), &r.listing).await
-            && let Some(v) = d.versions.iter().find(|v| v.version == r.version)
-        {
-            ami_ids.extend(v.regions.values().map(|i| i.ami_id.clone()));
-        }
-        out.push(cws_resolver::service::RefusedProvenance {
-            tags: BTreeMap::from([
-                (
-                    cws_provider::tags::LISTING.to_string(),
-                    r.listing.to_string(),
-                ),
-                (
-                    cws_provider::tags::LISTING_VERSION.to_string(),
-                    r.version.clone(),
-                ),
-            ]),
-            ami_ids,
-            reason: format!("{}@{}, which is {}", r.listing, r.version, r.reason),
-        });
-    }
-    Ok(out)
+    let reg = open_existing(ctx).await?;
+    cws_api::questions::refused_in(
+        reg.as_ref().map(|r| r.store.as_ref()),
+        reg.as_ref().and_then(|r| r.viewer()),
+    )
+    .await
+    .map_err(super::question_error)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1471,30 +1391,9 @@ pub async fn owner_policy(
     ctx: &Ctx,
     env: &cws_resolver::ResolveEnv,
 ) -> Result<Option<cws_resolver::OwnerPolicy>> {
-    let Some(owners) = &ctx.policy.policy.allowed_owners else {
-        return Ok(None);
-    };
-    let mut out = Vec::new();
-    for o in owners {
-        if o == "self" {
-            match env.provider.account_id().await? {
-                Some(id) => out.push(id),
-                None => {
-                    return Err(UsageError(format!(
-                        "{} allows `self`, but the provider cannot say which account is yours",
-                        ctx.policy.rule("allowed_owners")
-                    ))
-                    .into());
-                }
-            }
-        } else {
-            out.push(o.clone());
-        }
-    }
-    Ok(Some(cws_resolver::OwnerPolicy {
-        owners: out,
-        rule: ctx.policy.rule("allowed_owners"),
-    }))
+    cws_api::questions::owners_for(&ctx.policy, env.provider.as_ref())
+        .await
+        .map_err(super::question_error)
 }
 
 /// What `ami share --public/--community` asks the publisher to check, and what cws itself

@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod lifecycle;
 mod registry;
+mod serve;
 mod trust;
 mod untrusted_text;

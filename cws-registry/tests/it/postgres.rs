@@ -1,5 +1,5 @@
-//! The PostgreSQL store against a real server: the conformance suite, each check in a fresh
-//! schema, and two handles on one database writing at once (as two replicas of a server
+//! The PostgreSQL store against a real server: the conformance suites (registry and tokens),
+//! each check in a fresh schema, a schema of before tokens migrated forward, and two handles on one database writing at once (as two replicas of a server
 //! would), so counts must be exact across processes.
 //!
 //! `CWS_TEST_DATABASE_URL` names the database (`.ci/run` starts a throwaway server and sets
@@ -202,5 +202,116 @@ async fn two_replicas_count_concurrent_writes_exactly() {
         );
     }
     drop((a, b));
+    scratch.drop_all().await;
+}
+
+#[tokio::test]
+async fn token_conformance_postgres() {
+    let Some(url) = database_url() else { return };
+    let scratch = PostgresScratch::new(&url).await;
+    let s = &scratch;
+    testing::token_conformance(
+        move || async move { Box::new(s.fresh().await) as Box<dyn TokenStore> },
+    )
+    .await;
+    scratch.drop_all().await;
+}
+
+/// A schema as cws wrote it before tokens (migrations 1 and 2, with a listing) is migrated
+/// forward by `connect`: tokens work and the data is kept.
+#[tokio::test]
+async fn a_database_before_tokens_migrates_forward() {
+    let Some(url) = database_url() else { return };
+    let scratch = PostgresScratch::new(&url).await;
+    let url = scratch.schema_url().await;
+    {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connect to the scratch schema");
+        sqlx::query(
+            "CREATE TABLE schema_migrations (
+                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .expect("schema_migrations");
+        for (version, name, sql) in [
+            (
+                1_i64,
+                "registry",
+                include_str!("../../migrations/postgres/0001_registry.sql"),
+            ),
+            (
+                2,
+                "signatures",
+                include_str!("../../migrations/postgres/0002_signatures.sql"),
+            ),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("migration {version}: {e}"));
+            sqlx::query(
+                "INSERT INTO schema_migrations VALUES ($1, $2, '2025-03-01T00:00:00.000000Z')",
+            )
+            .bind(version)
+            .bind(name)
+            .execute(&pool)
+            .await
+            .expect("record the migration");
+        }
+        sqlx::query(
+            "INSERT INTO listings (id, publisher, slug, name, description, category, template,
+                 visibility, visibility_kind, creator, created_at, updated_at, search_text,
+                 publisher_email)
+             VALUES ('alice/python-ml', 'alice', 'python-ml', 'Python ML', 'old',
+                 'machine-learning', 'python-ml', 'public', 'public',
+                 'alice <alice@example.edu>', '2025-03-01T00:00:00.000000Z',
+                 '2025-03-01T00:00:00.000000Z',
+                 'alice/python-ml python ml old machine-learning', 'alice@example.edu')",
+        )
+        .execute(&pool)
+        .await
+        .expect("a listing");
+        pool.close().await;
+    }
+
+    let store = PostgresRegistry::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect and migrate: {e:?}"));
+    let made = store
+        .create_token(&NewToken {
+            identity: fixtures::user("alice").identity,
+            orgs: vec!["Example University".into()],
+            scope: Scope::Admin,
+            expires_at: None,
+        })
+        .await
+        .expect("create a token after migrating");
+    let found = store
+        .authenticate(&made.secret, chrono::Utc::now())
+        .await
+        .expect("authenticate");
+    assert_eq!(found.as_ref(), Some(&made.info));
+    assert!(made.info.actor().admin);
+    let listing: ListingId = "alice/python-ml".parse().expect("listing id");
+    let rated = store
+        .rate(&fixtures::user("alice"), &listing, 4, None)
+        .await
+        .expect("rate the old listing");
+    assert_eq!(rated.count, 1);
+    drop(store);
+
+    // Connecting again changes nothing and keeps the token.
+    let store = PostgresRegistry::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect again: {e:?}"));
+    assert_eq!(
+        store.list_tokens().await.expect("list tokens"),
+        vec![made.info]
+    );
+    drop(store);
     scratch.drop_all().await;
 }

@@ -1,5 +1,5 @@
-//! The conformance suite is not vacuous: a store with one deliberate fault fails it, in the
-//! check that covers the fault.
+//! The conformance suites are not vacuous: a store (or token store) with one deliberate fault
+//! fails its suite, in the check that covers the fault.
 
 use async_trait::async_trait;
 use cws_registry::*;
@@ -225,4 +225,105 @@ async fn catches_image_not_found() {
 )]
 async fn catches_non_admin_clearing_reports() {
     run_with(Fault::AnyoneClearsReports).await;
+}
+
+/// One fault a [`FaultyTokens`] store has.
+#[derive(Clone, Copy)]
+enum TokenFault {
+    /// authenticate() ignores expiry (finds a token whatever `now`).
+    IgnoresExpiry,
+    /// authenticate() finds revoked tokens.
+    IgnoresRevocation,
+    /// list_tokens() returns oldest first.
+    ListOldestFirst,
+    /// revoke_token() of a revoked token moves its revocation time.
+    RevokeAgainMovesTime,
+}
+
+/// A SQLite token store with one fault.
+struct FaultyTokens {
+    inner: Box<dyn TokenStore>,
+    fault: TokenFault,
+}
+
+#[async_trait]
+impl TokenStore for FaultyTokens {
+    async fn create_token(&self, t: &NewToken) -> RegistryResult<IssuedToken> {
+        self.inner.create_token(t).await
+    }
+    async fn list_tokens(&self) -> RegistryResult<Vec<TokenInfo>> {
+        let mut all = self.inner.list_tokens().await?;
+        if let TokenFault::ListOldestFirst = self.fault {
+            all.reverse();
+        }
+        Ok(all)
+    }
+    async fn revoke_token(&self, id: &str) -> RegistryResult<TokenInfo> {
+        let was_revoked = self
+            .inner
+            .list_tokens()
+            .await?
+            .iter()
+            .any(|t| t.id == id && t.revoked_at.is_some());
+        let mut info = self.inner.revoke_token(id).await?;
+        if was_revoked && let TokenFault::RevokeAgainMovesTime = self.fault {
+            info.revoked_at = info
+                .revoked_at
+                .map(|at| at + chrono::TimeDelta::milliseconds(1));
+        }
+        Ok(info)
+    }
+    async fn authenticate(
+        &self,
+        secret: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> RegistryResult<Option<TokenInfo>> {
+        match self.fault {
+            TokenFault::IgnoresExpiry => self.inner.authenticate(secret, chrono::Utc::now()).await,
+            TokenFault::IgnoresRevocation => {
+                let found = self.inner.authenticate(secret, now).await?;
+                if found.is_some() {
+                    return Ok(found);
+                }
+                Ok(self.inner.list_tokens().await?.into_iter().find(|t| {
+                    t.revoked_at.is_some() && secret.starts_with(&format!("cws_{}_", t.id))
+                }))
+            }
+            _ => self.inner.authenticate(secret, now).await,
+        }
+    }
+}
+
+async fn run_tokens_with(fault: TokenFault) {
+    testing::token_conformance(|| async move {
+        Box::new(FaultyTokens {
+            inner: testing::temp_sqlite_tokens().await,
+            fault,
+        }) as Box<dyn TokenStore>
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "check `token_expired_is_none` failed: authenticate 2 s later")]
+async fn catches_expired_token_accepted() {
+    run_tokens_with(TokenFault::IgnoresExpiry).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "check `token_revoked_is_none` failed: authenticate(revoked token)")]
+async fn catches_revoked_token_accepted() {
+    run_tokens_with(TokenFault::IgnoresRevocation).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "check `token_list_newest_first` failed: token list order")]
+async fn catches_token_list_oldest_first() {
+    run_tokens_with(TokenFault::ListOldestFirst).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "check `token_revoked_is_none` failed: revoked_at after revoking again")]
+async fn catches_revoking_again_moving_the_time() {
+    run_tokens_with(TokenFault::RevokeAgainMovesTime).await;
 }

@@ -1,0 +1,562 @@
+//! The routes through real HTTP: auth and scopes, visibility, consent, jobs, limits.
+
+use cws_api::Limits;
+use cws_registry::Scope;
+use serde_json::json;
+
+use crate::harness::{Server, call, get, publish_body, send};
+
+#[tokio::test]
+async fn health_and_unknown_routes_answer_json() {
+    let s = Server::sqlite().await;
+    let h = get(&s, "/healthz", None).await;
+    assert_eq!((h.status, h.json["status"].as_str()), (200, Some("ok")));
+    assert!(
+        h.headers.contains_key("x-request-id"),
+        "every answer names its request"
+    );
+    let n = get(&s, "/api/v1/nope", None).await;
+    assert_eq!(n.status, 404);
+    assert_eq!(n.json["error"]["code"], "not_found");
+    s.stop().await;
+}
+
+/// Every route that changes something, with a body that would be valid.
+fn mutating_routes() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    vec![
+        (
+            "POST",
+            "/api/v1/listings",
+            publish_body(
+                "alice/lab",
+                "1.0.0",
+                "us-east-1",
+                "ami-0123456789abcdef0",
+                "public",
+            ),
+        ),
+        (
+            "PUT",
+            "/api/v1/listings/alice/lab/rating",
+            json!({"stars": 5}),
+        ),
+        (
+            "POST",
+            "/api/v1/listings/alice/lab/reports",
+            json!({"version": "1.0.0", "reason": "security"}),
+        ),
+        (
+            "DELETE",
+            "/api/v1/listings/alice/lab/versions/1.0.0/reports",
+            json!({}),
+        ),
+        (
+            "POST",
+            "/api/v1/listings/alice/lab/versions/1.0.0/revoke",
+            json!({"reason": "bad"}),
+        ),
+        (
+            "POST",
+            "/api/v1/listings/alice/lab/versions/1.0.0/downloads",
+            json!({}),
+        ),
+        (
+            "PUT",
+            "/api/v1/listings/alice/lab/channels/stable",
+            json!({"version": "1.0.0"}),
+        ),
+        (
+            "PUT",
+            "/api/v1/listings/alice/lab/versions/1.0.0/signature",
+            json!({"revision": 1, "document": "{}", "signature": "x"}),
+        ),
+        ("POST", "/api/v1/imports", json!({})),
+        (
+            "POST",
+            "/api/v1/ami/copy-region",
+            json!({"ami": "ami-0123456789abcdef0", "to": "us-west-2", "confirm": true}),
+        ),
+        (
+            "POST",
+            "/api/v1/ami/create",
+            json!({"template": "python-ml", "instance": "i-0123456789abcdef0", "confirm": true}),
+        ),
+        (
+            "POST",
+            "/api/v1/ami/share",
+            json!({"ami": "ami-0123456789abcdef0", "public": true, "confirm": true}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_mutating_route_is_401_without_a_token_and_changes_nothing() {
+    let s = Server::sqlite().await;
+    let alice = s.token("alice", Scope::Publish, &[]).await;
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/listings",
+        Some(&alice),
+        publish_body(
+            "alice/lab",
+            "1.0.0",
+            "us-east-1",
+            "ami-0123456789abcdef0",
+            "public",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let before = get(&s, "/api/v1/listings/alice/lab", Some(&alice))
+        .await
+        .json;
+    let images_before = get(
+        &s,
+        "/api/v1/ami/list?template=python-ml&region=us-west-2",
+        None,
+    )
+    .await
+    .json;
+    for (method, path, body) in mutating_routes() {
+        let r = send(&s, method, path, None, body).await;
+        assert_eq!(r.status, 401, "{method} {path} without a token: {}", r.text);
+        assert_eq!(r.json["error"]["code"], "unauthorized", "{method} {path}");
+        let bad = send(&s, method, path, Some("cws_tnope_0000"), json!({})).await;
+        assert_eq!(bad.status, 401, "{method} {path} with an unknown token");
+    }
+    assert_eq!(
+        get(&s, "/api/v1/listings/alice/lab", Some(&alice))
+            .await
+            .json,
+        before
+    );
+    assert_eq!(
+        get(
+            &s,
+            "/api/v1/ami/list?template=python-ml&region=us-west-2",
+            None
+        )
+        .await
+        .json,
+        images_before
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn scopes_nest_and_a_smaller_one_is_403() {
+    let s = Server::sqlite().await;
+    let reader = s.token("rita", Scope::Read, &[]).await;
+    let rater = s.token("ray", Scope::Rate, &[]).await;
+    let alice = s.token("alice", Scope::Admin, &[]).await;
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/listings",
+        Some(&alice),
+        publish_body(
+            "alice/lab",
+            "1.0.0",
+            "us-east-1",
+            "ami-0123456789abcdef0",
+            "public",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "admin includes publish: {}", r.text);
+    let r = send(
+        &s,
+        "PUT",
+        "/api/v1/listings/alice/lab/rating",
+        Some(&reader),
+        json!({"stars": 4}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let r = send(
+        &s,
+        "PUT",
+        "/api/v1/listings/alice/lab/rating",
+        Some(&rater),
+        json!({"stars": 4}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["count"], 1);
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/listings",
+        Some(&rater),
+        publish_body(
+            "ray/x",
+            "1.0.0",
+            "us-east-1",
+            "ami-0123456789abcdef1",
+            "public",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 403, "rate does not include publish");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn expired_and_revoked_tokens_are_401() {
+    let s = Server::sqlite().await;
+    let identity = cws_registry::Identity::new("Old", "old@example.edu", None).unwrap();
+    let expired = s
+        .tokens
+        .create_token(&cws_registry::NewToken {
+            identity: identity.clone(),
+            orgs: vec![],
+            scope: Scope::Admin,
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::milliseconds(1)),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let r = get(&s, "/api/v1/whoami", Some(&expired.secret)).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let t = s.token("bob", Scope::Read, &[]).await;
+    let who = get(&s, "/api/v1/whoami", Some(&t)).await;
+    assert_eq!(who.json["identity"]["handle"], "bob");
+    let id = who.json["id"].as_str().unwrap().to_string();
+    s.tokens.revoke_token(&id).await.unwrap();
+    assert_eq!(get(&s, "/api/v1/whoami", Some(&t)).await.status, 401);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn private_listings_are_404_to_others_and_institutional_ones_visible_in_the_org_only() {
+    let s = Server::sqlite().await;
+    let alice = s.token("alice", Scope::Publish, &["uni-example"]).await;
+    let bob = s.token("bob", Scope::Read, &[]).await;
+    let member = s.token("mia", Scope::Read, &["uni-example"]).await;
+    for (id, vis, ami) in [
+        ("alice/secret", "private", "ami-0000000000000000a"),
+        (
+            "alice/inst",
+            "institutional:uni-example",
+            "ami-0000000000000000b",
+        ),
+        ("alice/comm", "community:astro", "ami-0000000000000000c"),
+        ("alice/pub", "public", "ami-0000000000000000d"),
+    ] {
+        let r = send(
+            &s,
+            "POST",
+            "/api/v1/listings",
+            Some(&alice),
+            publish_body(id, "1.0.0", "us-east-1", ami, vis),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{id}: {}", r.text);
+    }
+    let status = |r: crate::harness::Answer| r.status;
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/secret", Some(&alice)).await),
+        200
+    );
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/secret", Some(&bob)).await),
+        404
+    );
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/secret", None).await),
+        404
+    );
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/inst", Some(&member)).await),
+        200
+    );
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/inst", Some(&bob)).await),
+        404
+    );
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/comm", Some(&bob)).await),
+        200
+    );
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/comm", None).await),
+        404,
+        "community needs a token"
+    );
+    assert_eq!(
+        status(get(&s, "/api/v1/listings/alice/pub", None).await),
+        200
+    );
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        let mut x: Vec<String> = v["listings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_string())
+            .collect();
+        x.sort();
+        x
+    };
+    assert_eq!(
+        ids(&get(&s, "/api/v1/listings", None).await.json),
+        ["alice/pub"]
+    );
+    assert_eq!(
+        ids(&get(&s, "/api/v1/listings", Some(&bob)).await.json),
+        ["alice/comm", "alice/pub"]
+    );
+    assert_eq!(
+        ids(&get(&s, "/api/v1/listings", Some(&member)).await.json),
+        ["alice/comm", "alice/inst", "alice/pub"]
+    );
+    // A download of a listing the caller cannot see is not counted.
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/listings/alice/secret/versions/1.0.0/downloads",
+        Some(&bob),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let d = get(&s, "/api/v1/listings/alice/secret", Some(&alice)).await;
+    assert_eq!(d.json["downloads"], 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_copy_without_confirm_changes_nothing_and_answers_the_plan() {
+    let s = Server::sqlite().await;
+    let alice = s.token("alice", Scope::Publish, &[]).await;
+    let list = get(
+        &s,
+        "/api/v1/ami/list?template=python-ml&region=us-east-1",
+        None,
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let ami = list.json["images"][0]["id"]
+        .as_str()
+        .expect("a seeded image")
+        .to_string();
+    let target = || {
+        get(
+            &s,
+            "/api/v1/ami/list?template=python-ml&region=eu-west-1",
+            None,
+        )
+    };
+    let before = target().await.json["images"].as_array().map(Vec::len);
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/ami/copy-region",
+        Some(&alice),
+        json!({"ami": ami, "from": "us-east-1", "to": "eu-west-1"}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "confirmation_required");
+    assert_eq!(r.json["plan"]["action"], "copy");
+    assert_eq!(r.json["plan"]["target_region"], "eu-west-1");
+    assert!(r.json["plan"]["estimated_cost_usd"].as_f64().unwrap() > 0.0);
+    assert!(r.json["plan"]["estimated_seconds"].as_u64().unwrap() > 0);
+    assert_eq!(
+        target().await.json["images"].as_array().map(Vec::len),
+        before,
+        "nothing copied"
+    );
+
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/ami/copy-region",
+        Some(&alice),
+        json!({"ami": ami, "from": "us-east-1", "to": "eu-west-1", "confirm": true}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let job = r.json["job"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.headers["location"],
+        format!("/api/v1/jobs/{job}").as_str()
+    );
+    let mut state = serde_json::Value::Null;
+    for _ in 0..200 {
+        state = get(&s, &format!("/api/v1/jobs/{job}"), Some(&alice))
+            .await
+            .json;
+        if state["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state["state"], "succeeded", "{state}");
+    assert_eq!(state["result"]["source_ami"], ami.as_str());
+    assert_eq!(state["result"]["region"], "eu-west-1");
+    let other = s.token("bob", Scope::Read, &[]).await;
+    assert_eq!(
+        get(&s, &format!("/api/v1/jobs/{job}"), Some(&other))
+            .await
+            .status,
+        404,
+        "a job is its owner's"
+    );
+    let after = target().await.json["images"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert_eq!(after, before.unwrap_or(0) + 1, "one copy made");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn share_and_create_without_confirm_answer_409_with_the_plan() {
+    let s = Server::sqlite().await;
+    let alice = s.token("alice", Scope::Publish, &[]).await;
+    let list = get(
+        &s,
+        "/api/v1/ami/list?template=python-ml&region=us-east-1",
+        None,
+    )
+    .await;
+    let ami = list.json["images"][0]["id"].as_str().unwrap().to_string();
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/ami/share",
+        Some(&alice),
+        json!({"ami": ami, "public": true}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.json["plan"]["action"], "share");
+    assert_eq!(r.json["plan"]["grant"][0], "everyone (public)");
+    let r = send(&s, "POST", "/api/v1/ami/create", Some(&alice),
+        json!({"template": "python-ml", "instance": "i-0123456789abcdef0", "regions": ["us-west-2"]})).await;
+    // With no such instance the plan cannot be made: the error says so, and nothing is made.
+    assert!(
+        r.status == 409 || r.status == 404 || r.status == 422,
+        "{}",
+        r.text
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn limits_answer_413_400_and_429_with_retry_after() {
+    let s = Server::sqlite_with(Limits {
+        requests_per_minute: 5,
+        ..Limits::default()
+    })
+    .await;
+    let alice = s.token("alice", Scope::Publish, &[]).await;
+    let big = vec![b'x'; cws_api::MAX_BODY_BYTES + 1];
+    let r = call(
+        "POST",
+        &format!("{}/api/v1/listings", s.url),
+        Some(&alice),
+        Some(big),
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "body_too_large");
+    let r = call(
+        "POST",
+        &format!("{}/api/v1/listings", s.url),
+        Some(&alice),
+        Some(b"{not json".to_vec()),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.json["error"]["message"].is_string());
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(get(&s, "/api/v1/whoami", Some(&alice)).await);
+    }
+    let r = last.unwrap();
+    assert_eq!(r.status, 429, "the 6th request this minute: {}", r.text);
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    // Another caller has its own window.
+    assert_eq!(get(&s, "/healthz", None).await.status, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn errors_carry_no_sql_and_bad_input_names_the_field() {
+    let s = Server::sqlite().await;
+    let alice = s.token("alice", Scope::Publish, &[]).await;
+    let r = send(
+        &s,
+        "PUT",
+        "/api/v1/listings/alice/nope/rating",
+        Some(&alice),
+        json!({"stars": 9}),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stars")
+    );
+    assert_eq!(r.json["error"]["registry_error"]["kind"], "invalid");
+    let r = get(&s, "/api/v1/listings?sort=loudest", None).await;
+    assert_eq!(r.status, 422);
+    let r = get(
+        &s,
+        "/api/v1/ami/resolve/python-ml?region=mars-north-1",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(!r.text.to_lowercase().contains("select "), "{}", r.text);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn browse_pages_through_listings() {
+    let s = Server::sqlite().await;
+    let alice = s.token("alice", Scope::Publish, &[]).await;
+    for i in 0..7 {
+        let r = send(
+            &s,
+            "POST",
+            "/api/v1/listings",
+            Some(&alice),
+            publish_body(
+                &format!("alice/l{i}"),
+                "1.0.0",
+                "us-east-1",
+                &format!("ami-00000000000000{i:02}"),
+                "public",
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut seen = Vec::new();
+    let mut offset = Some(0u64);
+    while let Some(o) = offset {
+        let r = get(&s, &format!("/api/v1/listings?limit=3&offset={o}"), None).await;
+        assert!(r.json["listings"].as_array().unwrap().len() <= 3);
+        seen.extend(
+            r.json["listings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap().to_string()),
+        );
+        offset = r.json["next_offset"].as_u64();
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    s.stop().await;
+}
