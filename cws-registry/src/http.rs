@@ -772,7 +772,11 @@ impl Registry for HttpRegistry {
         let mut out = Vec::new();
         let mut offset = 0usize;
         loop {
-            let path = format!("{}/reviews?offset={offset}", listing_path(id));
+            let path = if offset == 0 {
+                format!("{}/reviews", listing_path(id))
+            } else {
+                format!("{}/reviews?offset={offset}", listing_path(id))
+            };
             let answer: ReviewsAnswer = self
                 .json(Call::new(Method::GET, path, token.clone()).about(id))
                 .await?;

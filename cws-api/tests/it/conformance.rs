@@ -243,7 +243,7 @@ async fn the_http_store_passes_the_conformance_suite_on_sqlite() {
 }
 
 /// The PostgreSQL test database, or why there is none (a failure under CI).
-fn database_url() -> Option<String> {
+pub fn database_url() -> Option<String> {
     match std::env::var("CWS_TEST_DATABASE_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ if std::env::var_os("CI").is_some() => {

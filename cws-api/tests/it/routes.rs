@@ -233,7 +233,28 @@ async fn expired_and_revoked_tokens_are_401() {
 
 #[tokio::test]
 async fn private_listings_are_404_to_others_and_institutional_ones_visible_in_the_org_only() {
-    let s = Server::sqlite().await;
+    visibility_through_http(Server::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_visibility_holds_on_postgres() {
+    let Some(url) = crate::conformance::database_url() else {
+        return;
+    };
+    let scratch = cws_registry::testing::PostgresScratch::new(&url).await;
+    let store = std::sync::Arc::new(scratch.fresh().await);
+    let server = Server::start(
+        tempfile::tempdir().unwrap(),
+        store.clone(),
+        store,
+        Limits::default(),
+    )
+    .await;
+    visibility_through_http(server).await;
+    scratch.drop_all().await;
+}
+
+async fn visibility_through_http(s: Server) {
     let alice = s.token("alice", Scope::Publish, &["uni-example"]).await;
     let bob = s.token("bob", Scope::Read, &[]).await;
     let member = s.token("mia", Scope::Read, &["uni-example"]).await;
@@ -325,6 +346,31 @@ async fn private_listings_are_404_to_others_and_institutional_ones_visible_in_th
     assert_eq!(r.status, 404);
     let d = get(&s, "/api/v1/listings/alice/secret", Some(&alice)).await;
     assert_eq!(d.json["downloads"], 0);
+    // Refusals are shown only for listings the caller may see.
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/listings/alice/secret/versions/1.0.0/revoke",
+        Some(&alice),
+        json!({"reason": "leaked key"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen = |v: &serde_json::Value| v["refusals"].as_array().unwrap().len();
+    assert_eq!(
+        seen(&get(&s, "/api/v1/refusals", Some(&alice)).await.json),
+        1
+    );
+    assert_eq!(seen(&get(&s, "/api/v1/refusals", Some(&bob)).await.json), 0);
+    assert_eq!(seen(&get(&s, "/api/v1/refusals", None).await.json), 0);
+    // The institution's trust: its signers and policy, for anyone.
+    let t = get(&s, "/api/v1/trust", None).await;
+    assert_eq!(t.status, 200);
+    assert!(
+        t.json["allowed_signers"].is_string() && t.json["policy"].is_object(),
+        "{}",
+        t.text
+    );
     s.stop().await;
 }
 
@@ -558,5 +604,44 @@ async fn browse_pages_through_listings() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 7, "{seen:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_import_whose_signature_fails_is_refused_and_nothing_is_imported() {
+    let s = Server::sqlite().await;
+    let alice = s.token("alice", Scope::Publish, &[]).await;
+    let export = |signature: &str| {
+        json!({
+            "format": "cws-listing-export/1", "id": "alice/mirrored", "name": "Mirrored",
+            "description": "d", "category": "machine-learning", "template": "python-ml",
+            "visibility": "public", "creator": "User alice <alice@example.edu>",
+            "publisher_email": "alice@example.edu",
+            "versions": [{"version": "1.0.0", "revision": 1,
+                "regions": {"us-east-1": {"ami_id": "ami-0123456789abcdef0", "architecture": "x86_64"}},
+                "template_digest": "sha256:00", "created_at": "2026-01-01T00:00:00Z",
+                "signed": {"revision": 1, "document": "{}", "signature": signature}}]
+        })
+    };
+    let r = send(
+        &s,
+        "POST",
+        "/api/v1/imports",
+        Some(&alice),
+        export("not a signature"),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        r.json["error"]["registry_error"]["field"], "signature",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        get(&s, "/api/v1/listings/alice/mirrored", Some(&alice))
+            .await
+            .status,
+        404
+    );
     s.stop().await;
 }
