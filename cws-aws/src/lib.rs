@@ -159,18 +159,82 @@ impl AwsConfig {
 #[derive(Debug, Clone)]
 struct RequestCounter(Arc<AtomicU64>);
 
+/// When an SDK operation started, for its `--debug` log line.
+#[derive(Debug, Clone, Copy)]
+struct CallStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for CallStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// How many HTTP attempts an SDK operation made (retries included).
+#[derive(Debug, Clone, Copy)]
+struct CallAttempts(u32);
+
+impl aws_smithy_types::config_bag::Storable for CallAttempts {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
 impl Intercept for RequestCounter {
     fn name(&self) -> &'static str {
         "cws-request-counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(CallStarted(std::time::Instant::now()));
+        cfg.interceptor_state().store_put(CallAttempts(0));
+        Ok(())
     }
 
     fn read_before_transmit(
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
+        let n = cfg.load::<CallAttempts>().map_or(0, |a| a.0);
+        cfg.interceptor_state().store_put(CallAttempts(n + 1));
+        Ok(())
+    }
+
+    /// One `--debug` line per provider call: operation, region, duration, outcome, attempts.
+    fn read_after_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| format!("{}.{}", m.service(), m.name()))
+            .unwrap_or_else(|| "?".into());
+        let region = cfg
+            .load::<aws_config::Region>()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "-".into());
+        let ms = cfg
+            .load::<CallStarted>()
+            .map_or(0, |s| s.0.elapsed().as_millis() as u64);
+        let attempts = cfg.load::<CallAttempts>().map_or(0, |a| a.0);
+        let outcome = match context.output_or_error() {
+            Some(Ok(_)) => "ok".to_string(),
+            Some(Err(e)) => {
+                let text = errors::chain_text(e);
+                format!("error: {}", text.chars().take(200).collect::<String>())
+            }
+            None => "no answer".to_string(),
+        };
+        tracing::debug!(
+            target: "cws::provider_calls",
+            "{operation} in {region}: {ms} ms, {outcome}, {attempts} attempt{}",
+            if attempts == 1 { "" } else { "s" }
+        );
         Ok(())
     }
 }

@@ -78,7 +78,9 @@ fn init_logging(debug: bool, serving: bool) {
         // A server logs each request (with its id) and what went wrong.
         "warn,cws_api=info"
     } else if debug {
-        "debug,hyper=info,h2=info,rustls=info"
+        // cws's own debug lines, one per provider call (`cws::provider_calls`: operation,
+        // region, duration, outcome, attempts) among them; the SDK's own chatter with CWS_LOG.
+        "info,cws=debug"
     } else {
         "error,cws_resolver=warn,cws_provider=warn,cws_aws=warn,cws_lifecycle=warn,cws=warn"
     };

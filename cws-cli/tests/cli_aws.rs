@@ -986,3 +986,25 @@ fn a_launch_does_not_pay_for_a_copy_on_a_cached_miss() {
         .unwrap();
     assert_eq!(copies.len(), 1, "no second copy: {copies:?}");
 }
+
+/// `--debug` logs one line per provider call: operation, region, duration, outcome, attempts.
+#[test]
+fn debug_logs_each_provider_call_with_its_timing() {
+    let Some(aws) = Aws::start() else { return };
+    let out = aws.run(&["--debug", "--cache-ttl", "0", "ami", "resolve", "python-ml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let calls: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cws::provider_calls"))
+        .collect();
+    assert!(!calls.is_empty(), "no provider call lines in:\n{err}");
+    for l in &calls {
+        assert!(l.contains("EC2.") || l.contains("STS."), "{l}");
+        assert!(l.contains(" in us-east-1: ") && l.contains(" ms, "), "{l}");
+        assert!(l.contains(", ok, 1 attempt"), "{l}");
+    }
+    assert!(
+        calls.iter().any(|l| l.contains("DescribeImages")),
+        "{calls:?}"
+    );
+}

@@ -84,7 +84,7 @@
 //! for the storage, ⌈storage ÷ saving⌉, or never when an AMI saves nothing.
 //! The recommendation is the AMI at or above break-even and the script below
 //! it, with the figures as reasons, e.g. "AMI saves 5.5 min per launch
-//! ($0.04125 at $0.45/h)" and "storage $1.50/month (30 GB × $0.05/GB-month)
+//! ($0.0413 at $0.45/h)" and "storage $1.50/month (30 GB × $0.05/GB-month)
 //! breaks even at 37 launches/month".
 //!
 //! **Cross-region copy** ([`copy_estimate`]) costs snapshot GB × the source

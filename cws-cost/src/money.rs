@@ -28,7 +28,8 @@ pub(crate) const MICROS_PER_DOLLAR: i64 = 1_000_000;
 /// An exact amount of US dollars, stored as integer micro-dollars.
 ///
 /// `Display` prints at least two decimals and more only when needed
-/// (`$0.045`, `$1.20`, `$12.00`, `$0.000417`). JSON carries it as a plain number
+/// (`$0.045`, `$1.20`, `$12.00`, `$0.0004` for 417 millionths; [`Money::exact`] gives
+/// every decimal). JSON carries it as a plain number
 /// equal to the decimal value (`0.045`); see the `Serialize` impl for why that
 /// is exact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -244,9 +245,36 @@ pub(crate) fn format_micros(micros: i64, min_decimals: usize) -> String {
     }
 }
 
-impl fmt::Display for Money {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Money {
+    /// Every decimal it holds (`$0.018987`), for files and round trips; people see
+    /// [`Display`](fmt::Display)'s at most four.
+    pub fn exact(&self) -> String {
         let text = format_micros(self.0, 2);
+        match text.strip_prefix('-') {
+            Some(abs) => format!("-${abs}"),
+            None => format!("${text}"),
+        }
+    }
+}
+
+/// The most decimal places money is shown with: `$0.018987` is shown `$0.019`, `$0.2016`
+/// stays. The value itself keeps its millionths (JSON carries them exactly).
+pub const SHOWN_DECIMALS: u32 = 4;
+
+impl fmt::Display for Money {
+    /// Dollars with two decimals, or up to [`SHOWN_DECIMALS`] when the cents do not say it
+    /// all (rounded half away from zero; trailing zeros after the cents trimmed): `$8.40`,
+    /// `$0.045`, `$0.0224`, `$0.019`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let step = 10_i64.pow(6 - SHOWN_DECIMALS);
+        let rounded = match self.0.checked_abs() {
+            Some(abs) => {
+                let r = abs.saturating_add(step / 2) / step * step;
+                if self.0 < 0 { -r } else { r }
+            }
+            None => self.0,
+        };
+        let text = format_micros(rounded, 2);
         let text = match text.strip_prefix('-') {
             Some(abs) => format!("-${abs}"),
             None => format!("${text}"),
@@ -413,9 +441,17 @@ mod tests {
     #[test]
     fn display_keeps_cents_and_only_needed_decimals() {
         assert_eq!(Money::from_micros(45_000).to_string(), "$0.045");
+        // One format: at most four decimals, rounded half away from zero.
+        assert_eq!(Money::from_micros(18_987).to_string(), "$0.019");
+        assert_eq!(Money::from_micros(201_600).to_string(), "$0.2016");
+        assert_eq!(Money::from_micros(22_400).to_string(), "$0.0224");
+        assert_eq!(Money::from_micros(8_400_000).to_string(), "$8.40");
+        assert_eq!(Money::from_micros(-18_987).to_string(), "-$0.019");
+        assert_eq!(Money::from_micros(49).to_string(), "$0.00");
+        assert_eq!(Money::from_micros(50).to_string(), "$0.0001");
         assert_eq!(Money::from_cents(120).to_string(), "$1.20");
         assert_eq!(Money::from_cents(1200).to_string(), "$12.00");
-        assert_eq!(Money::from_micros(417).to_string(), "$0.000417");
+        assert_eq!(Money::from_micros(417).to_string(), "$0.0004");
         assert_eq!(Money::ZERO.to_string(), "$0.00");
         assert_eq!(Money::from_micros(-50_000).to_string(), "-$0.05");
         assert_eq!(

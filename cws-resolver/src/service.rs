@@ -606,6 +606,11 @@ pub struct RegionTest {
     pub estimated_launch_seconds: Option<u64>,
     /// Why, from the deciding tier (or the provider error).
     pub detail: String,
+    /// Seconds to a usable workstation by script provisioning instead, for a region without
+    /// an image of its own (a copy is required, or nothing serves it under the template's
+    /// strategy): the alternative to weigh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script_alternative_seconds: Option<u64>,
 }
 
 /// Resolves a template in many regions together: every region's first wave in one round
@@ -699,6 +704,11 @@ pub async fn test_regions_known(
                 copy: r.copy.clone(),
                 estimated_launch_seconds: r.estimated_launch_seconds,
                 detail,
+                script_alternative_seconds: matches!(
+                    status,
+                    RegionStatus::CopyRequired | RegionStatus::Unavailable
+                )
+                .then(|| crate::tier::setup_seconds(template)),
             }
         })
         .collect()

@@ -439,13 +439,15 @@ impl Eq for MinRating {}
 impl AmiConfig {
     /// The fallback in force: the explicit `fallback_strategy`, else the
     /// strategy's default (`ami_preferred` and `ami_fallback` fall back to
-    /// the script, `ami_required` to an error).
+    /// the script; `ami_required` to `cross_region`: a copy from another
+    /// region, with consent, is still an image, so "no image" means none
+    /// reachable anywhere).
     pub fn effective_fallback(&self) -> FallbackStrategy {
         self.fallback_strategy.unwrap_or(match self.strategy {
             AmiStrategy::AmiPreferred | AmiStrategy::AmiFallback => {
                 FallbackStrategy::ScriptProvisioning
             }
-            AmiStrategy::AmiRequired => FallbackStrategy::Error,
+            AmiStrategy::AmiRequired => FallbackStrategy::CrossRegion,
         })
     }
 
@@ -591,7 +593,7 @@ mod tests {
         let mut c = AmiConfig::default();
         assert_eq!(c.effective_fallback(), FallbackStrategy::ScriptProvisioning);
         c.strategy = AmiStrategy::AmiRequired;
-        assert_eq!(c.effective_fallback(), FallbackStrategy::Error);
+        assert_eq!(c.effective_fallback(), FallbackStrategy::CrossRegion);
         c.strategy = AmiStrategy::AmiFallback;
         assert_eq!(c.effective_fallback(), FallbackStrategy::ScriptProvisioning);
         c.fallback_strategy = Some(FallbackStrategy::CrossRegion);

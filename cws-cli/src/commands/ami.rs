@@ -256,7 +256,15 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
         output::json(&report)?;
     } else {
         println!("{}", provider_line(&info));
-        let mut t = Table::new(["REGION", "STATUS", "AMI", "SOURCE", "COPY", "LAUNCH"]);
+        let mut t = Table::new([
+            "REGION",
+            "STATUS",
+            "AMI",
+            "SOURCE",
+            "COPY",
+            "LAUNCH",
+            "OR SCRIPT",
+        ]);
         for r in rows {
             t.row([
                 r.region.clone(),
@@ -279,9 +287,20 @@ async fn test(ctx: &Ctx, name: &str, all_regions: bool, arch: Option<&str>) -> R
                 r.estimated_launch_seconds
                     .map(|s| format!("~{}", cws_util::duration::format_seconds(s)))
                     .unwrap_or_else(|| "-".into()),
+                r.script_alternative_seconds
+                    .map(|s| format!("~{}", cws_util::duration::format_seconds(s)))
+                    .unwrap_or_else(|| "-".into()),
             ]);
         }
         t.print();
+        if rows.iter().any(|r| r.script_alternative_seconds.is_some()) {
+            println!(
+                "Regions without an image of their own can also provision by script on the \
+                 template's base image (OR SCRIPT): cws launch {} NAME --ami-strategy \
+                 script_fallback",
+                Shown(&report.template)
+            );
+        }
         for r in rows.iter().filter(|r| r.status == RegionStatus::Error) {
             eprintln!("error: {}: {}", Shown(&r.region), Shown(&r.detail));
         }

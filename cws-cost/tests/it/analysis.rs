@@ -72,7 +72,7 @@ fn storage_and_break_even_match_the_worked_example() {
     assert_eq!(a.recommendation.choice, Choice::Ami);
     let reasons = a.recommendation.reasons.join("\n");
     assert!(
-        reasons.contains("AMI saves 5.5 min per launch ($0.04125 at $0.45/h)"),
+        reasons.contains("AMI saves 5.5 min per launch ($0.0413 at $0.45/h)"),
         "{reasons}"
     );
     assert!(
@@ -194,7 +194,7 @@ fn display_is_a_readable_table() {
         "$0.045",
         "$0.90",
         "$0.945",
-        "Setup saving per launch (AMI): $0.04125",
+        "Setup saving per launch (AMI): $0.0413",
         "AMI storage: 30 GB, $1.50/month ($0.0375 per launch at 40 launches/month)",
         "Break-even: 37 launches/month",
         "Recommendation: AMI",
