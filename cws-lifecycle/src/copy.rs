@@ -72,6 +72,7 @@ pub async fn plan_copy(
         estimated_seconds: estimate.estimated_seconds,
         estimated_cost_usd: estimate.total_cost,
         listing: None,
+        alternatives: Vec::new(),
     };
     Ok((source, plan))
 }

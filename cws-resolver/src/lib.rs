@@ -22,7 +22,9 @@ pub mod tier;
 mod tier_id;
 
 pub use consent::{AssumeNo, AssumeYes, Consent, ConsentRequest};
-pub use report::{Attempt, CopyPlan, ListedSource, Method, Outcome, ProviderLabel, Resolution};
+pub use report::{
+    Attempt, CopyAlternative, CopyPlan, ListedSource, Method, Outcome, ProviderLabel, Resolution,
+};
 pub use resolver::{ResolveEnv, ResolveRequest, Resolver, UnknownTier};
 pub use tier::{
     Candidate, KnownImage, OwnerPolicy, Probe, RefusedProvenance, ResolveContext, Tier,

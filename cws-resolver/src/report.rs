@@ -140,6 +140,23 @@ pub struct CopyPlan {
     /// The registry listing the source image is published under, when it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listing: Option<ListedSource>,
+    /// The other regions that hold the image and could be copied from instead, in fallback
+    /// order (see [`choose_copy_source`](crate::tier::choose_copy_source) for the rule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<CopyAlternative>,
+}
+
+/// Another region a copy could come from, with its estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CopyAlternative {
+    /// The image there.
+    pub source_ami_id: String,
+    /// The region.
+    pub source_region: String,
+    /// Estimated copy time.
+    pub estimated_seconds: u64,
+    /// Estimated cost.
+    pub estimated_cost_usd: Money,
 }
 
 /// A registry listing version an image is published under (the `community` tier's answers,

@@ -22,7 +22,7 @@ use cws_provider::{
 };
 
 use crate::TierId;
-use crate::report::{CopyPlan, Method};
+use crate::report::{CopyAlternative, CopyPlan, Method};
 
 /// Everything a tier may look at while probing. Borrowed: probing allocates little.
 pub struct ResolveContext<'a> {
@@ -565,6 +565,33 @@ pub struct CrossRegion {
     pub max_regions: usize,
 }
 
+/// A fallback region that holds the image, with its copy estimate.
+struct SourceHit<'a> {
+    region: &'a str,
+    image: cws_provider::Image,
+    deprecated: bool,
+    listing: Option<crate::ListedSource>,
+    size: u32,
+    estimate: cws_cost::CopyEstimate,
+}
+
+/// Which of several copy sources to use, given each one's `(seconds, cost)` in fallback
+/// order: the cheapest among those within 25% of the fastest copy, the earlier in fallback
+/// order on a tie. Time matters first (a copy is a wait), money decides between copies
+/// that take about as long. Returns an index into `sources` (0 for an empty slice).
+pub fn choose_copy_source(sources: &[(u64, cws_cost::Money)]) -> usize {
+    let Some(fastest) = sources.iter().map(|(s, _)| *s).min() else {
+        return 0;
+    };
+    let limit = fastest.saturating_add(fastest / 4);
+    sources
+        .iter()
+        .enumerate()
+        .filter(|(_, (s, _))| *s <= limit)
+        .min_by(|(i, (_, a)), (j, (_, b))| a.cmp(b).then(i.cmp(j)))
+        .map_or(0, |(i, _)| i)
+}
+
 impl Default for CrossRegion {
     fn default() -> Self {
         CrossRegion { max_regions: 3 }
@@ -633,6 +660,9 @@ impl Tier for CrossRegion {
         let results = join_all(lookups).await;
         let mut misses = Vec::new();
         let mut errors: Vec<ProviderError> = Vec::new();
+        // Every region that holds the image, in fallback order, up to the first region that
+        // could not be checked (a region past it might have been the better answer).
+        let mut hits: Vec<SourceHit> = Vec::new();
         for (region, mapped, searched, known) in results {
             let mut listing = None;
             let hit = match (mapped, searched, known) {
@@ -649,6 +679,9 @@ impl Tier for CrossRegion {
                     None
                 }
             };
+            if !errors.is_empty() {
+                break;
+            }
             let Some((image, deprecated)) = hit else {
                 misses.push(*region);
                 continue;
@@ -661,13 +694,37 @@ impl Tier for CrossRegion {
                     .find(|k| k.region == *region && k.ami_id == image.id)
                     .and_then(|k| k.listing.clone());
             }
-            if !errors.is_empty() {
-                // An earlier region in the fallback order could not be checked: choosing a
-                // later one would not be the answer the graph asks for.
-                return Err(errors.remove(0));
-            }
             let size = image.root_volume_gb.unwrap_or(8);
             let estimate = cws_cost::copy_estimate(ctx.prices, region, ctx.region, size);
+            hits.push(SourceHit {
+                region,
+                image,
+                deprecated,
+                listing,
+                size,
+                estimate,
+            });
+        }
+        if !hits.is_empty() {
+            let chosen = choose_copy_source(
+                &hits
+                    .iter()
+                    .map(|h| (h.estimate.estimated_seconds, h.estimate.total_cost))
+                    .collect::<Vec<_>>(),
+            );
+            let alternatives: Vec<CopyAlternative> = hits
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != chosen)
+                .map(|(_, h)| CopyAlternative {
+                    source_ami_id: h.image.id.clone(),
+                    source_region: h.region.to_string(),
+                    estimated_seconds: h.estimate.estimated_seconds,
+                    estimated_cost_usd: h.estimate.total_cost,
+                })
+                .collect();
+            let h = hits.swap_remove(chosen);
+            let (region, image, size, estimate) = (h.region, h.image, h.size, h.estimate);
             let plan = CopyPlan {
                 source_ami_id: image.id.clone(),
                 source_region: region.to_string(),
@@ -675,10 +732,11 @@ impl Tier for CrossRegion {
                 snapshot_gb: size,
                 estimated_seconds: estimate.estimated_seconds,
                 estimated_cost_usd: estimate.total_cost,
-                listing,
+                listing: h.listing,
+                alternatives,
             };
             let mut warnings = Vec::new();
-            if deprecated {
+            if h.deprecated {
                 warnings.push(format!("source image {} is deprecated", image.id));
             }
             let script = setup_seconds(ctx.template);
@@ -696,6 +754,23 @@ impl Tier for CrossRegion {
             } else {
                 format!(" (not in {})", misses.join(", "))
             };
+            let others = if plan.alternatives.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; also in {} (the rule: the cheapest source within 25% of the fastest copy)",
+                    plan.alternatives
+                        .iter()
+                        .map(|a| format!(
+                            "{}: ~{} + {}",
+                            a.source_region,
+                            cws_util::duration::format_seconds(a.estimated_seconds),
+                            a.estimated_cost_usd
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
             return Ok(Probe::Found(Candidate {
                 ami_id: image.id.clone(),
                 ami_name: image.name.clone(),
@@ -704,7 +779,7 @@ impl Tier for CrossRegion {
                 architecture: image.architecture,
                 estimated_launch_seconds: estimate.estimated_seconds + cws_cost::AMI_BOOT_SECONDS,
                 detail: format!(
-                    "{} in {region}{checked}; copy {} GiB to {}: ~{} + {}",
+                    "{} in {region}{checked}; copy {} GiB to {}: ~{} + {}{others}",
                     image.id,
                     size,
                     ctx.region,
@@ -846,4 +921,34 @@ pub fn builtin(id: &TierId) -> Option<Arc<dyn Tier>> {
         Arc::new(ScriptFallback),
     ];
     tiers.into_iter().find(|t| t.id() == *id)
+}
+
+#[cfg(test)]
+mod copy_source_tests {
+    use super::choose_copy_source;
+    use cws_cost::Money;
+
+    fn usd(cents: i64) -> Money {
+        Money::from_cents(cents)
+    }
+
+    #[test]
+    fn the_cheapest_within_a_quarter_of_the_fastest_wins() {
+        // ap-southeast-1 is nearer (faster) but twice the price of us-east-1, which is 20%
+        // slower: us-east-1.
+        assert_eq!(choose_copy_source(&[(400, usd(840)), (480, usd(420))]), 1);
+        // 50% slower is too slow, however cheap.
+        assert_eq!(choose_copy_source(&[(400, usd(840)), (600, usd(100))]), 0);
+        // Exactly 25% slower still counts.
+        assert_eq!(choose_copy_source(&[(400, usd(840)), (500, usd(420))]), 1);
+        // Equal prices: the earlier in fallback order.
+        assert_eq!(choose_copy_source(&[(400, usd(420)), (410, usd(420))]), 0);
+        // The fastest need not be first.
+        assert_eq!(
+            choose_copy_source(&[(900, usd(10)), (400, usd(840)), (450, usd(500))]),
+            2
+        );
+        assert_eq!(choose_copy_source(&[]), 0);
+        assert_eq!(choose_copy_source(&[(1, usd(1))]), 0);
+    }
 }
