@@ -282,6 +282,7 @@ const MODIFY_SNAPSHOT_ATTRIBUTE: &str = "ec2:ModifySnapshotAttribute";
 const DELETE_SNAPSHOT: &str = "ec2:DeleteSnapshot";
 const RUN_INSTANCES: &str = "ec2:RunInstances";
 const STOP_INSTANCES: &str = "ec2:StopInstances";
+const START_INSTANCES: &str = "ec2:StartInstances";
 const TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
 
 impl AwsProvider {
@@ -1380,6 +1381,24 @@ impl Instances for AwsProvider {
                 self.err(
                     e,
                     STOP_INSTANCES,
+                    region,
+                    Some(format!("instance {instance_id}")),
+                )
+            })?;
+        self.instance_by_id(region, instance_id).await
+    }
+    async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+        convert::check_region(region)?;
+        convert::check_ids(&[instance_id.to_string()], "i", "an instance")?;
+        self.ec2(region)
+            .start_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| {
+                self.err(
+                    e,
+                    START_INSTANCES,
                     region,
                     Some(format!("instance {instance_id}")),
                 )

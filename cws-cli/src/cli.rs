@@ -501,6 +501,11 @@ pub enum InstanceCommand {
         /// Name or instance id.
         name: String,
     },
+    /// Start a stopped workstation again (billing resumes while it runs).
+    Start {
+        /// Name or instance id.
+        name: String,
+    },
     /// Terminate a workstation (asks first; `--yes` to skip).
     Terminate {
         /// Name or instance id.

@@ -1313,6 +1313,23 @@ impl Instances for LocalCloud {
             }
         })
     }
+    async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+        check_region(region)?;
+        self.write(|state| {
+            let stored = instance_mut(state, region, instance_id)?;
+            match stored.instance.state {
+                InstanceState::ShuttingDown | InstanceState::Terminated => Err(invalid(format!(
+                    "instance {instance_id} is {} and cannot be started",
+                    stored.instance.state
+                ))),
+                // Simulated instances boot at once.
+                _ => {
+                    stored.instance.state = InstanceState::Running;
+                    Ok(stored.instance.clone())
+                }
+            }
+        })
+    }
     async fn terminate_instance(
         &self,
         region: &str,

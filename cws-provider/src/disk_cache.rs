@@ -500,6 +500,9 @@ impl<P: CloudProvider> Instances for DiskCache<P> {
         self.inner.describe_instances(region, filter).await
     }
 
+    async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+        self.inner.start_instance(region, instance_id).await
+    }
     async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
         self.inner.stop_instance(region, instance_id).await
     }

@@ -447,6 +447,30 @@ pub async fn instance_lifecycle(p: &dyn CloudProvider, fx: &Fixture) {
         "stopped instance is {}",
         stopped.state
     );
+    let started = ok(
+        p.start_instance(&fx.region, &inst.id).await,
+        "start_instance",
+    );
+    assert!(
+        matches!(
+            started.state,
+            InstanceState::Pending | InstanceState::Running
+        ),
+        "started instance is {}",
+        started.state
+    );
+    let stopped = ok(
+        p.stop_instance(&fx.region, &inst.id).await,
+        "stop_instance again",
+    );
+    assert!(
+        matches!(
+            stopped.state,
+            InstanceState::Stopping | InstanceState::Stopped
+        ),
+        "stopped again, the instance is {}",
+        stopped.state
+    );
     let found = ok(
         p.describe_instances(&fx.region, &by_name(&name)).await,
         "describe stopped",

@@ -206,6 +206,19 @@ pub trait Instances: Send + Sync + std::fmt::Debug {
     async fn terminate_instance(&self, region: &str, instance_id: &str)
     -> ProviderResult<Instance>;
 
+    /// Starts a stopped instance; returns its new state (`pending` or `running`). Starting a
+    /// running instance changes nothing; a terminated one cannot be started
+    /// ([`ProviderError::InvalidInput`]). Provided: a backend that cannot start instances
+    /// answers [`ProviderError::Unsupported`].
+    async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+        let _ = (region, instance_id);
+        Err(ProviderError::Unsupported {
+            provider: "this provider".into(),
+            operation: "starting an instance".into(),
+            reason: "it implements no start_instance; launch a new instance instead".into(),
+        })
+    }
+
     /// Waits with the backend's own waiter until an instance is running, for at most
     /// `max_wait` (EC2: the SDK's `InstanceRunning` waiter). Provided like
     /// [`ImageAdmin::wait_image_available`]: the default is [`ProviderError::Unsupported`]
@@ -315,6 +328,9 @@ macro_rules! forward_smart_pointers {
             }
             async fn terminate_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
                 (**self).terminate_instance(region, instance_id).await
+            }
+            async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+                (**self).start_instance(region, instance_id).await
             }
             async fn wait_instance_running(&self, region: &str, instance_id: &str, max_wait: Duration) -> ProviderResult<WaitOutcome<Instance>> {
                 (**self).wait_instance_running(region, instance_id, max_wait).await

@@ -64,6 +64,8 @@ pub enum Operation {
     DescribeInstances,
     /// [`CloudProvider::stop_instance`].
     StopInstance,
+    /// [`CloudProvider::start_instance`].
+    StartInstance,
     /// [`CloudProvider::terminate_instance`].
     TerminateInstance,
     /// [`CloudProvider::find_marketplace_products`].
@@ -74,7 +76,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in trait order.
-    pub const ALL: [Operation; 18] = [
+    pub const ALL: [Operation; 19] = [
         Operation::DescribeImagesById,
         Operation::DescribeImages,
         Operation::DescribeSnapshots,
@@ -90,6 +92,7 @@ impl Operation {
         Operation::RunInstance,
         Operation::DescribeInstances,
         Operation::StopInstance,
+        Operation::StartInstance,
         Operation::TerminateInstance,
         Operation::FindMarketplaceProducts,
         Operation::AccountId,
@@ -113,6 +116,7 @@ impl Operation {
             Operation::RunInstance => "run_instance",
             Operation::DescribeInstances => "describe_instances",
             Operation::StopInstance => "stop_instance",
+            Operation::StartInstance => "start_instance",
             Operation::TerminateInstance => "terminate_instance",
             Operation::FindMarketplaceProducts => "find_marketplace_products",
             Operation::AccountId => "account_id",
@@ -136,6 +140,7 @@ impl Operation {
             Operation::RunInstance => "ec2:RunInstances",
             Operation::DescribeInstances => "ec2:DescribeInstances",
             Operation::StopInstance => "ec2:StopInstances",
+            Operation::StartInstance => "ec2:StartInstances",
             Operation::TerminateInstance => "ec2:TerminateInstances",
             Operation::FindMarketplaceProducts => "aws-marketplace:ListEntities",
             Operation::AccountId => "sts:GetCallerIdentity",
@@ -413,6 +418,14 @@ macro_rules! forward_with_hook {
             ) -> ProviderResult<Instance> {
                 let lost = self.before(Operation::StopInstance, Some(region)).await?;
                 lose(lost, self.inner.stop_instance(region, instance_id).await)
+            }
+            async fn start_instance(
+                &self,
+                region: &str,
+                instance_id: &str,
+            ) -> ProviderResult<Instance> {
+                let lost = self.before(Operation::StartInstance, Some(region)).await?;
+                lose(lost, self.inner.start_instance(region, instance_id).await)
             }
             async fn terminate_instance(
                 &self,
@@ -1223,6 +1236,12 @@ impl<P: CloudProvider> Instances for CachingProvider<P> {
 
     async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
         let result = self.inner.stop_instance(region, instance_id).await;
+        self.invalidate(&[region]);
+        result
+    }
+
+    async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
+        let result = self.inner.start_instance(region, instance_id).await;
         self.invalidate(&[region]);
         result
     }

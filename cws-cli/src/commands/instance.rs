@@ -86,6 +86,12 @@ pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
             let i = p.stop_instance(&region, &i.id).await?;
             show(ctx, &info, &i)
         }
+        InstanceCommand::Start { name } => {
+            let region = ctx.region()?;
+            let i = p.require_instance(&region, name).await?;
+            let i = p.start_instance(&region, &i.id).await?;
+            show(ctx, &info, &i)
+        }
         InstanceCommand::Terminate { name } => {
             let region = ctx.region()?;
             let i = p.require_instance(&region, name).await?;

@@ -344,6 +344,13 @@ fn instance_stop_and_terminate() {
     );
     let out = run(home.path(), &["--json", "instance", "stop", "box"]);
     assert_eq!(json(&out)["instance"]["state"], "stopped");
+    // A stopped workstation starts again, and stops again.
+    let out = run(home.path(), &["--json", "instance", "start", "box"]);
+    assert_eq!(json(&out)["instance"]["state"], "running");
+    let out = run(home.path(), &["instance", "start", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = run(home.path(), &["--json", "instance", "stop", "box"]);
+    assert_eq!(json(&out)["instance"]["state"], "stopped");
     // Terminate asks; without a terminal the answer is No.
     let out = run(home.path(), &["instance", "terminate", "box"]);
     assert_eq!(out.status.code(), Some(1));
@@ -353,6 +360,9 @@ fn instance_stop_and_terminate() {
         &["--yes", "--json", "instance", "terminate", "box"],
     );
     assert_eq!(json(&out)["instance"]["state"], "terminated");
+    // A terminated one cannot be started: bad input, exit 2.
+    let out = run(home.path(), &["instance", "start", "box"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = run(home.path(), &["instance", "status", "box"]);
     assert_eq!(out.status.code(), Some(1));
 }
