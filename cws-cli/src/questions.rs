@@ -67,6 +67,13 @@ pub fn question(request: &ConsentRequest) -> String {
                 Shown(&image.region)
             )
         }
+        ConsentRequest::StartInstance { instance, purpose } => format!(
+            "{} ({}) in {} is stopped. Start it {}? It is billed again while it runs.",
+            Shown(&instance.name),
+            Shown(&instance.id),
+            Shown(&instance.region),
+            purpose
+        ),
         ConsentRequest::Terminate { instance } => format!(
             "Terminate {} ({}) in {}? Its disks are deleted and this cannot be undone.",
             Shown(&instance.name),

@@ -210,6 +210,7 @@ pub(crate) async fn create_or_find(
     pending: Option<&PendingImages>,
     progress: &dyn Progress,
     keep_record: bool,
+    consent: &dyn Consent,
 ) -> Result<(CreatedImage, Vec<String>), LifecycleError> {
     let provider = env.provider.as_ref();
     if req.name.trim().is_empty() {
@@ -271,6 +272,22 @@ pub(crate) async fn create_or_find(
                         region: req.region.clone(),
                         state: instance.state,
                     });
+                }
+                // A stopped instance never comes up by itself: offer to start it.
+                InstanceState::Stopped if req.wait_for_running => {
+                    let asked = ConsentRequest::StartInstance {
+                        instance: instance.clone(),
+                        purpose: format!("to image it as `{}`", req.name),
+                    };
+                    if !consent.confirm(&asked) {
+                        return Err(LifecycleError::Declined(format!(
+                            "nothing was made: {} stays stopped",
+                            instance.name
+                        )));
+                    }
+                    provider.start_instance(&req.region, &instance.id).await?;
+                    wait::instance_running(provider, &req.region, &instance.id, &req.wait, progress)
+                        .await?
                 }
                 _ if req.wait_for_running => {
                     wait::instance_running(provider, &req.region, &instance.id, &req.wait, progress)
@@ -396,7 +413,8 @@ pub async fn create(
         ask_public(req, consent)?;
     }
     let job = create_job(req, &[]);
-    let (image, warnings) = create_or_find(env, req, &job, pending, progress, false).await?;
+    let (image, warnings) =
+        create_or_find(env, req, &job, pending, progress, false, consent).await?;
     let ami_config = suggested_ami_config(
         &req.template,
         &[(image.region.clone(), image.ami_id.clone())],

@@ -317,7 +317,8 @@ pub async fn create_multi(
     let job = create_job(c, &regions);
     // The master's record stays until every region is done: if the copies are interrupted,
     // the record still says how to finish.
-    let (master, mut warnings) = create_or_find(env, c, &job, pending, progress, true).await?;
+    let (master, mut warnings) =
+        create_or_find(env, c, &job, pending, progress, true, consent).await?;
     let master_image = provider
         .image(&master.region, &master.ami_id)
         .await?

@@ -50,6 +50,13 @@ pub enum ConsentRequest {
         /// The instance.
         instance: Instance,
     },
+    /// Start a stopped instance (it is billed again while it runs), e.g. to image it.
+    StartInstance {
+        /// The instance.
+        instance: Instance,
+        /// Why it is started.
+        purpose: String,
+    },
     /// Widen who can launch an image (and, for accounts and everyone, copy its snapshots).
     Share {
         /// The image, or `None` when it is still to be made (an image created public).

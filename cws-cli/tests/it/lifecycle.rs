@@ -668,3 +668,41 @@ fn deregister_asks_and_status_tracks_images_in_flight() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("move it aside"), "{}", stderr(&out));
 }
+
+#[test]
+fn create_with_wait_for_running_offers_to_start_a_stopped_instance() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok_json(h, &["--json", "launch", "python-research", "box"]);
+    assert!(run(h, &["instance", "stop", "box"]).status.success());
+    let args = [
+        "ami",
+        "create",
+        "python-research",
+        "box",
+        "--name",
+        "Woken",
+        "--wait-for-running",
+    ];
+    // No terminal, no --yes: the answer is No, nothing is made and the instance stays stopped.
+    let out = run(h, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is stopped. Start it"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    let st = ok_json(h, &["--json", "instance", "status", "box"]);
+    assert_eq!(st["instance"]["state"], "stopped");
+    // With consent it is started and imaged.
+    let mut with_yes = vec!["--yes", "--json"];
+    with_yes.extend(args);
+    let made = ok_json(h, &with_yes);
+    assert!(
+        made["ami_id"].as_str().unwrap().starts_with("ami-"),
+        "{made}"
+    );
+    let st = ok_json(h, &["--json", "instance", "status", "box"]);
+    assert_eq!(st["instance"]["state"], "running");
+}
