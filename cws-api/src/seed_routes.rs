@@ -368,6 +368,13 @@ fn plan_json(request: &ConsentRequest) -> serde_json::Value {
             "snapshots_shared": snapshot_ids,
             "estimated_cost_usd": 0.0,
         }),
+        ConsentRequest::StartInstance { instance, purpose } => serde_json::json!({
+            "action": "start_instance",
+            "instance": instance.id,
+            "name": instance.name,
+            "region": instance.region,
+            "purpose": purpose,
+        }),
         _ => serde_json::json!({"action": "other"}),
     }
 }
