@@ -504,3 +504,72 @@ fn admin_token_create_refuses_bad_input_with_exit_2() {
     let out = run(h, &["config", "set", "registry.url", "ftp://x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `cws admin token create` and `cws serve` against PostgreSQL (`--database-url`), the shared
+/// install: the token made by one command works on the server started by the other.
+#[test]
+fn serve_and_tokens_on_postgres() {
+    let url = match std::env::var("CWS_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI must provide CWS_TEST_DATABASE_URL (.ci/run starts PostgreSQL)")
+        }
+        _ => {
+            eprintln!("skipping: CWS_TEST_DATABASE_URL is not set (no PostgreSQL to test on)");
+            return;
+        }
+    };
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // A handle of its own, so runs against the same database never collide.
+    let handle = format!("pg{}", std::process::id());
+    let user = format!("Pat Gres <{handle}@uni.edu>");
+    let out = run(
+        h,
+        &[
+            "admin",
+            "token",
+            "create",
+            "--database-url",
+            &url,
+            "--user",
+            &user,
+            "--scope",
+            "read",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("password"), "{}", stderr(&out));
+    let token = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_string();
+    let server = Served::start(h, &["--database-url", &url]);
+    let (s, who) = http(
+        "GET",
+        &format!("{}/api/v1/whoami", server.url),
+        Some(&token),
+        None,
+    );
+    assert_eq!(s, 200, "{who}");
+    assert_eq!(who["identity"]["handle"], handle.as_str());
+    let (s, _) = http("GET", &format!("{}/healthz", server.url), None, None);
+    assert_eq!(s, 200);
+    let id = who["id"].as_str().unwrap().to_string();
+    let out = run(
+        h,
+        &["admin", "token", "revoke", &id, "--database-url", &url],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (s, _) = http(
+        "GET",
+        &format!("{}/api/v1/whoami", server.url),
+        Some(&token),
+        None,
+    );
+    assert_eq!(
+        s, 401,
+        "revoked in the database, refused by the running server at once"
+    );
+    assert!(server.stop().success());
+}
