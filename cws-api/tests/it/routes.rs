@@ -645,3 +645,63 @@ async fn an_import_whose_signature_fails_is_refused_and_nothing_is_imported() {
     );
     s.stop().await;
 }
+
+/// SIGINT/SIGTERM in `cws serve` resolve the shutdown future: a request in flight then still
+/// gets its answer, and new connections are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_lets_the_request_in_flight_finish() {
+    let home = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        cws_registry::SqliteRegistry::open(&home.path().join("registry.db"))
+            .await
+            .unwrap(),
+    );
+    let mut site = crate::harness::site(home.path());
+    // Every provider call takes a while, so the resolve below is still running at shutdown.
+    let cloud = cws_localcloud::LocalCloud::open(home.path()).unwrap();
+    site.env.provider = std::sync::Arc::new(cws_provider::wrappers::LatencyProvider::new(
+        cloud,
+        std::time::Duration::from_millis(400),
+    ));
+    let state = std::sync::Arc::new(cws_api::AppState::new(
+        site,
+        store.clone(),
+        store,
+        Limits::default(),
+        home.path().to_path_buf(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cws_api::serve(
+        listener,
+        cws_api::router(state),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let slow = tokio::spawn({
+        let url = url.clone();
+        async move {
+            call(
+                "GET",
+                &format!("{url}/api/v1/ami/resolve/python-ml?region=us-east-1"),
+                None,
+                None,
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    let answer = slow.await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(answer.json["ami_id"].is_string(), "{}", answer.text);
+    server.await.unwrap().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+            .await
+            .is_err(),
+        "no new connections after shutdown"
+    );
+}
