@@ -705,3 +705,53 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish() {
         "no new connections after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_its_time_is_answered_with_a_timeout_error() {
+    let home = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        cws_registry::SqliteRegistry::open(&home.path().join("registry.db"))
+            .await
+            .unwrap(),
+    );
+    let mut site = crate::harness::site(home.path());
+    let cloud = cws_localcloud::LocalCloud::open(home.path()).unwrap();
+    site.env.provider = std::sync::Arc::new(cws_provider::wrappers::LatencyProvider::new(
+        cloud,
+        std::time::Duration::from_secs(5),
+    ));
+    let limits = Limits {
+        request_timeout: std::time::Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let state = std::sync::Arc::new(cws_api::AppState::new(
+        site,
+        store.clone(),
+        store,
+        limits,
+        home.path().to_path_buf(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(cws_api::serve(
+        listener,
+        cws_api::router(state),
+        std::future::pending(),
+    ));
+    let r = call(
+        "GET",
+        &format!("{url}/api/v1/ami/resolve/python-ml"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "timeout");
+    // Quick routes are not affected.
+    assert_eq!(
+        call("GET", &format!("{url}/healthz"), None, None)
+            .await
+            .status,
+        200
+    );
+}
