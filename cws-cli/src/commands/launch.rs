@@ -1,5 +1,7 @@
 //! `cws launch`.
 
+use std::io::IsTerminal;
+
 use anyhow::Result;
 use cws_resolver::Outcome;
 use cws_resolver::service::{self, LaunchRequest};
@@ -156,7 +158,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             return Err(crate::error::Reported(130).into());
         }
     };
-    let report = match launched {
+    let mut report = match launched {
         Ok(r) => r,
         Err(service::LaunchError::Provider(cws_provider::ProviderError::Conflict { message })) => {
             // The one conflict a launch meets: the name is taken. Say how to free it.
@@ -170,6 +172,24 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
+    // A dry run says what the launch itself would refuse or ask about the copy it plans.
+    if args.dry_run
+        && let Some(plan) = &report.resolution.copy
+    {
+        let cost = plan.estimated_cost_usd.as_f64();
+        if let (false, Some(why)) = (ctx.allow_cost, ctx.policy.check_copy_cost(cost)) {
+            report.resolution.warnings.push(format!(
+                "the launch would not make this copy: {why}; pass --allow-cost as well as \
+                 agreeing, or it moves on to the next tier"
+            ));
+        } else if !ctx.yes && !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            report.resolution.warnings.push(
+                "the launch asks before this copy, and without a terminal the answer is No: \
+                 pass --yes to agree, or it moves on to the next tier"
+                    .into(),
+            );
+        }
+    }
     if let Some(copy) = &report.copied_image {
         super::audit::record(
             ctx,

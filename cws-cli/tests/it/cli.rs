@@ -985,3 +985,37 @@ fn a_dry_run_refuses_a_name_the_launch_would_refuse() {
             .success()
     );
 }
+
+#[test]
+fn a_dry_run_says_what_the_launch_would_refuse_or_ask_about_its_copy() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let args = [
+        "--json",
+        "--region",
+        "ap-south-1",
+        "launch",
+        "python-ml",
+        "mumbai",
+        "--dry-run",
+    ];
+    let v = ok_json(h, &args);
+    assert_eq!(v["resolution"]["method"], "cross_region", "{v}");
+    let warnings = v["resolution"]["warnings"].to_string();
+    assert!(
+        warnings.contains("asks before this copy") && warnings.contains("--yes"),
+        "{warnings}"
+    );
+    // Above the policy's copy cap, --yes alone would not do: the dry run says so.
+    std::fs::write(h.join("policy.toml"), "max_copy_cost_usd = 1.0\n").unwrap();
+    let mut with_yes = vec!["--yes"];
+    with_yes.extend(args);
+    let v = ok_json(h, &with_yes);
+    let warnings = v["resolution"]["warnings"].to_string();
+    assert!(
+        warnings.contains("would not make this copy")
+            && warnings.contains("max_copy_cost_usd")
+            && warnings.contains("--allow-cost"),
+        "{warnings}"
+    );
+}
