@@ -211,9 +211,20 @@ async fn guard(State(limits): State<Limits>, req: Request, next: Next) -> Respon
     if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
         return too_large(limits);
     }
-    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
-        Ok(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(limits),
-        Ok(r) => r,
+    // A panic in a handler is a bug: answer 500 (logged) rather than dropping the connection.
+    let run = std::panic::AssertUnwindSafe(next.run(req));
+    let guarded = futures::FutureExt::catch_unwind(run);
+    match tokio::time::timeout(limits.request_timeout, guarded).await {
+        Ok(Ok(r)) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(limits),
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            ApiError::internal("the request", format!("a handler panicked: {what}")).into_response()
+        }
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",

@@ -124,7 +124,8 @@ impl Page {
         let (offset, limit) = self.bounds();
         let total = items.len();
         let page: Vec<T> = items.into_iter().skip(offset).take(limit).collect();
-        let next = (offset + page.len() < total).then_some(offset + page.len());
+        let end = offset.saturating_add(page.len());
+        let next = (end < total).then_some(end);
         (page, next)
     }
 }
@@ -180,7 +181,7 @@ pub(crate) async fn browse(
         community: p.community.clone(),
         sort,
         // One more than the page, to know whether another follows.
-        limit: offset + limit + 1,
+        limit: offset.saturating_add(limit).saturating_add(1),
     };
     let mut all = state.registry.browse(caller.actor().as_ref(), &q).await?;
     all.retain(|s| anonymous_may_see(&caller, &s.visibility));
@@ -199,7 +200,7 @@ pub(crate) async fn browse(
 /// Publishes one region's image of a version as the token's holder (scope `publish`).
 #[utoipa::path(post, path = "/api/v1/listings", tag = "registry",
     request_body(content = Object, description = "a Publish: listing, name, description, category, template, visibility, version, template_digest, region, image {ami_id, architecture, snapshot_ids, size_gib}, notes, speedup"),
-    responses((status = 200, body = Object, description = "what the publish did"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object, description = "what the publish did (nothing new: the same image again, or an added region)"), (status = 201, body = Object, description = "what the publish did: a new listing or version"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn publish(
     State(state): St,
     caller: Caller,
@@ -612,7 +613,7 @@ pub(crate) struct Trust {
 
 /// The institution's signer keys and policy.
 #[utoipa::path(get, path = "/api/v1/trust", tag = "registry",
-    responses((status = 200, body = Trust)))]
+    responses((status = 200, body = Trust), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn trust(State(state): St) -> axum::Json<Trust> {
     axum::Json(Trust {
         allowed_signers: state.signers_text.clone(),

@@ -197,7 +197,7 @@ pub(crate) struct FallbackParams {
 
 /// The regional fallback order: one region's entry, or every region's.
 #[utoipa::path(get, path = "/api/v1/regions/fallbacks", tag = "regions", params(FallbackParams),
-    responses((status = 200, body = Object, description = "as `cws regions fallbacks --json`"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = serde_json::Value, description = "as `cws regions fallbacks --json`: one region's object with `region`, or an array of every region's"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn fallbacks(
     State(state): St,
     Query(p): Query<FallbackParams>,

@@ -86,6 +86,8 @@ fn init_logging(debug: bool, serving: bool) {
     };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CWS_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),

@@ -755,3 +755,20 @@ async fn a_request_over_its_time_is_answered_with_a_timeout_error() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_page_past_any_end_is_empty_not_an_overflow() {
+    let s = Server::sqlite().await;
+    let r = get(&s, &format!("/api/v1/listings?offset={}", usize::MAX), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["listings"], serde_json::json!([]));
+    assert!(r.json["next_offset"].is_null());
+    let r = get(
+        &s,
+        &format!("/api/v1/listings/alice/x/reviews?offset={}", usize::MAX),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    s.stop().await;
+}
