@@ -182,7 +182,8 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
                 "the launch would not make this copy: {why}; pass --allow-cost as well as \
                  agreeing, or it moves on to the next tier"
             ));
-        } else if !ctx.yes && !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        } else if !(ctx.yes || (std::io::stdin().is_terminal() && std::io::stderr().is_terminal()))
+        {
             report.resolution.warnings.push(
                 "the launch asks before this copy, and without a terminal the answer is No: \
                  pass --yes to agree, or it moves on to the next tier"
