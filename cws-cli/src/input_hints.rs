@@ -148,7 +148,13 @@ pub fn with_hint(err: &(dyn Error + 'static)) -> String {
 /// Like [`with_hint`], for a terminal: the message (which may quote a file or a value) is
 /// escaped onto one line with [`shown`]; only the line break before "help:" is the CLI's.
 pub fn shown_with_hint(err: &(dyn Error + 'static)) -> String {
-    let message = shown(&err.to_string()).into_owned();
+    // A library error may end in its own "help:" line (the template errors do): that line
+    // break is the library's, so it is kept; what is around it is escaped.
+    let text = err.to_string();
+    let message = match text.split_once("\n  help: ") {
+        Some((m, h)) => format!("{}\n  help: {}", shown(m), shown(h)),
+        None => shown(&text).into_owned(),
+    };
     match hint(err) {
         Some(h) => format!("{message}\n  help: {}", shown(&h)),
         None => message,

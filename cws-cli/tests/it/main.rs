@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod common;
+mod docs;
 mod lifecycle;
 mod registry;
 mod serve;
