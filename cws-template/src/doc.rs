@@ -26,6 +26,56 @@ pub(crate) struct Doc {
     pub label: String,
     pub value: Mapping,
     pub locator: Locator,
+    /// The defaults filled in where the file was terse (a slug from the file name, a version,
+    /// a base), each as a sentence.
+    pub notes: Vec<String>,
+}
+
+/// The version a template without one gets.
+pub const DEFAULT_VERSION: &str = "1.0.0";
+/// The base a template without one (and without a parent) gets.
+pub const DEFAULT_BASE: &str = "ubuntu-24.04";
+
+/// A slug made from a file name: lowercase, anything but letters and digits turned into `-`,
+/// runs of `-` collapsed, none at the ends, at most 64 characters; `None` when nothing is left.
+pub(crate) fn slug_from_label(label: &str) -> Option<String> {
+    let name = std::path::Path::new(label).file_stem()?.to_str()?;
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(64).collect();
+    let slug = slug.trim_end_matches('-').to_string();
+    (!slug.is_empty()).then_some(slug)
+}
+
+/// Fills the fields a terse file leaves out (the guide's templates give only `name` and
+/// `ami_config`): `slug` from the file name, and, for a template without a parent, `version`
+/// and `base`. Returns what was filled in, as notes.
+fn fill_defaults(value: &mut Mapping, label: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !value.contains_key("slug")
+        && let Some(slug) = slug_from_label(label)
+    {
+        notes.push(format!("`slug` is not set: `{slug}`, from the file name"));
+        value.insert(Value::from("slug"), Value::from(slug));
+    }
+    if value.contains_key("inherits") {
+        return notes;
+    }
+    if !value.contains_key("version") {
+        notes.push(format!("`version` is not set: {DEFAULT_VERSION}"));
+        value.insert(Value::from("version"), Value::from(DEFAULT_VERSION));
+    }
+    if !value.contains_key("base") {
+        notes.push(format!("`base` is not set: {DEFAULT_BASE}"));
+        value.insert(Value::from("base"), Value::from(DEFAULT_BASE));
+    }
+    notes
 }
 
 /// Removes serde_norway's " at line L column C" decorations (we report the
@@ -116,7 +166,7 @@ impl Doc {
                 None,
             ));
         }
-        let value = match value {
+        let mut value = match value {
             Value::Mapping(m) => m,
             Value::Null => {
                 return Err(invalid(
@@ -138,10 +188,17 @@ impl Doc {
                 ));
             }
         };
+        // Only a template with a name is one the defaults can complete.
+        let notes = if value.contains_key("name") {
+            fill_defaults(&mut value, label)
+        } else {
+            Vec::new()
+        };
         let doc = Doc {
             label: label.to_string(),
             value,
             locator: Locator::new(text),
+            notes,
         };
         let sources = [doc.source()];
         check_version(&doc.value).map_err(|i| locate(i, &sources))?;
@@ -287,6 +344,8 @@ pub(crate) fn finish(chain: &[&Doc]) -> Result<Template, TemplateError> {
         )
     })?;
     crate::validate::check(&template).map_err(|i| locate(i, &sources))?;
+    let mut template = template;
+    template.notes = chain[0].notes.clone();
     Ok(template)
 }
 

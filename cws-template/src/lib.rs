@@ -30,6 +30,13 @@
 //!   help: valid fields here: `strategy`, `ami_mappings`, ...
 //! ```
 //!
+//! # Defaults for terse files
+//!
+//! A template with a `name` may leave out `slug` (made from the file name:
+//! lowercase, other characters turned into `-`) and, without `inherits`,
+//! `version` (`1.0.0`) and `base` (`ubuntu-24.04`). Each default filled in
+//! is listed in [`Template::notes`] for the caller to announce.
+//!
 //! # Rules beyond the shape
 //!
 //! `slug` and `inherits` are `[a-z0-9][a-z0-9-]*`; `version` is semver;

@@ -258,6 +258,12 @@ impl fmt::Display for PackageManager {
 pub struct Template {
     /// Display name shown in listings, e.g. `Python Machine Learning`.
     pub name: String,
+    /// The defaults filled in where the file left a field out (`slug` from the file name,
+    /// `version`, `base`), as sentences for `templates validate` to show. Not part of the
+    /// format.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub notes: Vec<String>,
     /// Stable identifier used on the command line and in `inherits`:
     /// lowercase letters, digits and `-`, starting with a letter or digit.
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]*$"), length(max = 64))]

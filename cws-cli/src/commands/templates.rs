@@ -118,6 +118,9 @@ struct Checked {
     version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Defaults filled in where the file was terse.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
     /// `error` for a terminal (escaped); JSON keeps the real text.
     #[serde(skip)]
     shown_error: Option<String>,
@@ -134,6 +137,7 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
                 slug: Some(t.slug.clone()),
                 version: Some(t.version.to_string()),
                 error: None,
+                notes: t.notes.clone(),
                 shown_error: None,
             },
             Err(e) => Checked {
@@ -141,6 +145,7 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
                 valid: false,
                 slug: None,
                 version: None,
+                notes: Vec::new(),
                 error: Some(crate::input_hints::with_hint(&e)),
                 shown_error: Some(crate::input_hints::shown_with_hint(&e)),
             },
@@ -152,12 +157,17 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
     } else {
         for r in &results {
             match &r.shown_error {
-                None => println!(
-                    "ok    {} ({} {})",
-                    Shown(&r.file),
-                    Shown(r.slug.as_deref().unwrap_or("")),
-                    Shown(r.version.as_deref().unwrap_or(""))
-                ),
+                None => {
+                    println!(
+                        "ok    {} ({} {})",
+                        Shown(&r.file),
+                        Shown(r.slug.as_deref().unwrap_or("")),
+                        Shown(r.version.as_deref().unwrap_or(""))
+                    );
+                    for n in &r.notes {
+                        println!("      note: {} (set it in the file to choose)", Shown(n));
+                    }
+                }
                 Some(e) => eprintln!("error: {e}"),
             }
         }

@@ -1019,3 +1019,40 @@ fn a_dry_run_says_what_the_launch_would_refuse_or_ask_about_its_copy() {
         "{warnings}"
     );
 }
+
+#[test]
+fn the_guides_terse_template_validates_with_its_defaults_announced() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let dir = h.join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("my-lab.yaml");
+    std::fs::write(
+        &file,
+        "name: My Lab\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"my-lab-*\"\n",
+    )
+    .unwrap();
+    let out = run(h, &["templates", "validate", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("ok ") && text.contains("(my-lab 1.0.0)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: `slug` is not set: `my-lab`, from the file name"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: `base` is not set: ubuntu-24.04"),
+        "{text}"
+    );
+    let v = ok_json(
+        h,
+        &["--json", "templates", "validate", file.to_str().unwrap()],
+    );
+    assert_eq!(v[0]["notes"].as_array().map(Vec::len), Some(3), "{v}");
+    // Found by its file name's slug on the search path.
+    let v = ok_json(h, &["--json", "templates", "show", "my-lab"]);
+    assert_eq!(v["template"]["slug"], "my-lab");
+}

@@ -192,9 +192,10 @@ fn slug_rules() {
 
 #[test]
 fn missing_required_fields() {
-    let (line, col, msg) = fail("name: Demo\nversion: 1.0.0\nbase: al2023\n");
+    // A name is the one field nothing can stand in for.
+    let (line, col, msg) = fail("slug: demo\nversion: 1.0.0\nbase: al2023\n");
     assert_eq!((line, col), (1, 1));
-    assert!(msg.contains("missing required field `slug`"), "{msg}");
+    assert!(msg.contains("missing required field `name`"), "{msg}");
     // A child template's parent fields are not resolved by parse_str.
     let (_, _, msg) = fail("name: Child\nslug: child\ninherits: python-ml\n");
     assert!(
@@ -306,4 +307,38 @@ fn load_file_names_the_file() {
     let (file, line, col) = err.location().expect("location");
     assert_eq!(file, path.display().to_string());
     assert_eq!((line, col), (5, 1));
+}
+
+#[test]
+fn a_terse_template_gets_its_defaults_and_says_so() {
+    // The guide's template: a name and an ami_config, nothing else.
+    let t = parse_str(
+        "name: My Lab\nami_config:\n  ami_search:\n    owners: [self]\n    name_pattern: \"lab-*\"\n",
+        "/home/r/My Lab_Template.yaml",
+    )
+    .unwrap();
+    assert_eq!(t.slug, "my-lab-template");
+    assert_eq!(t.version.to_string(), "1.0.0");
+    assert_eq!(t.base, "ubuntu-24.04");
+    assert_eq!(t.notes.len(), 3, "{:?}", t.notes);
+    assert!(
+        t.notes[0].contains("`my-lab-template`, from the file name"),
+        "{:?}",
+        t.notes
+    );
+    // What a file says is kept, and nothing is announced.
+    let t = parse_str(HEAD, "my.yaml").unwrap();
+    assert_eq!(t.slug, "demo");
+    assert!(t.notes.is_empty());
+    // A child leaves version and base to its parent: only the slug is filled in.
+    let (_, _, msg) = fail("name: Child\ninherits: python-ml\n");
+    assert!(msg.contains("it would come from `python-ml`"), "{msg}");
+    // A slug that cannot be made from the file name is still an error.
+    match parse_str("name: X\nversion: 1.0.0\nbase: al2023\n", "___.yaml") {
+        Err(e) => assert!(
+            e.to_string().contains("missing required field `slug`"),
+            "{e}"
+        ),
+        Ok(t) => panic!("parsed {t:?}"),
+    }
 }

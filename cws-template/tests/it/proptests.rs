@@ -207,6 +207,7 @@ fn template() -> impl Strategy<Value = Template> {
             };
             Template {
                 name,
+                notes: Vec::new(),
                 slug,
                 description,
                 category,
