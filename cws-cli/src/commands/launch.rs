@@ -246,6 +246,23 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         && let Some(c) = &report.costs
     {
         print!("{}", shown_lines(&c.to_string()));
+        // The plan and the recommendation must not seem to disagree without a word.
+        let image_plan = report.resolution.ami_id.is_some()
+            && report.resolution.method != cws_resolver::Method::ScriptFallback;
+        match (image_plan, c.recommendation.choice) {
+            (true, cws_cost::Choice::Script) => println!(
+                "The plan launches from an image: the template's strategy ({}) prefers images \
+                 for the faster start; by cost alone the script is cheaper. To provision by \
+                 script instead: --ami-strategy script_fallback",
+                report.resolution.strategy
+            ),
+            (false, cws_cost::Choice::Ami) if !report.resolution.is_failed() => println!(
+                "The plan provisions by script: no image serves this template here (or the \
+                 strategy asks for the script first); by cost an image would pay: `cws ami \
+                 create` one from a tuned workstation"
+            ),
+            _ => {}
+        }
     }
     let r = &report.resolution;
     for a in r.attempts.iter().filter(|a| a.outcome == Outcome::Declined) {

@@ -1056,3 +1056,27 @@ fn the_guides_terse_template_validates_with_its_defaults_announced() {
     let v = ok_json(h, &["--json", "templates", "show", "my-lab"]);
     assert_eq!(v["template"]["slug"], "my-lab");
 }
+
+#[test]
+fn a_dry_run_explains_a_plan_its_cost_recommendation_disagrees_with() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "--region",
+            "ap-south-1",
+            "launch",
+            "python-ml",
+            "mumbai",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Recommendation: script"), "{text}");
+    assert!(
+        text.contains("The plan launches from an image")
+            && text.contains("--ami-strategy script_fallback"),
+        "{text}"
+    );
+}
