@@ -64,10 +64,16 @@ pub enum TemplateError {
     },
     /// Templates inherit from each other in a loop (fix: remove `inherits`
     /// from one of the templates named).
-    #[error("template inheritance cycle: {}", cycle.join(" -> "))]
+    #[error(
+        "template inheritance cycle: {}{}",
+        cycle.join(" -> "),
+        if files.is_empty() { String::new() } else { format!(" (in {})", files.join(", ")) }
+    )]
     InheritanceCycle {
         /// The slugs in the loop, the first repeated at the end.
         cycle: Vec<String>,
+        /// The files of the templates in the loop, in the same order (bundled ones left out).
+        files: Vec<String>,
     },
     /// A file or directory could not be read.
     #[error("cannot read {}: {source}\n  help: check that the path exists and is readable", path.display())]
@@ -186,6 +192,7 @@ mod tests {
     fn cycle_and_not_found_display() {
         let e = TemplateError::InheritanceCycle {
             cycle: vec!["a".into(), "b".into(), "a".into()],
+            files: Vec::new(),
         };
         assert!(
             e.to_string()

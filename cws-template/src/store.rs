@@ -151,6 +151,22 @@ struct Candidate {
     /// The file stem or bundled slug, used to attribute broken files.
     stem: String,
     parsed: Result<Arc<Doc>, TemplateError>,
+    /// For a broken file: the `slug` and `name` its text declares, when it is YAML enough to
+    /// tell (so a request for that slug names the broken file rather than finding another).
+    declared: Vec<String>,
+}
+
+/// The `slug` and `name` a template text declares, lowercased, read leniently.
+fn declared_names(text: &str) -> Vec<String> {
+    let Ok(serde_norway::Value::Mapping(m)) = serde_norway::from_str::<serde_norway::Value>(text)
+    else {
+        return Vec::new();
+    };
+    ["slug", "name"]
+        .iter()
+        .filter_map(|k| m.get(*k).and_then(|v| v.as_str()))
+        .map(|s| s.trim().to_lowercase())
+        .collect()
 }
 
 /// Finds, lists and validates templates along a [`SearchPath`].
@@ -209,14 +225,25 @@ impl TemplateStore {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let parsed = read(&file)
+                let text = read(&file);
+                let declared = match &text {
+                    Ok(t) => declared_names(t),
+                    Err(_) => Vec::new(),
+                };
+                let parsed = text
                     .and_then(|text| Doc::parse(&text, &file.display().to_string()))
                     .map(Arc::new);
+                let declared = if parsed.is_err() {
+                    declared
+                } else {
+                    Vec::new()
+                };
                 out.push(Candidate {
                     origin: origin.clone(),
                     file: Some(file),
                     stem,
                     parsed,
+                    declared,
                 });
             }
         }
@@ -225,6 +252,7 @@ impl TemplateStore {
                 origin: Origin::Bundled,
                 file: None,
                 stem: b.slug.to_string(),
+                declared: Vec::new(),
                 parsed: match cached {
                     Some(doc) => Ok(Arc::clone(doc)),
                     None => Doc::parse(b.source, &b.label()).map(Arc::new),
@@ -238,9 +266,11 @@ impl TemplateStore {
     /// by display name (case-insensitive); the first match in search order
     /// wins. Its `inherits` chain is merged and the result validated.
     ///
-    /// A file that fails to parse is skipped, unless its file name matches
-    /// `name` — then its error is returned, since it is most likely the
-    /// template that was meant.
+    /// A file that fails to parse is skipped, unless its file name, or the
+    /// `slug` or `name` its text declares, matches `name` — then its error is
+    /// returned, since it is most likely the template that was meant (a
+    /// broken override never lets the template it meant to replace be served
+    /// in silence).
     pub fn get(&self, name_or_slug: &str) -> Result<LoadedTemplate, TemplateError> {
         let mut cands = self.candidates()?;
         let wanted = name_or_slug.trim().to_lowercase();
@@ -250,7 +280,11 @@ impl TemplateStore {
                 .as_ref()
                 .is_ok_and(|d| d.name().to_lowercase() == wanted)
         };
-        let broken = |c: &Candidate| c.parsed.is_err() && c.stem.to_lowercase() == wanted;
+        // A broken file is meant when its name, or the slug or name it declares, is the one
+        // asked for: its errors are the answer, not another template of that slug.
+        let broken = |c: &Candidate| {
+            c.parsed.is_err() && (c.stem.to_lowercase() == wanted || c.declared.contains(&wanted))
+        };
         let hit = cands
             .iter()
             .position(|c| by_slug(c) || broken(c))
@@ -270,7 +304,10 @@ impl TemplateStore {
         };
         if let Err(e) = &mut cands[index].parsed {
             // Take the error out; the placeholder is dropped with `cands`.
-            let placeholder = TemplateError::InheritanceCycle { cycle: Vec::new() };
+            let placeholder = TemplateError::InheritanceCycle {
+                cycle: Vec::new(),
+                files: Vec::new(),
+            };
             return Err(std::mem::replace(e, placeholder));
         }
         let template = resolve(&cands, index)?;
@@ -372,6 +409,7 @@ impl TemplateStore {
                         file: Some(path.to_path_buf()),
                         stem: String::new(),
                         parsed: Ok(Arc::new(doc)),
+                        declared: Vec::new(),
                     },
                 );
                 0
@@ -421,6 +459,11 @@ fn resolve(cands: &[Candidate], index: usize) -> Result<Template, TemplateError>
             if parent == doc.slug() {
                 return Err(TemplateError::InheritanceCycle {
                     cycle: vec![parent.to_string(), parent.to_string()],
+                    files: cands[last]
+                        .file
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect(),
                 });
             }
             if let Some(broken) = cands.iter().find(|c| c.parsed.is_err() && c.stem == parent)
@@ -456,7 +499,12 @@ fn resolve(cands: &[Candidate], index: usize) -> Result<Template, TemplateError>
                 .filter_map(|&c| doc_at(c).map(|d| d.slug().to_string()))
                 .collect();
             cycle.push(parent.to_string());
-            return Err(TemplateError::InheritanceCycle { cycle });
+            let files = chain[pos..]
+                .iter()
+                .filter_map(|&c| cands[c].file.as_ref())
+                .map(|f| f.display().to_string())
+                .collect();
+            return Err(TemplateError::InheritanceCycle { cycle, files });
         }
         if chain.len() >= MAX_INHERITANCE_DEPTH {
             return Err(doc.error(

@@ -197,6 +197,31 @@ fn broken_files_are_listed_not_fatal() {
 }
 
 #[test]
+fn a_broken_file_that_declares_the_asked_slug_is_named_with_its_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Meant to replace the bundled python-ml, but broken: asking for python-ml must say so
+    // rather than quietly serve the bundled one.
+    write(
+        dir.path(),
+        "my-ml.yaml",
+        "name: My ML\nslug: python-ml\nversion: one\nbase: al2023\n",
+    );
+    let s = store(&[dir.path()]);
+    let err = s
+        .get("python-ml")
+        .expect_err("the broken override is named");
+    let text = err.to_string();
+    assert!(
+        text.contains("my-ml.yaml") && text.contains("version"),
+        "{text}"
+    );
+    // By its display name too.
+    assert!(s.get("My ML").is_err());
+    // Other templates are served.
+    assert!(s.get("r-research").is_ok());
+}
+
+#[test]
 fn missing_flag_directory_is_an_error_but_missing_env_and_home_are_not() {
     let missing = PathBuf::from("/definitely/not/a/dir");
     let err = store(&[&missing])
@@ -316,7 +341,14 @@ fn inheritance_cycles_are_named() {
     let s = store(&[dir.path()]);
     let err = s.get("a").expect_err("cycle");
     match &err {
-        TemplateError::InheritanceCycle { cycle } => assert_eq!(cycle, &["a", "b", "c", "a"]),
+        TemplateError::InheritanceCycle { cycle, files } => {
+            assert_eq!(cycle, &["a", "b", "c", "a"]);
+            assert_eq!(files.len(), 3, "{files:?}");
+            assert!(
+                files[0].ends_with("a.yaml") && files[2].ends_with("c.yaml"),
+                "{files:?}"
+            );
+        }
         other => panic!("{other}"),
     }
     assert!(
