@@ -6,6 +6,7 @@ mod common;
 mod docs;
 mod lifecycle;
 mod registry;
+mod seeds;
 mod serve;
 mod trust;
 mod untrusted_text;
