@@ -218,6 +218,7 @@ pub(crate) async fn create_or_find(
             "the image name must not be empty; images need a name (e.g. \"My Setup\")".into(),
         ));
     }
+    cws_provider::check_image_name(&req.name).map_err(LifecycleError::Invalid)?;
     let slug = req.template.slug.as_str();
     let (existing, instance) = futures::join!(
         own_images_named(provider, &req.region, &req.name, slug),
@@ -409,6 +410,8 @@ pub async fn create(
     if let Some(p) = pending {
         p.check()?;
     }
+    // A name EC2 would refuse must not cost a "yes".
+    cws_provider::check_image_name(&req.name).map_err(LifecycleError::Invalid)?;
     if req.public {
         ask_public(req, consent)?;
     }

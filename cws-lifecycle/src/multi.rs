@@ -241,8 +241,9 @@ pub(crate) async fn copy_once(
     Ok((copy, existed))
 }
 
-/// The size the copies will have: the image an earlier run made, else the image the instance
-/// was launched from (the new image holds at least its disk), else a small guess. A missing
+/// The size the copies will have: the image an earlier run made, else the larger of the image
+/// the instance was launched from and the template's root volume (the new image holds at
+/// least the instance's disk), else a small guess. A missing
 /// instance with no earlier image is an error here, before anything is asked.
 async fn estimated_size_gb(
     provider: &dyn CloudProvider,
@@ -254,12 +255,16 @@ async fn estimated_size_gb(
         return Ok((provider.image_size_gb(image).await?, false));
     }
     let instance = provider.require_instance(&c.region, &c.instance).await?;
-    match provider.image(&c.region, &instance.ami_id).await {
-        Ok(Some(source)) => match provider.image_size_gb(&source).await {
-            Ok(gb) if gb > 0 => Ok((gb, false)),
-            _ => Ok((GUESS_GB, true)),
-        },
-        _ => Ok((GUESS_GB, true)),
+    // The instance's disk is at least its image's, and at least the root volume the template
+    // launches with (what cws gave the instance): the image made from it is that large.
+    let from_template = c.template.instance_defaults.root_volume_gb.unwrap_or(0);
+    let from_source = match provider.image(&c.region, &instance.ami_id).await {
+        Ok(Some(source)) => provider.image_size_gb(&source).await.unwrap_or(0),
+        _ => 0,
+    };
+    match from_source.max(from_template) {
+        0 => Ok((GUESS_GB, true)),
+        gb => Ok((gb, false)),
     }
 }
 
@@ -286,6 +291,8 @@ pub async fn create_multi(
             "the image name must not be empty; images need a name (e.g. \"My Setup\")".into(),
         ));
     }
+    // Checked before the question: a name EC2 would refuse must not cost a "yes".
+    cws_provider::check_image_name(&c.name).map_err(LifecycleError::Invalid)?;
 
     if let Some(p) = pending {
         p.check()?;

@@ -475,16 +475,7 @@ fn common_prefix<'a>(mut prefixes: impl Iterator<Item = &'a str>) -> &'a str {
 }
 
 fn check_image_name(name: &str) -> ProviderResult<()> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " ()[]./-'@_".contains(c));
-    if (3..=128).contains(&name.len()) && ok_chars {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "image name `{name}` is invalid: use 3-128 letters, digits, spaces or ()[]./-'@_"
-        )))
-    }
+    cws_provider::check_image_name(name).map_err(invalid)
 }
 
 fn check_tags(tags: &BTreeMap<String, String>) -> ProviderResult<()> {

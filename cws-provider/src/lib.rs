@@ -35,7 +35,7 @@ pub use ext::{ImageCatalogExt, InstancesExt};
 pub use model::{
     CopyImageRequest, CreateImageRequest, Image, ImageQuery, ImageState, Instance, InstanceFilter,
     InstanceState, LaunchPermission, MarketplaceProduct, MarketplaceQuery, ProviderInfo,
-    RunInstanceRequest, Snapshot, WaitOutcome, ec2_time, wildcard_match,
+    RunInstanceRequest, Snapshot, WaitOutcome, check_image_name, ec2_time, wildcard_match,
 };
 pub use select::{select_best, select_image};
 pub use traits::{CloudProvider, ImageAdmin, ImageCatalog, Instances};

@@ -605,6 +605,22 @@ pub struct ProviderInfo {
     pub description: String,
 }
 
+/// EC2's rule for image names: 3 to 128 characters, letters, digits, spaces and `()[]./-'@_`.
+/// `Err` says what is accepted.
+pub fn check_image_name(name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " ()[]./-'@_".contains(c));
+    if (3..=128).contains(&name.len()) && ok_chars {
+        Ok(())
+    } else {
+        // The name as given: whoever shows the message escapes it.
+        Err(format!(
+            "image name `{name}` is invalid: use 3-128 letters, digits, spaces or ()[]./-'@_"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

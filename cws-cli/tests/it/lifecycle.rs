@@ -706,3 +706,64 @@ fn create_with_wait_for_running_offers_to_start_a_stopped_instance() {
     let st = ok_json(h, &["--json", "instance", "status", "box"]);
     assert_eq!(st["instance"]["state"], "running");
 }
+
+#[test]
+fn create_multi_prices_a_new_image_at_the_instances_disk_and_checks_the_name_before_asking() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok_json(h, &["--json", "launch", "python-research", "box"]);
+    // A name EC2 refuses is refused before the question, whatever the answer would be.
+    let out = run(
+        h,
+        &[
+            "--yes",
+            "ami",
+            "create-multi",
+            "python-research",
+            "box",
+            "--regions",
+            "us-east-1,us-west-2",
+            "--name",
+            "X",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("Continue?"),
+        "asked first: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("3-128"), "{}", stderr(&out));
+    // The plan prices the new image at the size it will have (the template's 40 GiB root
+    // volume), not a guess.
+    let out = run(
+        h,
+        &[
+            "ami",
+            "create-multi",
+            "python-research",
+            "box",
+            "--regions",
+            "us-east-1,us-west-2",
+            "--name",
+            "Forty",
+        ],
+    );
+    assert!(stderr(&out).contains("(40 GiB)"), "{}", stderr(&out));
+    let made = ok_json(
+        h,
+        &[
+            "--yes",
+            "--json",
+            "ami",
+            "create-multi",
+            "python-research",
+            "box",
+            "--regions",
+            "us-east-1,us-west-2",
+            "--name",
+            "Forty",
+        ],
+    );
+    assert!(made.to_string().contains("us-west-2"), "{made}");
+}
