@@ -42,7 +42,7 @@ fn region_or_default(state: &AppState, region: Option<String>) -> String {
     region.unwrap_or_else(|| state.default_region.clone())
 }
 
-/// `GET /ami/resolve/{template}` options (`cws ami resolve` flags).
+/// `GET /ami/resolve/{template}` options (the resolve command's flags).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ResolveParams {
@@ -58,7 +58,7 @@ pub(crate) struct ResolveParams {
 /// A resolution that found nothing is answered too (`"failed": true` in its attempts).
 #[utoipa::path(get, path = "/api/v1/ami/resolve/{template}", tag = "ami",
     params(("template" = String, Path), ResolveParams),
-    responses((status = 200, body = Object, description = "the resolution, as `cws ami resolve --json`"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object, description = "the resolution report: decision, every tier's attempt, copy plan, costs"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn resolve(
     State(state): St,
     caller: Caller,
@@ -103,7 +103,7 @@ fn regions(state: &AppState, region: Option<String>, all: bool) -> Vec<String> {
 /// Tests whether each region can launch a template, and how.
 #[utoipa::path(get, path = "/api/v1/ami/test/{template}", tag = "ami",
     params(("template" = String, Path), TestParams),
-    responses((status = 200, body = Object, description = "as `cws ami test --json`: {provider, template, regions}"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object, description = "the test report: {provider, template, regions}"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn test(
     State(state): St,
     caller: Caller,
@@ -134,7 +134,7 @@ pub(crate) struct ListParams {
 
 /// A template's images, by region, with their source, listing, rating and signature.
 #[utoipa::path(get, path = "/api/v1/ami/list", tag = "ami", params(ListParams),
-    responses((status = 200, body = Object, description = "as `cws ami list --json`"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object, description = "the image listing: {provider, template, images, errors}"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
     State(state): St,
     caller: Caller,
@@ -146,7 +146,7 @@ pub(crate) async fn list(
     Ok(axum::Json(answer.to_json()).into_response())
 }
 
-/// `GET /ami/costs` options (`cws ami costs` flags).
+/// `GET /ami/costs` options (the costs command's flags).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct CostsParams {
@@ -168,7 +168,7 @@ pub(crate) struct CostsParams {
 
 /// AMI against script provisioning: time and money per launch and per month.
 #[utoipa::path(get, path = "/api/v1/ami/costs", tag = "ami", params(CostsParams),
-    responses((status = 200, body = Object, description = "as `cws ami costs --json`"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object, description = "the cost analysis: AMI against script, per launch and per month"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn costs(
     State(state): St,
     caller: Caller,
@@ -197,7 +197,7 @@ pub(crate) struct FallbackParams {
 
 /// The regional fallback order: one region's entry, or every region's.
 #[utoipa::path(get, path = "/api/v1/regions/fallbacks", tag = "regions", params(FallbackParams),
-    responses((status = 200, body = serde_json::Value, description = "as `cws regions fallbacks --json`: one region's object with `region`, or an array of every region's"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = serde_json::Value, description = "one region's fallbacks when `region` is given, else an array of every region's"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn fallbacks(
     State(state): St,
     Query(p): Query<FallbackParams>,
@@ -220,7 +220,7 @@ pub(crate) struct TemplatePage {
     offset: Option<usize>,
 }
 
-/// The templates the server knows, as `cws templates list --json` (one page).
+/// The templates the server knows, one entry each (one page).
 #[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(TemplatePage),
     responses((status = 200, body = Vec<Object>), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn templates(
@@ -241,7 +241,7 @@ pub(crate) async fn templates(
     Ok(axum::Json(page).into_response())
 }
 
-/// One template, inheritance merged, as `cws templates show --json`.
+/// One template, inheritance merged, with where it came from.
 #[utoipa::path(get, path = "/api/v1/templates/{slug}", tag = "templates",
     params(("slug" = String, Path)),
     responses((status = 200, body = Object, description = "{origin, file, template}"), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -437,7 +437,7 @@ pub(crate) struct CopyBody {
 }
 
 /// Copies an image to another region (scope `publish`): 409 with the plan without
-/// `"confirm": true`, else 202 with a job whose result is `cws ami copy --json`.
+/// `"confirm": true`, else 202 with a job whose result is the copy report.
 #[utoipa::path(post, path = "/api/v1/ami/copy-region", tag = "ami", request_body = CopyBody,
     responses((status = 202, description = "{job}: poll GET /api/v1/jobs/{job}"), (status = 409, description = "{error, plan}: nothing was done"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn copy_region(
@@ -541,7 +541,7 @@ pub(crate) struct CreateBody {
 
 /// Makes an image from an instance, and copies it to more regions (scope `publish`): 409 with
 /// the plan without `"confirm": true`, else 202 with a job whose result is
-/// `cws ami create --json` (or `create-multi --json` with `regions`).
+/// the create report (or the create-multi report with `regions`).
 #[utoipa::path(post, path = "/api/v1/ami/create", tag = "ami", request_body = CreateBody,
     responses((status = 202, description = "{job}: poll GET /api/v1/jobs/{job}"), (status = 409, description = "{error, plan}: nothing was done"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn create(
@@ -740,9 +740,9 @@ pub(crate) struct ShareBody {
 }
 
 /// Grants (or revokes) launch permission on an image (scope `publish`), as
-/// `cws ami share --json`; a grant needs `"confirm": true` (409 with the plan without it).
+/// the share report; a grant needs `"confirm": true` (409 with the plan without it).
 #[utoipa::path(post, path = "/api/v1/ami/share", tag = "ami", request_body = ShareBody,
-    responses((status = 200, body = Object, description = "as `cws ami share --json`"), (status = 409, description = "{error, plan}: nothing was done"), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object, description = "the share report: permissions changed and in force, snapshots"), (status = 409, description = "{error, plan}: nothing was done"), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn share(
     State(state): St,
     caller: Caller,
