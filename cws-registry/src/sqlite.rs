@@ -83,11 +83,36 @@ impl SqliteRegistry {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        // Two `cws` processes opening the same new file at once can meet SQLite answers that
+        // do not wait on the busy handler: switching the file to WAL needs an exclusive lock,
+        // and a reader can arrive while the other is recovering the WAL index. Those are
+        // retried, with backoff, for as long as a writer would wait.
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match SqliteRegistry::open_once(path, options.clone()).await {
+                Ok(registry) => return Ok(registry),
+                Err(OpenFailure::Busy(e)) if started.elapsed() < BUSY_TIMEOUT => {
+                    tracing::debug!(store = %store, error = %e, "registry busy while opening; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Err(OpenFailure::Busy(e)) => return Err(store_error(&store, e)),
+                Err(OpenFailure::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn open_once(
+        path: &Path,
+        options: SqliteConnectOptions,
+    ) -> Result<SqliteRegistry, OpenFailure> {
+        let store = path.display().to_string();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| store_error(&store, e))?;
+            .map_err(|e| OpenFailure::from_sqlx(&store, e))?;
         let registry = SqliteRegistry {
             pool,
             path: path.to_path_buf(),
@@ -101,6 +126,10 @@ impl SqliteRegistry {
         &self.path
     }
 
+    fn open_err(&self, e: sqlx::Error) -> OpenFailure {
+        OpenFailure::from_sqlx(&self.path.display().to_string(), e)
+    }
+
     fn err(&self, e: sqlx::Error) -> RegistryError {
         store_error(&self.path.display().to_string(), e)
     }
@@ -112,7 +141,7 @@ impl SqliteRegistry {
             .map_err(|e| self.err(e))
     }
 
-    async fn migrate(&self) -> RegistryResult<()> {
+    async fn migrate(&self) -> Result<(), OpenFailure> {
         // The common case, an up-to-date database, is a plain read: no write lock is taken,
         // so concurrent `cws` processes that only read do not queue behind each other.
         let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
@@ -127,27 +156,31 @@ impl SqliteRegistry {
         if current == Some(known) {
             return Ok(());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.open_err(e))?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
         )
         .execute(&mut *tx)
         .await
-        .map_err(|e| self.err(e))?;
+        .map_err(|e| self.open_err(e))?;
         let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
             .fetch_all(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.open_err(e))?;
         let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
         if let Some(newer) = applied.iter().copied().find(|v| *v > known) {
-            return Err(RegistryError::Store {
+            return Err(OpenFailure::Fatal(RegistryError::Store {
                 store: self.path.display().to_string(),
                 message: format!(
                     "the database has schema migration {newer}, newer than this build knows \
                      ({known}); it was written by a newer cws"
                 ),
-            });
+            }));
         }
         for (version, name, sql) in MIGRATIONS {
             if applied.contains(version) {
@@ -156,7 +189,7 @@ impl SqliteRegistry {
             sqlx::raw_sql(*sql)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| self.err(e))?;
+                .map_err(|e| self.open_err(e))?;
             sqlx::query(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             )
@@ -165,9 +198,9 @@ impl SqliteRegistry {
             .bind(now_text())
             .execute(&mut *tx)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.open_err(e))?;
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        tx.commit().await.map_err(|e| self.open_err(e))
     }
 
     /// The listing row if the viewer may see it; otherwise `UnknownListing` with suggestions.
@@ -395,6 +428,33 @@ fn viewer_params(viewer: Option<&Actor>) -> (Option<String>, bool, String) {
         ),
         None => (None, false, "[]".into()),
     }
+}
+
+/// Why one attempt at opening the database failed: SQLite was busy (worth another try) or
+/// anything else.
+enum OpenFailure {
+    Busy(sqlx::Error),
+    Fatal(RegistryError),
+}
+
+impl OpenFailure {
+    fn from_sqlx(store: &str, e: sqlx::Error) -> OpenFailure {
+        if is_busy(&e) {
+            OpenFailure::Busy(e)
+        } else {
+            OpenFailure::Fatal(store_error(store, e))
+        }
+    }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, with any extended code (BUSY_RECOVERY, BUSY_SNAPSHOT, ...).
+fn is_busy(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 pub(crate) fn store_error(store: &str, e: sqlx::Error) -> RegistryError {

@@ -128,3 +128,41 @@ async fn two_handles_on_one_file_lose_nothing() {
         );
     }
 }
+
+/// Many `cws` processes starting at once on a registry file nobody has created yet: every one
+/// opens it (switching it to WAL and migrating it races between them), and the schema is
+/// applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_handles_opening_one_new_file_all_succeed() {
+    const HANDLES: usize = 8;
+    for round in 0..10 {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("registry.db");
+        let opens = (0..HANDLES).map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { SqliteRegistry::open(&path).await })
+        });
+        let mut opened = Vec::new();
+        for open in opens.collect::<Vec<_>>() {
+            match open.await.expect("the opening task") {
+                Ok(registry) => opened.push(registry),
+                Err(e) => panic!("round {round}: opening {}: {e}", path.display()),
+            }
+        }
+        assert_eq!(opened.len(), HANDLES);
+        // Each handle sees the one migrated schema: a write through one is read by another.
+        opened[0]
+            .publish(
+                &fixtures::user("alice"),
+                &fixtures::publish("alice/python-ml", 1),
+            )
+            .await
+            .expect("publish through the first handle");
+        let listing: ListingId = "alice/python-ml".parse().expect("listing id");
+        let seen = opened[HANDLES - 1]
+            .listing(Some(&fixtures::user("alice")), &listing)
+            .await
+            .expect("the listing through the last handle");
+        assert_eq!(seen.summary.id, listing);
+    }
+}
