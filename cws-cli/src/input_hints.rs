@@ -136,6 +136,19 @@ pub fn hint(cause: &(dyn Error + 'static)) -> Option<String> {
     None
 }
 
+/// The separate problems one error reports, each to be shown on its own `error:` line: every
+/// problem of a template file ([`TemplateError::errors`], in line order), else the error itself.
+pub fn problems<'a>(err: &'a (dyn Error + 'static)) -> Vec<&'a (dyn Error + 'static)> {
+    match err.downcast_ref::<TemplateError>() {
+        Some(t) => t
+            .errors()
+            .iter()
+            .map(|e| e as &(dyn Error + 'static))
+            .collect(),
+        None => vec![err],
+    }
+}
+
 /// `err`'s message followed by its hint on a "help:" line, as `main` prints hints: for errors
 /// rendered as text outside `main` (e.g. one per file by `cws templates validate`).
 pub fn with_hint(err: &(dyn Error + 'static)) -> String {

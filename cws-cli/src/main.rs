@@ -38,9 +38,12 @@ fn main() -> ExitCode {
             let code = exit_code(&e);
             if e.downcast_ref::<Reported>().is_none() {
                 // Provider errors carry cloud text (names, tags, messages): escape it all.
+                // A template file's problems are shown one per line, each as one error.
                 for (i, cause) in e.chain().enumerate() {
                     let lead = if i == 0 { "error:" } else { "  caused by:" };
-                    eprintln!("{lead} {}", shown_cause(cause));
+                    for problem in input_hints::problems(cause) {
+                        eprintln!("{lead} {}", shown_cause(problem));
+                    }
                 }
                 if let Some(hint) = crate::error::hint(&e) {
                     eprintln!("  help: {}", sanitize::Shown(&hint));
@@ -53,11 +56,19 @@ fn main() -> ExitCode {
 
 /// One cause of an error as shown: escaped onto one line, except a [`UsageError`], which the
 /// CLI composes itself and may end in its own `help:` line (its library parts were escaped when
-/// it was made, see `input_hints::usage`).
+/// it was made, see `input_hints::usage`), and a template error, whose own `help:` line stays
+/// on a line of its own.
 fn shown_cause(cause: &(dyn std::error::Error + 'static)) -> String {
     let text = cause.to_string();
     if cause.is::<crate::error::UsageError>() {
         sanitize::shown_lines(&text).into_owned()
+    } else if cause.is::<cws_template::TemplateError>() {
+        // A template error may end in its own "help:" line: that line break is the
+        // library's; what is around it (paths, values from the file) is escaped.
+        text.split("\n  help: ")
+            .map(|part| sanitize::shown(part).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n  help: ")
     } else {
         sanitize::shown(&text).into_owned()
     }

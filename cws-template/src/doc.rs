@@ -10,11 +10,18 @@
 //!    ([`merge`]), converted to a [`Template`], and checked by
 //!    [`crate::validate`]. Any problem is placed in the first file of the
 //!    chain that writes the offending key.
+//!
+//! Every problem of a file is reported at once ([`locate_all`]): a YAML
+//! syntax error stops everything (there is nothing to check), but problems
+//! of shape and broken rules are collected together. When the shape is
+//! wrong, the malformed values are set aside ([`set_aside`]) and the rules
+//! run on the rest, so a misspelt field and a bad AMI id three lines away
+//! are reported by the same run.
 
 use serde_norway::{Mapping, Value};
 
 use crate::TemplateError;
-use crate::issue::{Issue, Source, locate};
+use crate::issue::{Issue, Source, locate, locate_all};
 use crate::locate::{Locator, Pos, Seg};
 use crate::model::Template;
 use crate::structure::found;
@@ -201,10 +208,29 @@ impl Doc {
             notes,
         };
         let sources = [doc.source()];
-        check_version(&doc.value).map_err(|i| locate(i, &sources))?;
-        crate::structure::check(&Value::Mapping(doc.value.clone()))
-            .map_err(|i| locate(i, &sources))?;
-        Ok(doc)
+        let mut checked = doc.value.clone();
+        let mut issues = Vec::new();
+        let mut aside = Vec::new();
+        if let Some(issue) = check_version(&checked) {
+            issues.push(issue);
+            // Reported once: a stand-in keeps the schema from repeating it.
+            checked.insert(Value::from("version"), Value::from(DEFAULT_VERSION));
+            aside.push(vec![Seg::from("version")]);
+        }
+        issues.extend(crate::structure::check(&Value::Mapping(checked.clone())));
+        if issues.is_empty() {
+            return Ok(doc);
+        }
+        // The document is broken; its rules are checked too (on what the schema accepted), so
+        // that every problem of the file is reported at once. A child's rules relating two
+        // fields wait for its parents, which are not loaded here.
+        let local_only = doc.inherits().is_some();
+        let rules = rule_issues(checked, &issues, aside, local_only);
+        issues.extend(rules);
+        match locate_all(issues, &sources) {
+            Some(e) => Err(e),
+            None => Ok(doc),
+        }
     }
 
     fn source(&self) -> Source<'_> {
@@ -238,24 +264,109 @@ impl Doc {
 
 /// `version` must parse as semver. Checked before the schema walk so a
 /// YAML number (`version: 1.0`) gets a semver message, not a type message.
-fn check_version(map: &Mapping) -> Result<(), Issue> {
+fn check_version(map: &Mapping) -> Option<Issue> {
     let at = [Seg::Key("version".to_string())];
     let hint = "use semantic versioning, MAJOR.MINOR.PATCH, e.g. `version: 1.0.0`";
     match map.get("version") {
-        Some(Value::String(s)) => semver::Version::parse(s.trim()).map(|_| ()).map_err(|e| {
+        Some(Value::String(s)) => semver::Version::parse(s.trim()).err().map(|e| {
             Issue::value(
                 &at,
                 format!("invalid `version` `{}`: {e}", crate::structure::clip(s)),
             )
             .hint(hint)
         }),
-        Some(Value::Number(n)) => Err(Issue::value(
-            &at,
-            format!("invalid `version` `{n}`: a semantic version has three parts"),
-        )
-        .hint(hint)),
-        _ => Ok(()),
+        Some(Value::Number(n)) => Some(
+            Issue::value(
+                &at,
+                format!("invalid `version` `{n}`: a semantic version has three parts"),
+            )
+            .hint(hint),
+        ),
+        _ => None,
     }
+}
+
+/// Stand-ins for the top-level fields a template cannot be read without, used only to
+/// check the rules of a document that lacks them (they satisfy every rule).
+const STAND_INS: [(&str, &str); 4] = [
+    ("name", "template"),
+    ("slug", "template"),
+    ("version", DEFAULT_VERSION),
+    ("base", DEFAULT_BASE),
+];
+
+/// Removes `path` (a path of mapping keys) from `map`, if it is there.
+fn remove_path(map: &mut Mapping, path: &[Seg]) {
+    let Some((Seg::Key(last), parents)) = path.split_last() else {
+        return;
+    };
+    let mut here = map;
+    for seg in parents {
+        let Seg::Key(k) = seg else { return };
+        match here.get_mut(k.as_str()) {
+            Some(Value::Mapping(m)) => here = m,
+            _ => return,
+        }
+    }
+    here.remove(last.as_str());
+}
+
+/// Drops keys that are not text, at every level (the schema reports them).
+fn strip_non_text_keys(map: &mut Mapping) {
+    map.retain(|k, _| k.is_string());
+    for (_, v) in map.iter_mut() {
+        if let Value::Mapping(m) = v {
+            strip_non_text_keys(m);
+        }
+    }
+}
+
+/// Sets aside what the schema found malformed in `map`, so the rest can be read as a
+/// template: for each issue, the field at fault (a whole list, for a bad item; the mapping,
+/// for one missing a required field) is removed, and a missing or removed top-level field the
+/// template needs gets a stand-in. Adds the paths set aside to `aside`.
+fn set_aside(map: &mut Mapping, issues: &[Issue], aside: &mut Vec<Vec<Seg>>) {
+    for issue in issues {
+        let keys = issue
+            .path
+            .iter()
+            .rposition(|seg| matches!(seg, Seg::Key(_)))
+            .map_or(&[][..], |i| &issue.path[..=i]);
+        if !keys.is_empty() {
+            remove_path(map, keys);
+            aside.push(keys.to_vec());
+        }
+    }
+    strip_non_text_keys(map);
+    for (field, stand_in) in STAND_INS {
+        if map.get(field).is_none_or(Value::is_null) {
+            map.insert(Value::from(field), Value::from(stand_in));
+            aside.push(vec![Seg::from(field)]);
+        }
+    }
+}
+
+/// The rule violations of a document whose shape is wrong (`structural` lists the shape's
+/// problems): the rules run on what is left once the malformed values are set aside, and
+/// report nothing about those values, nor anything that depends on them. With `local_only`
+/// (a child checked without its parents), the rules that relate several fields are left out.
+fn rule_issues(
+    mut map: Mapping,
+    structural: &[Issue],
+    mut aside: Vec<Vec<Seg>>,
+    local_only: bool,
+) -> Vec<Issue> {
+    set_aside(&mut map, structural, &mut aside);
+    strip_nulls(&mut map);
+    // A shape the schema let through but the types do not: nothing more to say than the schema did.
+    let Ok(template) = serde_norway::from_value::<Template>(Value::Mapping(map)) else {
+        return Vec::new();
+    };
+    crate::validate::check(&template)
+        .into_iter()
+        .filter(|i| !local_only || i.reads.is_empty())
+        .filter(|i| !aside.iter().any(|p| i.touches(p)))
+        .collect()
 }
 
 /// Merges `child` over `parent`, the inheritance rule:
@@ -312,6 +423,10 @@ pub(crate) fn finish(chain: &[&Doc]) -> Result<Template, TemplateError> {
         merge(&mut merged, &doc.value);
     }
     let child = chain[0];
+    // A child loaded without its parents (`parse_str`): the rules relating two fields wait.
+    let unresolved = child.inherits().is_some() && chain.len() == 1;
+    let mut issues = Vec::new();
+    let mut aside = Vec::new();
     for field in ["version", "base"] {
         if merged.contains_key(field) {
             continue;
@@ -327,14 +442,22 @@ pub(crate) fn finish(chain: &[&Doc]) -> Result<Template, TemplateError> {
                 format!("missing required field `{field}` (set neither here nor in a parent template)"),
             ),
         };
-        return Err(locate(issue, &sources));
+        issues.push(issue);
+        aside.push(vec![Seg::from(field)]);
     }
     strip_nulls(&mut merged);
-    let merged = Value::Mapping(merged);
     if chain.len() > 1 {
-        crate::structure::check(&merged).map_err(|i| locate(i, &sources))?;
+        issues.extend(crate::structure::check(&Value::Mapping(merged.clone())));
     }
-    let template: Template = serde_norway::from_value(merged).map_err(|e| {
+    if !issues.is_empty() {
+        // Reported with the rules the rest of the template breaks.
+        let rules = rule_issues(merged.clone(), &issues, aside, unresolved);
+        issues.extend(rules);
+    }
+    if let Some(e) = locate_all(issues, &sources) {
+        return Err(e);
+    }
+    let template: Template = serde_norway::from_value(Value::Mapping(merged)).map_err(|e| {
         locate(
             Issue::key(
                 &[],
@@ -343,7 +466,13 @@ pub(crate) fn finish(chain: &[&Doc]) -> Result<Template, TemplateError> {
             &sources,
         )
     })?;
-    crate::validate::check(&template).map_err(|i| locate(i, &sources))?;
+    let rules: Vec<Issue> = crate::validate::check(&template)
+        .into_iter()
+        .filter(|i| !unresolved || i.reads.is_empty())
+        .collect();
+    if let Some(e) = locate_all(rules, &sources) {
+        return Err(e);
+    }
     let mut template = template;
     template.notes = chain[0].notes.clone();
     Ok(template)

@@ -8,7 +8,8 @@ use cws_util::fs::ReadError;
 /// Everything that can go wrong loading, validating or finding a template.
 ///
 /// Each message says what is wrong and carries the facts needed to fix it;
-/// `Invalid` and `UnknownParent` always point at a file, line and column so
+/// `Invalid` and `UnknownParent` (and each error of `InvalidMany`, which
+/// holds every problem of one file) always point at a file, line and column so
 /// editors and terminals can jump to them. Advice that depends on the front
 /// end (which command lists the templates, which flag adds a directory) is
 /// left to the front end, which has the data in the fields.
@@ -28,6 +29,20 @@ pub enum TemplateError {
         message: String,
         /// How to fix it, when there is something useful to say.
         hint: Option<String>,
+    },
+    /// A template file has several problems: every one found, each a
+    /// [`TemplateError::Invalid`] naming its file, line and column, ordered
+    /// by line, then column (problems in the templates a child inherits
+    /// from follow the child's own, file by file). Displayed one after
+    /// another, each with its `help:` line. A file with a single problem is
+    /// reported as that [`TemplateError::Invalid`] instead, so
+    /// [`TemplateError::errors`] and [`TemplateError::count`] serve both.
+    #[error("{}", Lines(errors))]
+    InvalidMany {
+        /// The file (or bundled-template label) that was loaded.
+        file: String,
+        /// Each problem, in order (at least two).
+        errors: Vec<TemplateError>,
     },
     /// No template with that slug or name exists on the search path.
     #[error(
@@ -128,9 +143,13 @@ impl TemplateError {
         }
     }
 
-    /// For `Invalid` and `UnknownParent`: the (file, line, column) it points at.
+    /// For `Invalid` and `UnknownParent`: the (file, line, column) it points at;
+    /// for `InvalidMany`, that of its first problem.
     pub fn location(&self) -> Option<(&str, usize, usize)> {
         match self {
+            TemplateError::InvalidMany { errors, .. } => {
+                errors.first().and_then(TemplateError::location)
+            }
             TemplateError::Invalid {
                 file, line, column, ..
             }
@@ -139,6 +158,38 @@ impl TemplateError {
             } => Some((file.as_str(), *line, *column)),
             _ => None,
         }
+    }
+}
+
+impl TemplateError {
+    /// The separate problems this error reports, in order: the errors of an
+    /// [`InvalidMany`](TemplateError::InvalidMany), otherwise just this error.
+    pub fn errors(&self) -> &[TemplateError] {
+        match self {
+            TemplateError::InvalidMany { errors, .. } => errors,
+            other => std::slice::from_ref(other),
+        }
+    }
+
+    /// How many problems this error reports (1 unless it is an
+    /// [`InvalidMany`](TemplateError::InvalidMany)).
+    pub fn count(&self) -> usize {
+        self.errors().len()
+    }
+}
+
+/// Errors one per line (each may end in its own `help:` line).
+struct Lines<'a>(&'a [TemplateError]);
+
+impl fmt::Display for Lines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
     }
 }
 
@@ -186,6 +237,34 @@ mod tests {
             "my.yaml:4:3: unknown field `stratgy` in `ami_config`; did you mean `strategy`?\n  help: valid fields here: `strategy`"
         );
         assert_eq!(e.location(), Some(("my.yaml", 4, 3)));
+    }
+
+    #[test]
+    fn invalid_many_shows_every_error_and_points_at_the_first() {
+        let invalid = |line: usize, message: &str, hint: Option<&str>| TemplateError::Invalid {
+            file: "my.yaml".into(),
+            line,
+            column: 3,
+            message: message.into(),
+            hint: hint.map(str::to_string),
+        };
+        let e = TemplateError::InvalidMany {
+            file: "my.yaml".into(),
+            errors: vec![
+                invalid(2, "first", Some("fix it")),
+                invalid(5, "second", None),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "my.yaml:2:3: first\n  help: fix it\nmy.yaml:5:3: second"
+        );
+        assert_eq!(e.location(), Some(("my.yaml", 2, 3)));
+        assert_eq!(e.count(), 2);
+        assert_eq!(e.errors()[1].to_string(), "my.yaml:5:3: second");
+        let one = invalid(4, "only", None);
+        assert_eq!(one.count(), 1);
+        assert_eq!(one.errors()[0].to_string(), "my.yaml:4:3: only");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! against [`crate::json_schema`]: unknown fields (with a did-you-mean),
 //! missing required fields, wrong kinds of value, unknown enum values (with
 //! the allowed list) and out-of-range numbers are all reported here, each
-//! with the key path at fault so it can be given a line and column.
+//! with the key path at fault so it can be given a line and column. Every
+//! problem is reported, not just the first; below a value of the wrong kind
+//! nothing more is checked.
 //!
 //! Walking the schema rather than hand-written field lists means the checks
 //! follow the types automatically. Only the keywords our schema uses are
@@ -21,11 +23,14 @@ use crate::issue::Issue;
 use crate::locate::{DisplayPath, Seg};
 use cws_util::suggest::{did_you_mean, quoted_list};
 
-/// Checks `value` (a whole template document) against the schema.
-pub(crate) fn check(value: &Yaml) -> Result<(), Issue> {
+/// Checks `value` (a whole template document) against the schema; returns
+/// every problem, in document order (empty when it conforms).
+pub(crate) fn check(value: &Yaml) -> Vec<Issue> {
     let root = crate::schema::cached();
     let walker = Walker { root };
-    walker.walk(root, value, &mut Vec::new())
+    let mut out = Vec::new();
+    walker.walk(root, value, &mut Vec::new(), &mut out);
+    out
 }
 
 struct Walker<'a> {
@@ -194,7 +199,8 @@ impl<'a> Walker<'a> {
         types_of(schema).contains(&"null")
     }
 
-    fn walk(&self, schema: &'a Json, value: &Yaml, path: &mut Vec<Seg>) -> Result<(), Issue> {
+    /// Checks `value` against `schema`, adding every problem to `out`.
+    fn walk(&self, schema: &'a Json, value: &Yaml, path: &mut Vec<Seg>, out: &mut Vec<Issue>) {
         let schema = self.resolve(schema);
 
         if let Some(branches) = schema
@@ -203,36 +209,41 @@ impl<'a> Walker<'a> {
             .and_then(Json::as_array)
         {
             if value.is_null() && branches.iter().any(|b| self.allows_null(b)) {
-                return Ok(());
+                return;
             }
             let non_null: Vec<&Json> = branches
                 .iter()
                 .filter(|b| types_of(self.resolve(b)) != ["null"])
                 .collect();
             if let Some(allowed) = self.enum_values(schema) {
-                return self.check_enum(&allowed, value, path);
+                out.extend(self.check_enum(&allowed, value, path));
+                return;
             }
             if let [only] = non_null.as_slice() {
-                return self.walk(only, value, path);
+                return self.walk(only, value, path, out);
             }
-            let mut first_err = None;
+            // The first branch that fits wins; when none does, the first
+            // branch's problems are reported.
+            let mut first_errs = None;
             for b in non_null {
-                match self.walk(b, value, path) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                    }
+                let mut errs = Vec::new();
+                self.walk(b, value, path, &mut errs);
+                if errs.is_empty() {
+                    return;
                 }
+                first_errs.get_or_insert(errs);
             }
-            return first_err.map_or(Ok(()), Err);
+            out.extend(first_errs.unwrap_or_default());
+            return;
         }
 
         if schema.get("enum").is_some() || schema.get("const").is_some() {
             if value.is_null() && self.allows_null(schema) {
-                return Ok(());
+                return;
             }
             if let Some(allowed) = self.enum_values(schema) {
-                return self.check_enum(&allowed, value, path);
+                out.extend(self.check_enum(&allowed, value, path));
+                return;
             }
         }
 
@@ -241,28 +252,27 @@ impl<'a> Walker<'a> {
             let k = kind(value);
             let ok = types.contains(&k) || (k == "integer" && types.contains(&"number"));
             if !ok {
-                return Err(self.type_mismatch(&types, value, path));
+                out.push(self.type_mismatch(&types, value, path));
+                return;
             }
             if k == "null" {
-                return Ok(());
+                return;
             }
         }
 
         match value {
-            Yaml::Mapping(map) => self.walk_mapping(schema, map, value, path),
+            Yaml::Mapping(map) => self.walk_mapping(schema, map, value, path, out),
             Yaml::Sequence(items) => {
                 if let Some(item_schema) = schema.get("items") {
                     for (i, item) in items.iter().enumerate() {
                         path.push(Seg::Index(i));
-                        let r = self.walk(item_schema, item, path);
+                        self.walk(item_schema, item, path, out);
                         path.pop();
-                        r?;
                     }
                 }
-                Ok(())
             }
-            Yaml::Number(n) => self.check_range(schema, n, path),
-            _ => Ok(()),
+            Yaml::Number(n) => out.extend(self.check_range(schema, n, path)),
+            _ => {}
         }
     }
 
@@ -272,42 +282,45 @@ impl<'a> Walker<'a> {
         map: &serde_norway::Mapping,
         whole: &Yaml,
         path: &mut Vec<Seg>,
-    ) -> Result<(), Issue> {
+        out: &mut Vec<Issue>,
+    ) {
         let props = schema.get("properties").and_then(Json::as_object);
         let additional = schema.get("additionalProperties");
         for (k, v) in map {
             let Some(key) = k.as_str() else {
-                return Err(Issue::value(
-                    path,
-                    format!(
-                        "keys in {} must be text, found {}",
-                        if path.is_empty() {
-                            "a template".to_string()
-                        } else {
-                            field_name(path)
-                        },
-                        found(k)
-                    ),
-                )
-                .hint("quote the key"));
+                out.push(
+                    Issue::value(
+                        path,
+                        format!(
+                            "keys in {} must be text, found {}",
+                            if path.is_empty() {
+                                "a template".to_string()
+                            } else {
+                                field_name(path)
+                            },
+                            found(k)
+                        ),
+                    )
+                    .hint("quote the key"),
+                );
+                continue;
             };
             path.push(Seg::Key(key.to_string()));
-            let result = match (props.and_then(|p| p.get(key)), additional) {
+            match (props.and_then(|p| p.get(key)), additional) {
                 // `null` for an optional field means "not set" (and, in a
                 // child template, "remove the inherited value").
-                (Some(_), _) if v.is_null() && !is_required(schema, whole, key) => Ok(()),
-                (Some(prop), _) => self.walk(prop, v, path),
+                (Some(_), _) if v.is_null() && !is_required(schema, whole, key) => {}
+                (Some(prop), _) => self.walk(prop, v, path, out),
                 (None, Some(Json::Bool(false))) => {
                     let names: Vec<&str> = props
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
-                    Err(unknown_field(key, &names, path))
+                    out.push(unknown_field(key, &names, path));
                 }
-                (None, Some(extra)) if extra.is_object() => self.walk(extra, v, path),
-                (None, _) => Ok(()),
-            };
+                (None, Some(extra)) if extra.is_object() => self.walk(extra, v, path, out),
+                (None, _) => {}
+            }
             path.pop();
-            result?;
         }
 
         for field in required_fields(schema, whole) {
@@ -317,16 +330,15 @@ impl<'a> Walker<'a> {
                 } else {
                     format!("missing required field `{field}` in {}", field_name(path))
                 };
-                return Err(Issue::key(path, message).maybe_hint(missing_hint(field)));
+                out.push(Issue::key(path, message).maybe_hint(missing_hint(field)));
             }
         }
-        Ok(())
     }
 
-    fn check_enum(&self, allowed: &[&str], value: &Yaml, path: &[Seg]) -> Result<(), Issue> {
+    fn check_enum(&self, allowed: &[&str], value: &Yaml, path: &[Seg]) -> Option<Issue> {
         let list = quoted_list(allowed.iter().copied());
         match value.as_str() {
-            Some(s) if allowed.contains(&s) => Ok(()),
+            Some(s) if allowed.contains(&s) => None,
             Some(s) => {
                 let mut message = format!(
                     "unknown value `{}` for {}; expected one of {list}",
@@ -336,9 +348,9 @@ impl<'a> Walker<'a> {
                 if let Some(best) = did_you_mean(s, allowed.iter().copied()) {
                     message.push_str(&format!("; did you mean `{best}`?"));
                 }
-                Err(Issue::value(path, message))
+                Some(Issue::value(path, message))
             }
-            None => Err(Issue::value(
+            None => Some(Issue::value(
                 path,
                 format!(
                     "{} must be one of {list}, found {}",
@@ -387,12 +399,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn check_range(
-        &self,
-        schema: &Json,
-        n: &serde_norway::Number,
-        path: &[Seg],
-    ) -> Result<(), Issue> {
+    fn check_range(&self, schema: &Json, n: &serde_norway::Number, path: &[Seg]) -> Option<Issue> {
         let as_i128 = |j: Option<&Json>| -> Option<i128> {
             let j = j?;
             j.as_i64()
@@ -401,17 +408,14 @@ impl<'a> Walker<'a> {
         };
         let min = as_i128(schema.get("minimum"));
         let max = as_i128(schema.get("maximum"));
-        let Some(v) = n
+        let v = n
             .as_i64()
             .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-        else {
-            return Ok(());
-        };
+            .or_else(|| n.as_u64().map(i128::from))?;
         let too_low = min.is_some_and(|m| v < m);
         let too_high = max.is_some_and(|m| v > m);
         if !too_low && !too_high {
-            return Ok(());
+            return None;
         }
         let range = match (min, max) {
             (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
@@ -419,7 +423,7 @@ impl<'a> Walker<'a> {
             (None, Some(hi)) => format!("at most {hi}"),
             (None, None) => String::new(),
         };
-        Err(Issue::value(
+        Some(Issue::value(
             path,
             format!("{} must be {range}, found {v}", field_name(path)),
         ))
@@ -446,9 +450,13 @@ fn unknown_field(key: &str, names: &[&str], path: &[Seg]) -> Issue {
 mod tests {
     use super::*;
 
+    /// The first problem found, if any.
     fn check_str(text: &str) -> Result<(), Issue> {
         let v: Yaml = serde_norway::from_str(text).expect("test YAML parses");
-        check(&v)
+        match check(&v).into_iter().next() {
+            Some(issue) => Err(issue),
+            None => Ok(()),
+        }
     }
 
     const MIN: &str = "name: A\nslug: a\nversion: 1.0.0\nbase: al2023\n";
@@ -544,6 +552,32 @@ mod tests {
         assert!(e.message.contains("must be a list"), "{}", e.message);
         let e = check_str("- a\n- b\n").unwrap_err();
         assert_eq!(e.message, "a template must be a mapping, found a list");
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_document_order() {
+        let v: Yaml = serde_norway::from_str(
+            "name: A\nversion: 1.0.0\nbase: al2023\ncolour: red\ninstance_defaults:\n  ports: [0, 22, 70000]\n  root_volume_gb: big\nami_config:\n  strategy: always\n",
+        )
+        .expect("test YAML parses");
+        let found: Vec<(String, String)> = check(&v)
+            .into_iter()
+            .map(|i| (DisplayPath(&i.path).to_string(), i.message))
+            .collect();
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "colour",
+                "instance_defaults.ports[0]",
+                "instance_defaults.ports[2]",
+                "instance_defaults.root_volume_gb",
+                "ami_config.strategy",
+                "(top level)",
+            ],
+            "{found:#?}"
+        );
+        assert_eq!(found[5].1, "missing required field `slug`");
     }
 
     #[test]

@@ -68,13 +68,17 @@ fn is_name_pattern_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "()[] ./-'@_*?".contains(c)
 }
 
-/// Checks every rule; returns the first violation in document order.
-pub(crate) fn check(t: &Template) -> Result<(), Issue> {
+/// Checks every rule; returns every violation (in no particular order: the
+/// caller orders them by position).
+pub(crate) fn check(t: &Template) -> Vec<Issue> {
+    let mut out = Vec::new();
     if t.name.trim().is_empty() {
-        return Err(Issue::value(&path(&["name"]), "`name` must not be empty")
-            .hint("give the template a display name, e.g. `name: Python ML`"));
+        out.push(
+            Issue::value(&path(&["name"]), "`name` must not be empty")
+                .hint("give the template a display name, e.g. `name: Python ML`"),
+        );
     }
-    check_slug(&t.slug, &path(&["slug"]))?;
+    out.extend(check_slug(&t.slug, &path(&["slug"])));
     if !KNOWN_BASES.contains(&t.base.as_str()) {
         let list = quoted_list(KNOWN_BASES.iter().copied());
         let mut message = format!(
@@ -84,9 +88,9 @@ pub(crate) fn check(t: &Template) -> Result<(), Issue> {
         if let Some(best) = did_you_mean(&t.base, KNOWN_BASES.iter().copied()) {
             message.push_str(&format!("; did you mean `{best}`?"));
         }
-        return Err(Issue::value(&path(&["base"]), message));
+        out.push(Issue::value(&path(&["base"]), message));
     }
-    check_packages(t)?;
+    check_packages(t, &mut out);
     for (field, script) in [
         ("post_install", &t.post_install),
         ("user_data", &t.user_data),
@@ -94,38 +98,41 @@ pub(crate) fn check(t: &Template) -> Result<(), Issue> {
         if let Some(s) = script
             && s.len() > USER_DATA_LIMIT
         {
-            return Err(Issue::value(
-                &path(&[field]),
-                format!(
-                    "`{field}` is {} bytes; EC2 user data is limited to {USER_DATA_LIMIT}",
-                    s.len()
-                ),
-            )
-            .hint("move the script to a file the instance downloads, or bake it into an AMI"));
+            out.push(
+                Issue::value(
+                    &path(&[field]),
+                    format!(
+                        "`{field}` is {} bytes; EC2 user data is limited to {USER_DATA_LIMIT}",
+                        s.len()
+                    ),
+                )
+                .hint("move the script to a file the instance downloads, or bake it into an AMI"),
+            );
         }
     }
-    check_instance_defaults(t)?;
-    check_tags(t.tags.iter(), &path(&["tags"]))?;
+    check_instance_defaults(t, &mut out);
+    check_tags(t.tags.iter(), &path(&["tags"]), &mut out);
     if let Some(parent) = &t.inherits {
-        check_slug(parent, &path(&["inherits"]))?;
+        out.extend(check_slug(parent, &path(&["inherits"])));
     }
     match &t.ami_config {
-        Some(c) => check_ami_config(c)?,
+        Some(c) => check_ami_config(c, &mut out),
         None if t.package_manager == Some(PackageManager::Ami) => {
-            return Err(Issue::value(
+            out.push(Issue::value(
                 &path(&["package_manager"]),
                 "`package_manager: ami` means the software ships in an AMI, but the template has no `ami_config`",
             )
-            .hint("add an `ami_config` saying where the AMI comes from, or pick another package manager"));
+            .hint("add an `ami_config` saying where the AMI comes from, or pick another package manager")
+            .reads(&path(&["ami_config"])));
         }
         None => {}
     }
-    Ok(())
+    out
 }
 
-fn check_slug(slug: &str, at: &[Seg]) -> Result<(), Issue> {
+fn check_slug(slug: &str, at: &[Seg]) -> Option<Issue> {
     if is_slug(slug) && slug.len() <= 64 {
-        return Ok(());
+        return None;
     }
     let suggestion: String = slug
         .trim()
@@ -144,10 +151,10 @@ fn check_slug(slug: &str, at: &[Seg]) -> Result<(), Issue> {
     if is_slug(&suggestion) && suggestion.len() <= 64 {
         hint.push_str(&format!(", e.g. `{suggestion}`"));
     }
-    Err(Issue::value(at, format!("invalid `{field}` `{}`", clip(slug))).hint(hint))
+    Some(Issue::value(at, format!("invalid `{field}` `{}`", clip(slug))).hint(hint))
 }
 
-fn check_packages(t: &Template) -> Result<(), Issue> {
+fn check_packages(t: &Template, out: &mut Vec<Issue>) {
     let lists = [
         ("system", &t.packages.system),
         ("conda", &t.packages.conda),
@@ -169,61 +176,63 @@ fn check_packages(t: &Template) -> Result<(), Issue> {
                 None
             };
             if let Some(problem) = problem {
-                return Err(Issue::value(
+                out.push(Issue::value(
                     &at,
                     format!("package `{}` in `packages.{manager}` {problem}", clip(pkg)),
                 ));
             }
         }
     }
-    Ok(())
 }
 
-fn check_instance_defaults(t: &Template) -> Result<(), Issue> {
+fn check_instance_defaults(t: &Template, out: &mut Vec<Issue>) {
     let d = &t.instance_defaults;
     for (field, value) in [("type", &d.instance_type), ("arm64_type", &d.arm64_type)] {
         if let Some(v) = value
             && !is_instance_type(v)
         {
-            return Err(Issue::value(
-                &path(&["instance_defaults", field]),
-                format!(
-                    "invalid instance type `{}` for `instance_defaults.{field}`",
-                    clip(v)
-                ),
-            )
-            .hint("instance types look like `m6i.xlarge` (x86_64) or `m7g.xlarge` (Graviton)"));
+            out.push(
+                Issue::value(
+                    &path(&["instance_defaults", field]),
+                    format!(
+                        "invalid instance type `{}` for `instance_defaults.{field}`",
+                        clip(v)
+                    ),
+                )
+                .hint("instance types look like `m6i.xlarge` (x86_64) or `m7g.xlarge` (Graviton)"),
+            );
         }
     }
-    Ok(())
 }
 
 fn check_tags<'a>(
     tags: impl Iterator<Item = (&'a String, &'a String)>,
     at: &[Seg],
-) -> Result<(), Issue> {
+    out: &mut Vec<Issue>,
+) {
     for (k, v) in tags {
         let mut key_path = at.to_vec();
         key_path.push(Seg::Key(k.clone()));
         let field = crate::locate::DisplayPath(at);
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(Issue::key(
+            out.push(Issue::key(
                 &key_path,
                 format!("tag keys in `{field}` must have 1 to 128 characters"),
             ));
-        }
-        if k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(Issue::key(
-                &key_path,
-                format!(
-                    "tag key `{}` in `{field}` uses the reserved `aws:` prefix",
-                    clip(k)
-                ),
-            )
-            .hint("AWS reserves `aws:` tags for itself; use your own prefix, e.g. `cws:`"));
+        } else if k.to_ascii_lowercase().starts_with("aws:") {
+            out.push(
+                Issue::key(
+                    &key_path,
+                    format!(
+                        "tag key `{}` in `{field}` uses the reserved `aws:` prefix",
+                        clip(k)
+                    ),
+                )
+                .hint("AWS reserves `aws:` tags for itself; use your own prefix, e.g. `cws:`"),
+            );
         }
         if v.chars().count() > 256 {
-            return Err(Issue::value(
+            out.push(Issue::value(
                 &key_path,
                 format!(
                     "tag `{}` in `{field}` is longer than 256 characters",
@@ -232,10 +241,9 @@ fn check_tags<'a>(
             ));
         }
     }
-    Ok(())
 }
 
-fn check_ami_config(c: &AmiConfig) -> Result<(), Issue> {
+fn check_ami_config(c: &AmiConfig, out: &mut Vec<Issue>) {
     for (region, ami) in &c.ami_mappings {
         let at = path(&["ami_config", "ami_mappings", region]);
         if cws_regions::get(region).is_none() {
@@ -246,11 +254,13 @@ fn check_ami_config(c: &AmiConfig) -> Result<(), Issue> {
             if let Some(s) = cws_regions::suggest(region) {
                 message.push_str(&format!("; did you mean `{s}`?"));
             }
-            return Err(Issue::key(&at, message)
-                .hint("use an AWS region code such as `us-east-1` or `eu-west-1`"));
+            out.push(
+                Issue::key(&at, message)
+                    .hint("use an AWS region code such as `us-east-1` or `eu-west-1`"),
+            );
         }
         if !is_ami_id(ami) {
-            return Err(Issue::value(
+            out.push(Issue::value(
                 &at,
                 format!("invalid AMI id `{}` for `ami_config.ami_mappings.{region}`", clip(ami)),
             )
@@ -258,21 +268,23 @@ fn check_ami_config(c: &AmiConfig) -> Result<(), Issue> {
         }
     }
     if let Some(search) = &c.ami_search {
-        check_search(search, c)?;
+        check_search(search, c, out);
     }
     if let Some(m) = &c.marketplace {
         let at = path(&["ami_config", "marketplace"]);
         let set = |f: &Option<String>| f.as_deref().is_some_and(|s| !s.trim().is_empty());
         if !set(&m.product_code) && !set(&m.product_id) && !set(&m.title) {
-            return Err(Issue::value(
+            // A child's `marketplace` merges with its parent's: judged on the whole.
+            out.push(Issue::value(
                 &at,
                 "`ami_config.marketplace` needs at least one of `product_code`, `product_id` or `title`",
-            ));
+            )
+            .reads(&at));
         }
         if let Some(id) = &m.product_id
             && !id.starts_with("prod-")
         {
-            return Err(Issue::value(
+            out.push(Issue::value(
                 &path(&["ami_config", "marketplace", "product_id"]),
                 format!("invalid Marketplace product id `{}`", clip(id)),
             )
@@ -280,19 +292,19 @@ fn check_ami_config(c: &AmiConfig) -> Result<(), Issue> {
         }
     }
     if let Some(community) = &c.community {
-        check_community(community)?;
+        check_community(community, out);
     }
     if c.strategy == AmiStrategy::AmiRequired && !c.has_ami_source() {
-        return Err(Issue::value(
+        out.push(Issue::value(
             &path(&["ami_config", "strategy"]),
             "`ami_required` needs an AMI source, but `ami_config` has no `ami_mappings`, `ami_search` or `marketplace`",
         )
-        .hint("add one of them, or use `strategy: ami_preferred` to fall back to script provisioning"));
+        .hint("add one of them, or use `strategy: ami_preferred` to fall back to script provisioning")
+        .reads(&path(&["ami_config"])));
     }
-    Ok(())
 }
 
-fn check_community(c: &crate::model::CommunityRef) -> Result<(), Issue> {
+fn check_community(c: &crate::model::CommunityRef, out: &mut Vec<Issue>) {
     let slug_ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 64
@@ -305,7 +317,7 @@ fn check_community(c: &crate::model::CommunityRef) -> Result<(), Issue> {
         .split_once('/')
         .is_some_and(|(p, s)| slug_ok(p) && slug_ok(s));
     if !listing_ok {
-        return Err(Issue::value(
+        out.push(Issue::value(
             &path(&["ami_config", "community", "listing"]),
             format!(
                 "invalid listing `{}` in `ami_config.community.listing`",
@@ -317,34 +329,37 @@ fn check_community(c: &crate::model::CommunityRef) -> Result<(), Issue> {
     if let Some(ch) = &c.channel
         && !(slug_ok(ch) && ch.len() <= 32)
     {
-        return Err(Issue::value(
-            &path(&["ami_config", "community", "channel"]),
-            format!(
-                "invalid channel `{}` in `ami_config.community.channel`",
-                clip(ch)
-            ),
-        )
-        .hint("channels are lowercase names such as `latest` or `stable`"));
+        out.push(
+            Issue::value(
+                &path(&["ami_config", "community", "channel"]),
+                format!(
+                    "invalid channel `{}` in `ami_config.community.channel`",
+                    clip(ch)
+                ),
+            )
+            .hint("channels are lowercase names such as `latest` or `stable`"),
+        );
     }
     if let Some(r) = c.min_rating
         && !(r.0.is_finite() && (1.0..=5.0).contains(&r.0))
     {
-        return Err(Issue::value(
-            &path(&["ami_config", "community", "min_rating"]),
-            format!(
-                "`ami_config.community.min_rating` is {}, outside 1 to 5",
-                r.0
-            ),
-        )
-        .hint("ratings are 1 to 5 stars, e.g. `min_rating: 4.0`"));
+        out.push(
+            Issue::value(
+                &path(&["ami_config", "community", "min_rating"]),
+                format!(
+                    "`ami_config.community.min_rating` is {}, outside 1 to 5",
+                    r.0
+                ),
+            )
+            .hint("ratings are 1 to 5 stars, e.g. `min_rating: 4.0`"),
+        );
     }
-    Ok(())
 }
 
-fn check_search(s: &AmiSearch, c: &AmiConfig) -> Result<(), Issue> {
+fn check_search(s: &AmiSearch, c: &AmiConfig, out: &mut Vec<Issue>) {
     let owners_at = path(&["ami_config", "ami_search", "owners"]);
     if s.owners.is_empty() {
-        return Err(
+        out.push(
             Issue::value(&owners_at, "`ami_config.ami_search.owners` is empty")
                 .hint("trusted owners are required; use `self` for your own account"),
         );
@@ -359,27 +374,30 @@ fn check_search(s: &AmiSearch, c: &AmiConfig) -> Result<(), Issue> {
                     "searching every owner is not allowed: anyone can publish a look-alike image; {hint}"
                 );
             }
-            return Err(Issue::value(
-                &path_i(&["ami_config", "ami_search", "owners"], i),
-                format!(
-                    "invalid owner `{}` in `ami_config.ami_search.owners`",
-                    clip(owner)
-                ),
-            )
-            .hint(hint));
+            out.push(
+                Issue::value(
+                    &path_i(&["ami_config", "ami_search", "owners"], i),
+                    format!(
+                        "invalid owner `{}` in `ami_config.ami_search.owners`",
+                        clip(owner)
+                    ),
+                )
+                .hint(hint),
+            );
         }
     }
     if let Some(p) = &s.name_pattern {
         let at = path(&["ami_config", "ami_search", "name_pattern"]);
         if p.trim().is_empty() || p.chars().count() > 128 {
-            return Err(Issue::value(
-                &at,
-                "`ami_config.ami_search.name_pattern` must have 1 to 128 characters",
-            )
-            .hint("omit `name_pattern` to match every image of the trusted owners"));
-        }
-        if let Some(bad) = p.chars().find(|c| !is_name_pattern_char(*c)) {
-            return Err(Issue::value(
+            out.push(
+                Issue::value(
+                    &at,
+                    "`ami_config.ami_search.name_pattern` must have 1 to 128 characters",
+                )
+                .hint("omit `name_pattern` to match every image of the trusted owners"),
+            );
+        } else if let Some(bad) = p.chars().find(|c| !is_name_pattern_char(*c)) {
+            out.push(Issue::value(
                 &at,
                 format!("`ami_config.ami_search.name_pattern` contains `{bad}`, which AMI names cannot contain"),
             )
@@ -389,18 +407,19 @@ fn check_search(s: &AmiSearch, c: &AmiConfig) -> Result<(), Issue> {
     check_tags(
         s.required_tags.iter(),
         &path(&["ami_config", "ami_search", "required_tags"]),
-    )?;
+        out,
+    );
     if let Some(pref) = c.preferred_architecture
         && !s.architectures.is_empty()
         && !s.architectures.contains(&pref)
     {
-        return Err(Issue::value(
+        out.push(Issue::value(
             &path(&["ami_config", "preferred_architecture"]),
             format!("`preferred_architecture` is `{pref}`, but `ami_search.architectures` does not include it"),
         )
-        .hint(format!("add `{pref}` to `ami_search.architectures`, or prefer one of those listed")));
+        .hint(format!("add `{pref}` to `ami_search.architectures`, or prefer one of those listed"))
+        .reads(&path(&["ami_config", "ami_search"])));
     }
-    Ok(())
 }
 
 #[cfg(test)]

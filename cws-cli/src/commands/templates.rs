@@ -116,14 +116,18 @@ struct Checked {
     slug: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<String>,
+    /// Everything wrong with the file, as one text.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The same, one entry per problem (a template file's problems in line order).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<String>,
     /// Defaults filled in where the file was terse.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<String>,
-    /// `error` for a terminal (escaped); JSON keeps the real text.
+    /// `errors` for a terminal (escaped); JSON keeps the real text.
     #[serde(skip)]
-    shown_error: Option<String>,
+    shown_errors: Vec<String>,
 }
 
 fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
@@ -137,18 +141,29 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
                 slug: Some(t.slug.clone()),
                 version: Some(t.version.to_string()),
                 error: None,
+                errors: Vec::new(),
                 notes: t.notes.clone(),
-                shown_error: None,
+                shown_errors: Vec::new(),
             },
-            Err(e) => Checked {
-                file: f.display().to_string(),
-                valid: false,
-                slug: None,
-                version: None,
-                notes: Vec::new(),
-                error: Some(crate::input_hints::with_hint(&e)),
-                shown_error: Some(crate::input_hints::shown_with_hint(&e)),
-            },
+            Err(e) => {
+                let problems = crate::input_hints::problems(&e);
+                Checked {
+                    file: f.display().to_string(),
+                    valid: false,
+                    slug: None,
+                    version: None,
+                    notes: Vec::new(),
+                    error: Some(crate::input_hints::with_hint(&e)),
+                    errors: problems
+                        .iter()
+                        .map(|p| crate::input_hints::with_hint(*p))
+                        .collect(),
+                    shown_errors: problems
+                        .iter()
+                        .map(|p| crate::input_hints::shown_with_hint(*p))
+                        .collect(),
+                }
+            }
         });
     }
     let bad = results.iter().filter(|r| !r.valid).count();
@@ -156,19 +171,21 @@ fn validate(ctx: &Ctx, files: &[std::path::PathBuf]) -> Result<()> {
         output::json(&results)?;
     } else {
         for r in &results {
-            match &r.shown_error {
-                None => {
-                    println!(
-                        "ok    {} ({} {})",
-                        Shown(&r.file),
-                        Shown(r.slug.as_deref().unwrap_or("")),
-                        Shown(r.version.as_deref().unwrap_or(""))
-                    );
-                    for n in &r.notes {
-                        println!("      note: {} (set it in the file to choose)", Shown(n));
-                    }
+            if r.valid {
+                println!(
+                    "ok    {} ({} {})",
+                    Shown(&r.file),
+                    Shown(r.slug.as_deref().unwrap_or("")),
+                    Shown(r.version.as_deref().unwrap_or(""))
+                );
+                for n in &r.notes {
+                    println!("      note: {} (set it in the file to choose)", Shown(n));
                 }
-                Some(e) => eprintln!("error: {e}"),
+            } else {
+                // Every problem of the file, each on its own `error:` line.
+                for e in &r.shown_errors {
+                    eprintln!("error: {e}");
+                }
             }
         }
     }

@@ -43,6 +43,98 @@ fn a_misspelt_field_exits_2_with_line_and_suggestion() {
     assert!(err.contains("did you mean `strategy`"), "{err}");
 }
 
+/// Three independent problems, found in another order (the version first, then the shape,
+/// then the rules) than that of their lines.
+const THREE_PROBLEMS: &str = "\
+name: Broken Lab
+slug: broken-lab
+base: ubuntu-24.04
+ami_config:
+  strategy: sometimes
+  ami_mappings:
+    us-east-1: ami-12345
+version: \"1.0\"
+";
+
+#[test]
+fn templates_validate_reports_every_problem_of_a_file_in_line_order() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let broken = h.join("broken.yaml");
+    std::fs::write(&broken, THREE_PROBLEMS).unwrap();
+    let one = h.join("one.yaml");
+    std::fs::write(
+        &one,
+        "name: One\nslug: one\nversion: 1.0.0\nbase: ubuntu-24.04\ncolour: red\n",
+    )
+    .unwrap();
+    let path = broken.to_str().unwrap();
+
+    // A file with one problem: its exit code is the one a file with three must give too.
+    let single = run(h, &["templates", "validate", one.to_str().unwrap()]);
+    assert_eq!(single.status.code(), Some(2), "{}", stderr(&single));
+    assert_eq!(stderr(&single).matches("error: ").count(), 1);
+
+    let out = run(h, &["templates", "validate", path]);
+    assert_eq!(out.status.code(), single.status.code(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {path}:5:13: unknown value `sometimes` for `ami_config.strategy`; expected \
+             one of `ami_preferred`, `ami_required`, `ami_fallback`\n\
+             error: {path}:7:16: invalid AMI id `ami-12345` for \
+             `ami_config.ami_mappings.us-east-1`\n  \
+             help: AMI ids are `ami-` followed by 8 or 17 lowercase hex digits, e.g. \
+             `ami-0123456789abcdef0`\n\
+             error: {path}:8:10: invalid `version` `1.0`: unexpected end of input while parsing \
+             minor version number\n  \
+             help: use semantic versioning, MAJOR.MINOR.PATCH, e.g. `version: 1.0.0`\n\
+             1 of 1 template file(s) invalid\n"
+        )
+    );
+
+    // JSON lists them too, one entry each, in the same order.
+    let out = run(h, &["--json", "templates", "validate", path]);
+    assert_eq!(out.status.code(), Some(2));
+    let row = &json(&out)[0];
+    assert_eq!(row["valid"], false);
+    let errors: Vec<&str> = row["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 3, "{row}");
+    for (e, at) in errors.iter().zip([":5:13: ", ":7:16: ", ":8:10: "]) {
+        assert!(e.starts_with(&format!("{path}{at}")), "{e}");
+    }
+    assert_eq!(row["error"].as_str(), Some(errors.join("\n").as_str()));
+
+    // Met through the search path, the template's problems are all named too.
+    let dir = h.join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("broken-lab.yaml"), THREE_PROBLEMS).unwrap();
+    let out = run(h, &["launch", "broken-lab", "box", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let places: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("error: "))
+        .filter_map(|l| l.split(": ").next())
+        .map(|l| l.rsplit('/').next().unwrap_or(l))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            "broken-lab.yaml:5:13",
+            "broken-lab.yaml:7:16",
+            "broken-lab.yaml:8:10"
+        ],
+        "{err}"
+    );
+}
+
 #[test]
 fn fallbacks_for_ap_south_1_are_in_published_order() {
     let home = tempfile::tempdir().unwrap();
@@ -1078,5 +1170,31 @@ fn a_dry_run_explains_a_plan_its_cost_recommendation_disagrees_with() {
         text.contains("The plan launches from an image")
             && text.contains("--ami-strategy script_fallback"),
         "{text}"
+    );
+}
+
+/// A template error's own `help:` line is printed on a line of its own, not as a literal `\n`.
+#[test]
+fn a_template_errors_help_line_is_a_line_of_its_own() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let missing = h.join("no-such-dir");
+    let out = run(
+        h,
+        &[
+            "--templates",
+            missing.to_str().unwrap(),
+            "launch",
+            "python-ml",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("\\n"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l == "  help: check that the path exists and is readable"),
+        "{err}"
     );
 }

@@ -342,3 +342,160 @@ fn a_terse_template_gets_its_defaults_and_says_so() {
         Ok(t) => panic!("parsed {t:?}"),
     }
 }
+
+/// Three independent problems, written so the order they are found in (the version first,
+/// then the shape, then the rules) is not the order of their lines.
+const THREE_PROBLEMS: &str = "\
+name: Broken Lab
+slug: broken-lab
+base: ubuntu-24.04
+ami_config:
+  strategy: sometimes
+  ami_mappings:
+    us-east-1: ami-12345
+version: \"1.0\"
+";
+
+#[test]
+fn every_problem_of_a_file_is_reported_in_line_order() {
+    let err = parse_str(THREE_PROBLEMS, "broken.yaml").expect_err("three problems");
+    assert_eq!(err.count(), 3, "{err}");
+    let TemplateError::InvalidMany { file, errors } = &err else {
+        panic!("expected InvalidMany, got {err:?}");
+    };
+    assert_eq!(file, "broken.yaml");
+    let places: Vec<(&str, usize, usize)> = errors
+        .iter()
+        .map(|e| e.location().expect("each problem has a place"))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("broken.yaml", 5, 13),
+            ("broken.yaml", 7, 16),
+            ("broken.yaml", 8, 10)
+        ]
+    );
+    // The first problem is the error's location.
+    assert_eq!(err.location(), Some(("broken.yaml", 5, 13)));
+    assert_eq!(
+        err.to_string(),
+        "broken.yaml:5:13: unknown value `sometimes` for `ami_config.strategy`; expected one of \
+         `ami_preferred`, `ami_required`, `ami_fallback`\n\
+         broken.yaml:7:16: invalid AMI id `ami-12345` for `ami_config.ami_mappings.us-east-1`\n  \
+         help: AMI ids are `ami-` followed by 8 or 17 lowercase hex digits, e.g. \
+         `ami-0123456789abcdef0`\n\
+         broken.yaml:8:10: invalid `version` `1.0`: unexpected end of input while parsing minor \
+         version number\n  \
+         help: use semantic versioning, MAJOR.MINOR.PATCH, e.g. `version: 1.0.0`"
+    );
+    // Each problem is an `Invalid` of its own, the same as when it is the only one.
+    for e in errors {
+        assert!(matches!(e, TemplateError::Invalid { .. }), "{e:?}");
+        assert_eq!(e.count(), 1);
+    }
+}
+
+#[test]
+fn shape_problems_and_broken_rules_are_reported_together() {
+    let text = "\
+name: Lab
+slug: Lab Two
+version: 1.0.0
+base: ubuntu-20.04
+tags:
+  aws:owner: me
+instance_defaults:
+  root_volume: 50
+  type: large
+ami_config:
+  ami_mappings:
+    us-eest-1: ami-12345678
+  ami_search:
+    owners: [self, '*']
+    architectures: [arm]
+";
+    let err = parse_str(text, "lab.yaml").expect_err("many problems");
+    let shown: Vec<String> = err.errors().iter().map(ToString::to_string).collect();
+    let lines: Vec<usize> = err
+        .errors()
+        .iter()
+        .filter_map(|e| e.location().map(|(_, line, _)| line))
+        .collect();
+    assert_eq!(lines, [2, 4, 6, 8, 9, 12, 14, 15], "{shown:#?}");
+    let expect = [
+        "lab.yaml:2:7: invalid `slug` `Lab Two`",
+        "lab.yaml:4:7: unknown value `ubuntu-20.04` for `base`",
+        "lab.yaml:6:3: tag key `aws:owner` in `tags` uses the reserved `aws:` prefix",
+        "lab.yaml:8:3: unknown field `root_volume` in `instance_defaults`; did you mean `root_volume_gb`?",
+        "lab.yaml:9:9: invalid instance type `large` for `instance_defaults.type`",
+        "lab.yaml:12:5: unknown region `us-eest-1` in `ami_config.ami_mappings`; did you mean `us-east-1`?",
+        "lab.yaml:14:20: invalid owner `*` in `ami_config.ami_search.owners`",
+        "lab.yaml:15:21: unknown value `arm` for `ami_config.ami_search.architectures[0]`",
+    ];
+    for (shown, expect) in shown.iter().zip(expect) {
+        assert!(shown.starts_with(expect), "{shown}\nexpected: {expect}");
+    }
+    // A value set aside as malformed is not judged again by the rules (one problem each).
+    assert_eq!(
+        shown.iter().filter(|s| s.contains("ubuntu-20.04")).count(),
+        1
+    );
+}
+
+#[test]
+fn a_file_with_one_problem_gives_exactly_that_problem() {
+    let text = "name: Bad\nslug: bad\nversion: 1.0.0\nbase: ubuntu-24.04\nami_config:\n  stratgy: ami_preferred\n";
+    let err = parse_str(text, "bad.yaml").expect_err("one problem");
+    assert!(matches!(err, TemplateError::Invalid { .. }), "{err:?}");
+    assert_eq!(err.count(), 1);
+    assert_eq!(err.errors().len(), 1);
+    assert_eq!(
+        err.to_string(),
+        "bad.yaml:6:3: unknown field `stratgy` in `ami_config`; did you mean `strategy`?\n  \
+         help: valid fields here: `strategy`, `ami_mappings`, `ami_search`, `marketplace`, \
+         `fallback_strategy`, `preferred_architecture`, `community`"
+    );
+    // A broken rule alone, too.
+    let err = parse_str(
+        &format!("{HEAD}ami_config:\n  ami_mappings:\n    us-east-1: ami-12345\n"),
+        "my.yaml",
+    )
+    .expect_err("one problem");
+    assert!(matches!(err, TemplateError::Invalid { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "my.yaml:7:16: invalid AMI id `ami-12345` for `ami_config.ami_mappings.us-east-1`\n  \
+         help: AMI ids are `ami-` followed by 8 or 17 lowercase hex digits, e.g. \
+         `ami-0123456789abcdef0`"
+    );
+}
+
+#[test]
+fn a_malformed_value_does_not_make_the_rules_that_read_it_complain() {
+    // `ami_search` lacks its owners: the one problem. The search set aside, `ami_required`
+    // would have no AMI source, but that is the same problem, not a second one.
+    let err = parse_str(
+        &format!(
+            "{HEAD}ami_config:\n  strategy: ami_required\n  ami_search:\n    name_pattern: x-*\n"
+        ),
+        "my.yaml",
+    )
+    .expect_err("one problem");
+    assert_eq!(err.count(), 1, "{err}");
+    assert!(
+        err.to_string()
+            .contains("missing required field `owners` in `ami_config.ami_search`"),
+        "{err}"
+    );
+    // A missing name is reported, and the rules still judge the rest.
+    let err = parse_str(
+        "slug: demo\nversion: 1.0.0\nbase: al2023\npackages:\n  pip: ['-e .']\n",
+        "my.yaml",
+    )
+    .expect_err("two problems");
+    let shown: Vec<String> = err.errors().iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    assert!(shown[0].starts_with("my.yaml:1:1: missing required field `name`"));
+    assert!(shown[1].starts_with("my.yaml:5:9: package `-e .` in `packages.pip` starts with `-`"));
+}

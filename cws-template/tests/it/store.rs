@@ -451,3 +451,63 @@ fn validate_file_outside_the_search_path() {
         .expect_err("invalid");
     assert_eq!(err.location().map(|(_, l, c)| (l, c)), Some((5, 3)));
 }
+
+#[test]
+fn a_child_reports_all_its_problems_and_waits_for_its_parent_on_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "strict.yaml",
+        "name: Strict\nslug: strict\nversion: 1.0.0\nbase: al2023\nami_config:\n  strategy: ami_required\n  ami_mappings:\n    us-east-1: ami-12345678\n",
+    );
+    // Broken in shape (`colour`) and by a rule (`aws:` tag): both reported. Its own
+    // `ami_required` has its source in the parent, so that is not held against it.
+    let child = write(
+        dir.path(),
+        "kid.yaml",
+        "name: Kid\nslug: kid\ninherits: strict\ntags:\n  aws:team: x\nami_config:\n  strategy: ami_required\ncolour: red\n",
+    );
+    let s = store(&[dir.path()]);
+    let kid = child.display().to_string();
+    for err in [
+        s.validate_file(&child).expect_err("two problems"),
+        s.get("kid").expect_err("two problems"),
+    ] {
+        let places: Vec<(&str, usize, usize)> =
+            err.errors().iter().filter_map(|e| e.location()).collect();
+        assert_eq!(
+            places,
+            [(kid.as_str(), 5, 3), (kid.as_str(), 8, 1)],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("reserved `aws:` prefix"), "{text}");
+        assert!(text.contains("unknown field `colour`"), "{text}");
+    }
+    // Well-formed, but the merged template breaks rules in both files: the child's problems
+    // come first, then the parent's, each in line order.
+    std::fs::write(
+        &child,
+        "name: Kid\nslug: kid\ninherits: strict\ntags:\n  aws:team: x\nami_config:\n  ami_mappings: null\n",
+    )
+    .expect("write");
+    let err = s.validate_file(&child).expect_err("two problems");
+    let places: Vec<(String, usize, usize)> = err
+        .errors()
+        .iter()
+        .filter_map(|e| e.location())
+        .map(|(f, l, c)| (f.rsplit('/').next().unwrap_or(f).to_string(), l, c))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("kid.yaml".to_string(), 5, 3),
+            ("strict.yaml".to_string(), 6, 13)
+        ],
+        "{err}"
+    );
+    match &err {
+        TemplateError::InvalidMany { file, .. } => assert_eq!(file, &kid),
+        other => panic!("{other:?}"),
+    }
+}
