@@ -166,6 +166,13 @@ impl<P: CloudProvider> Instances for SerialProvider<P> {
     async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
         serial!(self, self.inner.stop_instance(region, instance_id))
     }
+    async fn console_output(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> ProviderResult<Option<String>> {
+        serial!(self, self.inner.console_output(region, instance_id))
+    }
     async fn terminate_instance(
         &self,
         region: &str,

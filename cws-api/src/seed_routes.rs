@@ -368,6 +368,22 @@ fn plan_json(request: &ConsentRequest) -> serde_json::Value {
             "snapshots_shared": snapshot_ids,
             "estimated_cost_usd": 0.0,
         }),
+        ConsentRequest::ReplaceFailedScript {
+            instance,
+            outcome,
+            ami_id,
+            method,
+            launch_seconds,
+        } => serde_json::json!({
+            "action": "replace_failed_script",
+            "instance": instance.id,
+            "name": instance.name,
+            "region": instance.region,
+            "outcome": outcome,
+            "ami_id": ami_id,
+            "method": method,
+            "estimated_seconds": launch_seconds,
+        }),
         ConsentRequest::StartInstance { instance, purpose } => serde_json::json!({
             "action": "start_instance",
             "instance": instance.id,

@@ -295,6 +295,17 @@ fn looks_like_region(region: &str) -> bool {
         && number.chars().all(|c| c.is_ascii_digit())
 }
 
+/// The text of `GetConsoleOutput`'s base64 `Output`. Consoles carry control characters and
+/// bytes that are not UTF-8; those are replaced, never fatal. Text that is not base64 (some
+/// emulators answer plain text) is taken as it is.
+pub(crate) fn console_text(encoded: &str) -> String {
+    let compact: String = encoded.split_whitespace().collect();
+    match aws_smithy_types::base64::decode(&compact) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => encoded.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,5 +548,18 @@ mod tests {
                 .to_string()
                 .contains("us-east-1")
         );
+    }
+
+    #[test]
+    fn console_text_decodes_base64_and_keeps_plain_text() {
+        let line = "[ 9.1] cloud-init[811]: CWS-PROVISION-RESULT: ok template=x version=1.0.0\n";
+        let encoded = aws_smithy_types::base64::encode(line.as_bytes());
+        assert_eq!(super::console_text(&encoded), line);
+        // EC2 folds long base64 over lines; bytes that are not UTF-8 are replaced.
+        let folded = format!("{}\n{}", &encoded[..20], &encoded[20..]);
+        assert_eq!(super::console_text(&folded), line);
+        let raw = aws_smithy_types::base64::encode([b'o', b'k', 0xff]);
+        assert_eq!(super::console_text(&raw), "ok\u{fffd}");
+        assert_eq!(super::console_text("not base64!"), "not base64!");
     }
 }

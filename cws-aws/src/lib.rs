@@ -283,6 +283,7 @@ const DELETE_SNAPSHOT: &str = "ec2:DeleteSnapshot";
 const RUN_INSTANCES: &str = "ec2:RunInstances";
 const STOP_INSTANCES: &str = "ec2:StopInstances";
 const START_INSTANCES: &str = "ec2:StartInstances";
+const GET_CONSOLE_OUTPUT: &str = "ec2:GetConsoleOutput";
 const TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
 
 impl AwsProvider {
@@ -1404,6 +1405,34 @@ impl Instances for AwsProvider {
                 )
             })?;
         self.instance_by_id(region, instance_id).await
+    }
+    /// `GetConsoleOutput`: EC2 keeps the last 64 KiB of the serial console, base64-encoded,
+    /// and has none until the instance has booted for a while.
+    async fn console_output(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> ProviderResult<Option<String>> {
+        convert::check_region(region)?;
+        convert::check_ids(&[instance_id.to_string()], "i", "an instance")?;
+        let out = self
+            .ec2(region)
+            .get_console_output()
+            .instance_id(instance_id)
+            .send()
+            .await
+            .map_err(|e| {
+                self.err(
+                    e,
+                    GET_CONSOLE_OUTPUT,
+                    region,
+                    Some(format!("instance {instance_id}")),
+                )
+            })?;
+        Ok(out
+            .output()
+            .filter(|o| !o.is_empty())
+            .map(convert::console_text))
     }
     async fn terminate_instance(
         &self,

@@ -176,6 +176,14 @@ pub struct LaunchArgs {
     /// Prefer script provisioning; ask when an image is available.
     #[arg(long)]
     pub prefer_script: bool,
+    /// Wait until the workstation runs and, when it is provisioned by script, until the
+    /// script reports success or the step that failed (under `ami_fallback`, a failed script
+    /// is replaced by a launch from an image, with consent).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: total time to wait, e.g. 30m, 90s, 1h (default 30m).
+    #[arg(long, value_name = "DURATION", requires = "wait")]
+    pub timeout: Option<String>,
     /// Instance type (default: the template's, by architecture).
     #[arg(long, value_name = "TYPE")]
     pub instance_type: Option<String>,

@@ -122,6 +122,16 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         }
         if let Some(w) = cause.downcast_ref::<cws_provider::wait::WaitError>() {
             return match w {
+                cws_provider::wait::WaitError::Timeout {
+                    what: WaitSubject::Provisioning | WaitSubject::Instance,
+                    id,
+                    region,
+                    ..
+                } => Some(format!(
+                    "the workstation keeps running (and is billed); `cws instance status {id} \
+                     --region {region}` shows the script's outcome once it reports one (or wait \
+                     longer with --timeout)"
+                )),
                 cws_provider::wait::WaitError::Timeout { .. } => Some(
                     "the copy goes on; `cws ami list` shows it, and the next launch uses it once \
                      it is available"

@@ -67,6 +67,28 @@ pub fn question(request: &ConsentRequest) -> String {
                 Shown(&image.region)
             )
         }
+        ConsentRequest::ReplaceFailedScript {
+            instance,
+            outcome,
+            ami_id,
+            method,
+            launch_seconds,
+        } => format!(
+            "The provisioning script of {} ({}) in {} {}. The template's strategy \
+             (ami_fallback) falls back to an image: launch {} again from {} (via {}{}; billed as \
+             a new instance) and terminate {} (its disks are deleted)?",
+            Shown(&instance.name),
+            Shown(&instance.id),
+            Shown(&instance.region),
+            Shown(outcome),
+            Shown(&instance.name),
+            Shown(ami_id),
+            Shown(method),
+            launch_seconds
+                .map(|s| format!(", ready in ~{}", cws_util::duration::format_seconds(s)))
+                .unwrap_or_default(),
+            Shown(&instance.id)
+        ),
         ConsentRequest::StartInstance { instance, purpose } => format!(
             "{} ({}) in {} is stopped. Start it {}? It is billed again while it runs.",
             Shown(&instance.name),

@@ -79,6 +79,54 @@ pub use store::StateFileRefused;
 /// snapshots and instances it simulates (the seeded state is about 400 KB; 100 000 extra
 /// images take some 60 MB), so the limit is generous; it exists so that a wrong file in its
 /// place (a device, a runaway file) is refused instead of read into memory.
+/// Text that, on a line of a template's `post_install` or `user_data`, makes LocalCloud's
+/// simulated provisioning fail in that step (tests use it to exercise failure handling).
+/// Without it, simulated provisioning succeeds at once.
+pub const SIMULATE_PROVISIONING_FAILURE: &str = "cws-localcloud:simulate-provisioning-failure";
+
+/// The console LocalCloud shows for an instance: a few boot lines and, when the user data is
+/// a cws provisioning script, the outcome line that script prints as its last words (success,
+/// or failure in the step holding [`SIMULATE_PROVISIONING_FAILURE`]). Nothing runs.
+fn simulated_console(user_data: Option<&str>) -> String {
+    let mut console = String::from(
+        "[    0.000000] LocalCloud simulated console: no machine booted, no script ran\n\
+         [    4.210000] cloud-init[812]: Cloud-init v. 24.1 running 'modules:final'\n",
+    );
+    let Some(script) = user_data else {
+        return console;
+    };
+    let ok_prefix = format!("{} ok ", cws_template::OUTCOME_MARKER);
+    // The script's own success line names the template: `... ok template=S version=V"`.
+    let Some(names) = script.lines().find_map(|l| {
+        let (_, rest) = l.split_once(&ok_prefix)?;
+        Some(rest.trim_end().trim_end_matches('"').to_string())
+    }) else {
+        return console;
+    };
+    let mut step = "start".to_string();
+    let mut failed_in = None;
+    for line in script.lines() {
+        if let Some(title) = line
+            .strip_prefix("# --- ")
+            .and_then(|t| t.strip_suffix(" ---"))
+        {
+            step = title.to_string();
+        } else if line.contains(SIMULATE_PROVISIONING_FAILURE) {
+            failed_in = Some(step.clone());
+            break;
+        }
+    }
+    let outcome = match failed_in {
+        Some(step) => format!(
+            "{} failed exit=1 {names} step={step}",
+            cws_template::OUTCOME_MARKER
+        ),
+        None => format!("{} ok {names}", cws_template::OUTCOME_MARKER),
+    };
+    console.push_str(&format!("[   42.000000] cloud-init[812]: {outcome}\n"));
+    console
+}
+
 pub const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The simulated account LocalCloud acts as (`self` in owner filters).
@@ -1248,6 +1296,7 @@ impl Instances for LocalCloud {
                     instance: instance.clone(),
                     root_volume_gb,
                     product_codes: image.product_codes.clone(),
+                    console: Some(simulated_console(request.user_data.as_deref())),
                 },
             );
             Ok(instance)
@@ -1319,6 +1368,22 @@ impl Instances for LocalCloud {
                     Ok(stored.instance.clone())
                 }
             }
+        })
+    }
+    async fn console_output(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> ProviderResult<Option<String>> {
+        check_region(region)?;
+        check_instance_id(instance_id)?;
+        self.read(|state| {
+            state
+                .regions
+                .get(region)
+                .and_then(|rs| rs.instances.get(instance_id))
+                .map(|stored| stored.console.clone())
+                .ok_or_else(|| not_found(format!("instance {instance_id}"), region))
         })
     }
     async fn terminate_instance(

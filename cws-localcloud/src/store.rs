@@ -44,6 +44,9 @@ pub(crate) struct StoredInstance {
     /// Product codes of the image it was launched from; images made from it inherit them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) product_codes: Vec<String>,
+    /// The simulated serial console (what `GetConsoleOutput` answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) console: Option<String>,
 }
 
 /// Everything in one region.

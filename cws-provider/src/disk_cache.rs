@@ -503,6 +503,13 @@ impl<P: CloudProvider> Instances for DiskCache<P> {
     async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
         self.inner.start_instance(region, instance_id).await
     }
+    async fn console_output(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> ProviderResult<Option<String>> {
+        self.inner.console_output(region, instance_id).await
+    }
     async fn stop_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
         self.inner.stop_instance(region, instance_id).await
     }

@@ -219,6 +219,22 @@ pub trait Instances: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// The instance's console output so far (EC2: `GetConsoleOutput`, decoded), or `None`
+    /// while it has none yet. Provided: a backend without consoles answers
+    /// [`ProviderError::Unsupported`].
+    async fn console_output(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> ProviderResult<Option<String>> {
+        let _ = (region, instance_id);
+        Err(ProviderError::Unsupported {
+            provider: "this provider".into(),
+            operation: "reading an instance's console".into(),
+            reason: "it implements no console_output".into(),
+        })
+    }
+
     /// Waits with the backend's own waiter until an instance is running, for at most
     /// `max_wait` (EC2: the SDK's `InstanceRunning` waiter). Provided like
     /// [`ImageAdmin::wait_image_available`]: the default is [`ProviderError::Unsupported`]
@@ -331,6 +347,9 @@ macro_rules! forward_smart_pointers {
             }
             async fn start_instance(&self, region: &str, instance_id: &str) -> ProviderResult<Instance> {
                 (**self).start_instance(region, instance_id).await
+            }
+            async fn console_output(&self, region: &str, instance_id: &str) -> ProviderResult<Option<String>> {
+                (**self).console_output(region, instance_id).await
             }
             async fn wait_instance_running(&self, region: &str, instance_id: &str, max_wait: Duration) -> ProviderResult<WaitOutcome<Instance>> {
                 (**self).wait_instance_running(region, instance_id, max_wait).await

@@ -36,6 +36,8 @@ pub enum WaitSubject {
     Image,
     /// An instance.
     Instance,
+    /// An instance's provisioning script (its outcome on the console).
+    Provisioning,
 }
 
 impl std::fmt::Display for WaitSubject {
@@ -43,6 +45,7 @@ impl std::fmt::Display for WaitSubject {
         f.write_str(match self {
             WaitSubject::Image => "image",
             WaitSubject::Instance => "instance",
+            WaitSubject::Provisioning => "the provisioning of instance",
         })
     }
 }
@@ -138,6 +141,15 @@ pub enum ProgressEvent {
         /// Seconds waited so far.
         elapsed_s: u64,
     },
+    /// An instance runs; its provisioning script has not reported an outcome yet.
+    WaitingForProvisioning {
+        /// Region.
+        region: String,
+        /// The instance.
+        instance_id: String,
+        /// Seconds waited so far.
+        elapsed_s: u64,
+    },
     /// An image was requested (`action` is `create` or `copy`).
     Started {
         /// Region of the new image.
@@ -186,6 +198,7 @@ impl ProgressEvent {
     pub fn region(&self) -> &str {
         match self {
             ProgressEvent::WaitingForInstance { region, .. }
+            | ProgressEvent::WaitingForProvisioning { region, .. }
             | ProgressEvent::Started { region, .. }
             | ProgressEvent::Waiting { region, .. }
             | ProgressEvent::Available { region, .. }
@@ -454,6 +467,65 @@ pub async fn instance_running(
         }
         next_poll(start, wait, &mut delay, |waited_s| WaitError::Timeout {
             what: WaitSubject::Instance,
+            id: instance_id.to_string(),
+            region: region.to_string(),
+            state: last_state.clone(),
+            waited_s,
+        })
+        .await?;
+    }
+}
+/// Waits until a running instance's console carries an outcome, as `outcome` reads it from
+/// the console text (the provisioning script's last line), for at most `wait.timeout`
+/// ([`WaitError::Timeout`] about [`WaitSubject::Provisioning`]). An instance that goes away
+/// first fails the wait ([`WaitError::InstanceGone`]); one that stops is waited for until the
+/// limit, the timeout naming its state. Transient errors are ridden out like the other waits.
+pub async fn console_outcome<T>(
+    provider: &(impl Instances + ?Sized),
+    region: &str,
+    instance_id: &str,
+    wait: &WaitOptions,
+    progress: &dyn Progress,
+    outcome: impl Fn(&str) -> Option<T>,
+) -> Result<T, WaitError> {
+    let start = tokio::time::Instant::now();
+    let mut delay = wait.first_poll;
+    let mut transient = 0u32;
+    let mut last_state = "running, no outcome on its console yet".to_string();
+    loop {
+        match provider.console_output(region, instance_id).await {
+            Ok(console) => {
+                transient = 0;
+                if let Some(found) = console.as_deref().and_then(&outcome) {
+                    return Ok(found);
+                }
+                // No outcome yet: is the instance still there to report one?
+                let i = provider.require_instance(region, instance_id).await?;
+                match i.state {
+                    InstanceState::ShuttingDown | InstanceState::Terminated => {
+                        return Err(WaitError::InstanceGone {
+                            name: i.name,
+                            id: i.id,
+                            region: region.to_string(),
+                            state: i.state,
+                        });
+                    }
+                    InstanceState::Running | InstanceState::Pending => {}
+                    state => last_state = format!("{state}, no outcome on its console"),
+                }
+                progress.event(&ProgressEvent::WaitingForProvisioning {
+                    region: region.to_string(),
+                    instance_id: instance_id.to_string(),
+                    elapsed_s: secs(start.elapsed()),
+                });
+            }
+            Err(e) if e.is_transient() && transient < TRANSIENT_POLLS_TOLERATED => {
+                transient += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        next_poll(start, wait, &mut delay, |waited_s| WaitError::Timeout {
+            what: WaitSubject::Provisioning,
             id: instance_id.to_string(),
             region: region.to_string(),
             state: last_state.clone(),

@@ -68,6 +68,8 @@ pub enum Operation {
     StartInstance,
     /// [`CloudProvider::terminate_instance`].
     TerminateInstance,
+    /// [`CloudProvider::console_output`].
+    ConsoleOutput,
     /// [`CloudProvider::find_marketplace_products`].
     FindMarketplaceProducts,
     /// [`CloudProvider::account_id`].
@@ -76,7 +78,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in trait order.
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 20] = [
         Operation::DescribeImagesById,
         Operation::DescribeImages,
         Operation::DescribeSnapshots,
@@ -94,6 +96,7 @@ impl Operation {
         Operation::StopInstance,
         Operation::StartInstance,
         Operation::TerminateInstance,
+        Operation::ConsoleOutput,
         Operation::FindMarketplaceProducts,
         Operation::AccountId,
     ];
@@ -118,6 +121,7 @@ impl Operation {
             Operation::StopInstance => "stop_instance",
             Operation::StartInstance => "start_instance",
             Operation::TerminateInstance => "terminate_instance",
+            Operation::ConsoleOutput => "console_output",
             Operation::FindMarketplaceProducts => "find_marketplace_products",
             Operation::AccountId => "account_id",
         }
@@ -142,6 +146,7 @@ impl Operation {
             Operation::StopInstance => "ec2:StopInstances",
             Operation::StartInstance => "ec2:StartInstances",
             Operation::TerminateInstance => "ec2:TerminateInstances",
+            Operation::ConsoleOutput => "ec2:GetConsoleOutput",
             Operation::FindMarketplaceProducts => "aws-marketplace:ListEntities",
             Operation::AccountId => "sts:GetCallerIdentity",
         }
@@ -157,6 +162,7 @@ impl Operation {
                 | Operation::DescribeRegions
                 | Operation::DescribeLaunchPermissions
                 | Operation::DescribeInstances
+                | Operation::ConsoleOutput
                 | Operation::FindMarketplaceProducts
                 | Operation::AccountId
         )
@@ -439,6 +445,14 @@ macro_rules! forward_with_hook {
                     lost,
                     self.inner.terminate_instance(region, instance_id).await,
                 )
+            }
+            async fn console_output(
+                &self,
+                region: &str,
+                instance_id: &str,
+            ) -> ProviderResult<Option<String>> {
+                let lost = self.before(Operation::ConsoleOutput, Some(region)).await?;
+                lose(lost, self.inner.console_output(region, instance_id).await)
             }
             // Forwarded like `wait_image_available`, counted as the DescribeInstances it polls.
             async fn wait_instance_running(
@@ -1244,6 +1258,15 @@ impl<P: CloudProvider> Instances for CachingProvider<P> {
         let result = self.inner.start_instance(region, instance_id).await;
         self.invalidate(&[region]);
         result
+    }
+
+    /// Never cached: the console grows while the instance boots.
+    async fn console_output(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> ProviderResult<Option<String>> {
+        self.inner.console_output(region, instance_id).await
     }
 
     async fn terminate_instance(

@@ -38,6 +38,21 @@ pub enum ConsentRequest {
         /// Seconds to a usable workstation by script.
         script_seconds: u64,
     },
+    /// A workstation's provisioning script failed, and the template's strategy
+    /// (`ami_fallback`) falls back to an image: launch the same workstation from `ami_id`
+    /// (billed as a new instance) and terminate the failed one (its disks are deleted).
+    ReplaceFailedScript {
+        /// The instance whose script failed.
+        instance: Instance,
+        /// How the script failed, e.g. "failed at step `pip packages` (exit 1)".
+        outcome: String,
+        /// The image the replacement launches from (before any copy into the region).
+        ami_id: String,
+        /// How that image was found (e.g. `direct_mapping`, `cross_region`).
+        method: String,
+        /// Seconds until the replacement is usable.
+        launch_seconds: Option<u64>,
+    },
     /// Deregister an image (cannot be undone).
     Deregister {
         /// The image.

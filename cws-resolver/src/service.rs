@@ -106,6 +106,13 @@ pub struct LaunchReport {
     pub instance: Option<LaunchedInstance>,
     /// AMI vs script cost comparison for this launch.
     pub costs: Option<CostAnalysis>,
+    /// How the provisioning script ended, when the caller waited for it (`launch --wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioning: Option<cws_template::ProvisioningOutcome>,
+    /// Under `ami_fallback`: the instance whose script failed, terminated when the workstation
+    /// was launched again from an image (this report's instance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_instance: Option<LaunchedInstance>,
 }
 
 /// Errors a launch can end with besides "nothing resolved" (which is a report, not an error).
@@ -304,6 +311,118 @@ pub async fn launch_recorded(
     consent: &dyn Consent,
     journal: &dyn CopyJournal,
 ) -> Result<LaunchReport, LaunchError> {
+    launch_declining(env, req, consent, journal, BTreeMap::new()).await
+}
+
+/// Waits until a launched instance runs and, when it was provisioned by script, until the
+/// script reports its outcome on the console (`None` for an instance launched from an image:
+/// there is nothing to wait for). At most `wait.timeout` in all.
+pub async fn watch_provisioning(
+    provider: &dyn cws_provider::CloudProvider,
+    instance: &LaunchedInstance,
+    by_script: bool,
+    wait: &cws_provider::wait::WaitOptions,
+    progress: &dyn cws_provider::wait::Progress,
+) -> Result<Option<cws_template::ProvisioningOutcome>, cws_provider::wait::WaitError> {
+    let start = tokio::time::Instant::now();
+    cws_provider::wait::instance_running(provider, &instance.region, &instance.id, wait, progress)
+        .await?;
+    if !by_script {
+        return Ok(None);
+    }
+    let left = cws_provider::wait::WaitOptions {
+        timeout: wait.timeout.saturating_sub(start.elapsed()),
+        ..*wait
+    };
+    cws_provider::wait::console_outcome(
+        provider,
+        &instance.region,
+        &instance.id,
+        &left,
+        progress,
+        cws_template::provisioning_outcome,
+    )
+    .await
+    .map(Some)
+}
+
+/// What [`replace_failed_script`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Replacement {
+    /// The workstation was launched again from an image, and the failed instance terminated.
+    Replaced {
+        /// The new launch.
+        report: Box<LaunchReport>,
+        /// The failed instance, as terminating left it.
+        terminated: LaunchedInstance,
+    },
+    /// No image serves the template here: nothing was changed (the resolution says why).
+    NoImage(Box<Resolution>),
+    /// The user did not agree: nothing was changed.
+    Declined(Box<Resolution>),
+}
+
+/// Under `ami_fallback` ("script first, an image if the script fails"): after the script on
+/// `failed` reported `outcome`, finds an image for the template (script provisioning excluded),
+/// asks consent ([`ConsentRequest::ReplaceFailedScript`]), terminates the failed instance and
+/// launches the workstation again under the same name from the image (a copy into the region
+/// is asked about on its own, as in any launch).
+pub async fn replace_failed_script(
+    env: &ResolveEnv,
+    req: &LaunchRequest,
+    failed: &LaunchedInstance,
+    outcome: &cws_template::ProvisioningOutcome,
+    consent: &dyn Consent,
+    journal: &dyn CopyJournal,
+) -> Result<Replacement, LaunchError> {
+    let provider = env.provider.as_ref();
+    let declined = BTreeMap::from([(
+        TierId::SCRIPT_FALLBACK,
+        format!("the provisioning script of {} {outcome}", failed.id),
+    )]);
+    let resolver = resolver_for(&req.template, req.forced_tier.as_deref(), false)?;
+    let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
+    rreq.architecture = req.architecture;
+    rreq.known_images = req.known_images.clone();
+    rreq.refused = req.refused.clone();
+    rreq.allowed_owners = req.allowed_owners.clone();
+    rreq.declined = declined.clone();
+    let preview = resolver.resolve(env, &rreq).await;
+    let Some(ami_id) = preview.ami_id.clone().filter(|_| !preview.is_failed()) else {
+        return Ok(Replacement::NoImage(Box::new(preview)));
+    };
+    let instance = provider
+        .require_instance(&failed.region, &failed.id)
+        .await?;
+    if !consent.confirm(&ConsentRequest::ReplaceFailedScript {
+        instance,
+        outcome: outcome.to_string(),
+        ami_id,
+        method: preview.method.to_string(),
+        launch_seconds: preview.estimated_launch_seconds,
+    }) {
+        return Ok(Replacement::Declined(Box::new(preview)));
+    }
+    // The name is freed first: a workstation keeps its name across the replacement.
+    let terminated = provider
+        .terminate_instance(&failed.region, &failed.id)
+        .await?;
+    let report = launch_declining(env, req, consent, journal, declined).await?;
+    Ok(Replacement::Replaced {
+        report: Box::new(report),
+        terminated: LaunchedInstance::from(&terminated),
+    })
+}
+
+/// [`launch_recorded`] with tiers the user already turned down (tier → why).
+async fn launch_declining(
+    env: &ResolveEnv,
+    req: &LaunchRequest,
+    consent: &dyn Consent,
+    journal: &dyn CopyJournal,
+    declined: BTreeMap<TierId, String>,
+) -> Result<LaunchReport, LaunchError> {
     check_instance_name(&req.name)?;
     let provider = env.provider.as_ref();
     // A dry run predicts this refusal too: it answers what the launch would.
@@ -330,6 +449,7 @@ pub async fn launch_recorded(
     rreq.known_images = req.known_images.clone();
     rreq.refused = req.refused.clone();
     rreq.allowed_owners = req.allowed_owners.clone();
+    rreq.declined = declined;
     // The account id (whose images' storage is the user's cost) is asked beside the
     // resolution, never in front of it.
     let (mut resolution, account) =
@@ -437,6 +557,8 @@ pub async fn launch_recorded(
         copied_image: None,
         instance: None,
         costs: Some(costs),
+        provisioning: None,
+        replaced_instance: None,
     };
     if req.dry_run || report.resolution.is_failed() {
         return Ok(report);

@@ -30,6 +30,23 @@
 //!   help: valid fields here: `strategy`, `ami_mappings`, ...
 //! ```
 //!
+//! A file's problems are reported together: unknown fields, wrong types,
+//! missing fields and broken rules of one file come back as one
+//! [`TemplateError::InvalidMany`] holding an `Invalid` for each, in line
+//! order ([`TemplateError::errors`], [`TemplateError::count`]). A file with
+//! a single problem, or a YAML syntax error (which leaves nothing else to
+//! check), gives that one `Invalid`.
+//!
+//! ```
+//! let e = cws_template::parse_str(
+//!     "name: Demo\nslug: Demo\nversion: 1.0.0\nbase: ubuntu-24.04\ncolour: red\n",
+//!     "demo.yaml",
+//! )
+//! .unwrap_err();
+//! assert_eq!(e.count(), 2);
+//! assert_eq!(e.location(), Some(("demo.yaml", 2, 7)));
+//! ```
+//!
 //! # Defaults for terse files
 //!
 //! A template with a `name` may leave out `slug` (made from the file name:
@@ -112,6 +129,7 @@ pub use model::{
     InstanceDefaults, MarketplaceRef, MinRating, PackageManager, Packages, Template,
 };
 pub use schema::{json_schema, json_schema_string};
+pub use script::{OUTCOME_MARKER, ProvisioningOutcome, provisioning_outcome};
 pub use store::{LoadedTemplate, Origin, SearchPath, TemplateEntry, TemplateStore};
 pub use validate::is_ami_id;
 

@@ -566,3 +566,78 @@ async fn debug_output_and_info_hold_no_secrets() {
         .expect("lookup");
     assert_eq!(p.requests_sent(), 2);
 }
+
+fn console(instance_id: &str, text: Option<&str>) -> Answer {
+    let output = text
+        .map(|t| {
+            format!(
+                "<output>{}</output>",
+                aws_smithy_types::base64::encode(t.as_bytes())
+            )
+        })
+        .unwrap_or_default();
+    xml(
+        200,
+        format!(
+            r#"<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>cws-test</requestId><instanceId>{instance_id}</instanceId><timestamp>2026-11-30T08:00:00.000Z</timestamp>{output}</GetConsoleOutputResponse>"#
+        ),
+    )
+}
+
+/// `GetConsoleOutput` as EC2 answers it (base64, with the console's prefixes and carriage
+/// returns) is read back to the provisioning script's outcome line; an instance with no
+/// console yet answers no output, which is "no outcome yet", not an error.
+#[tokio::test]
+async fn console_output_is_decoded_and_its_outcome_read() {
+    const FAILED: &str = "i-0aaaaaaaaaaaaaaa1";
+    const BOOTING: &str = "i-0bbbbbbbbbbbbbbb2";
+    let text = "[    4.2] cloud-init[812]: + pip install --no-input numpy\r\n\
+                [   61.0] cloud-init[812]: ERROR: No matching distribution found for numpy\r\n\
+                [   61.1] cloud-init[812]: CWS-PROVISION-RESULT: failed exit=1 template=python-ml \
+                version=1.0.0 step=pip packages (virtual environment in /opt/cws/venv)\r\n";
+    let http = Scripted::new(move |op, _uri, body| match op {
+        "GetCallerIdentity" => sts_identity(),
+        "GetConsoleOutput" if body.contains(FAILED) => console(FAILED, Some(text)),
+        "GetConsoleOutput" => console(BOOTING, None),
+        other => ec2_error(400, "InvalidAction", &format!("unexpected {other}")),
+    });
+    let p = provider(&http, "AKIDEXAMPLE", "secret").await;
+    let got = p
+        .console_output("us-east-1", FAILED)
+        .await
+        .expect("console output");
+    let got = got.expect("a console");
+    assert!(got.contains("No matching distribution"), "{got}");
+    assert_eq!(
+        cws_template::provisioning_outcome(&got),
+        Some(cws_template::ProvisioningOutcome::Failed {
+            step: Some("pip packages (virtual environment in /opt/cws/venv)".into()),
+            exit_code: Some(1),
+        })
+    );
+    assert_eq!(
+        p.console_output("us-east-1", BOOTING)
+            .await
+            .expect("console output"),
+        None
+    );
+    assert_eq!(http.count("GetConsoleOutput"), 2);
+    // The request names the instance.
+    assert!(
+        http.requests()
+            .iter()
+            .any(|(op, _, body)| op == "GetConsoleOutput"
+                && body.contains("InstanceId=i-0aaaaaaaaaaaaaaa1")),
+    );
+    // A refusal is typed, naming the IAM action to grant.
+    let denied = Scripted::new(|op, _, _| match op {
+        "GetCallerIdentity" => sts_identity(),
+        _ => ec2_error(403, "UnauthorizedOperation", "You are not authorized"),
+    });
+    let p = provider(&denied, "AKIDEXAMPLE", "secret").await;
+    let err = p
+        .console_output("us-east-1", FAILED)
+        .await
+        .expect_err("denied");
+    assert!(err.to_string().contains("ec2:GetConsoleOutput"), "{err}");
+}

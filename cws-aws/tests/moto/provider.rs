@@ -496,6 +496,16 @@ async fn launch_makes_a_tagged_instance_that_stops_and_terminates() {
     ));
     assert!(inst.launch_time.timestamp() > 0);
 
+    // GetConsoleOutput goes through the SDK and back: moto answers a fixed sample console
+    // (no cws script ran there), which carries no provisioning outcome.
+    let console = p
+        .console_output(region, &launched.id)
+        .await
+        .expect("console output");
+    if let Some(text) = &console {
+        assert_eq!(cws_template::provisioning_outcome(text), None, "{text}");
+    }
+
     // A second launch with the same name is refused, naming the running one.
     let dup = service::launch(
         &env,

@@ -24,6 +24,42 @@ struct Listing<'a> {
 struct One<'a> {
     provider: cws_resolver::ProviderLabel,
     instance: &'a Instance,
+    /// For a workstation provisioned by script: what its console says of the script.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provisioning: Option<serde_json::Value>,
+}
+
+/// What the console of a script-provisioned workstation says of its script: `succeeded`,
+/// `failed` (with step and exit code), `pending` (no outcome yet) or `unknown` (the console
+/// could not be read). `None` for a workstation launched from an image.
+async fn provisioning(
+    p: &dyn cws_provider::CloudProvider,
+    i: &Instance,
+) -> Option<(serde_json::Value, String)> {
+    if i.tags.get("cws:method").map(String::as_str) != Some("script_fallback") {
+        return None;
+    }
+    Some(match p.console_output(&i.region, &i.id).await {
+        Ok(console) => match console
+            .as_deref()
+            .and_then(cws_template::provisioning_outcome)
+        {
+            Some(outcome) => (
+                serde_json::to_value(&outcome).unwrap_or_default(),
+                outcome.to_string(),
+            ),
+            None => (
+                serde_json::json!({"outcome": "pending"}),
+                "no outcome on the console yet (the script runs, or the workstation has not \
+                 booted far enough)"
+                    .to_string(),
+            ),
+        },
+        Err(e) => (
+            serde_json::json!({"outcome": "unknown", "reason": e.to_string()}),
+            format!("unknown: the console could not be read: {e}"),
+        ),
+    })
 }
 
 pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
@@ -78,7 +114,27 @@ pub async fn run(ctx: &Ctx, cmd: &InstanceCommand) -> Result<()> {
         }
         InstanceCommand::Status { name } => {
             let i = p.require_instance(&ctx.region()?, name).await?;
-            show(ctx, &info, &i)
+            let script = provisioning(p.as_ref(), &i).await;
+            if ctx.json {
+                return output::json(&One {
+                    provider: (&info).into(),
+                    instance: &i,
+                    provisioning: script.map(|(v, _)| v),
+                });
+            }
+            show(ctx, &info, &i)?;
+            if let Some((_, text)) = script {
+                println!(
+                    "Provisioning: {}{}",
+                    Shown(text),
+                    if info.simulated {
+                        " [simulated: LocalCloud runs no script]"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
         }
         InstanceCommand::Stop { name } => {
             let region = ctx.region()?;
@@ -112,6 +168,7 @@ fn show(ctx: &Ctx, info: &cws_provider::ProviderInfo, i: &Instance) -> Result<()
         return output::json(&One {
             provider: info.into(),
             instance: i,
+            provisioning: None,
         });
     }
     println!("{}", provider_line(info));

@@ -191,36 +191,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             );
         }
     }
-    if let Some(copy) = &report.copied_image {
-        super::audit::record(
-            ctx,
-            "copy",
-            copy,
-            serde_json::json!({
-                "source_ami": report.resolution.ami_id,
-                "source_region": report.resolution.source_region,
-                "region": report.resolution.target_region,
-                "for_launch": name,
-            }),
-        );
-    }
-    if let Some(i) = &report.instance {
-        super::audit::record(
-            ctx,
-            "launch",
-            &i.name,
-            serde_json::json!({
-                "instance_id": i.id,
-                "region": i.region,
-                "ami_id": i.ami_id,
-                "method": report.resolution.method.to_string(),
-                "template": report.resolution.template,
-                "listing": report.resolution.listing,
-                "listing_version": report.resolution.listing_version,
-                "provider": report.resolution.provider.name,
-            }),
-        );
-    }
+    audit_launch(ctx, &report, &name, None);
     // One download per launch from a listing version (a copy from one counts too).
     if let (Some(_), Some(l), Some(v)) = (
         &report.instance,
@@ -233,9 +204,21 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             Shown(l)
         );
     }
+    let wait = if args.wait {
+        Some(super::lifecycle::parse_timeout(args.timeout.as_deref())?)
+    } else {
+        None
+    };
     if ctx.json {
+        let failed = match &wait {
+            Some(w) => watch(ctx, &env, &req, &mut report, w, &consent, &pending).await?,
+            None => None,
+        };
         output::json(&report)?;
-        return check_resolution(&report.resolution);
+        return match failed {
+            Some(e) => Err(e),
+            None => check_resolution(&report.resolution),
+        };
     }
     let info = env.provider.info();
     println!("{}", provider_line(&info));
@@ -336,7 +319,204 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             r.method
         ),
     }
+    let by_script = r.method == cws_resolver::Method::ScriptFallback;
+    if let (Some(i), Some(w)) = (report.instance.clone(), &wait) {
+        let failed = watch(ctx, &env, &req, &mut report, w, &consent, &pending).await?;
+        if let (Some(outcome @ cws_template::ProvisioningOutcome::Failed { .. }), Some(_)) =
+            (&report.provisioning, &report.replaced_instance)
+        {
+            println!("Provisioning {outcome} on {}", Shown(&i.id));
+        }
+        if let Some(old) = &report.replaced_instance
+            && let Some(new) = &report.instance
+        {
+            println!(
+                "Launched {} again ({}) from {} via {}{}; terminated {} whose script failed",
+                Shown(&new.name),
+                Shown(&new.id),
+                Shown(&new.ami_id),
+                report.resolution.method,
+                if info.simulated { " [simulated]" } else { "" },
+                Shown(&old.id)
+            );
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match (&report.provisioning, &report.replaced_instance) {
+            (_, Some(_)) => println!("{} is running.", Shown(&i.name)),
+            (Some(outcome), None) => println!(
+                "Provisioning {outcome}: {} is ready{}.",
+                Shown(&i.name),
+                if info.simulated {
+                    " [simulated: LocalCloud runs no script]"
+                } else {
+                    ""
+                }
+            ),
+            (None, None) => println!("{} is running.", Shown(&i.name)),
+        }
+    } else if report.instance.is_some()
+        && by_script
+        && ami_fallback(&req.template)
+        && args.resolve.ami_strategy.is_none()
+    {
+        println!(
+            "Strategy ami_fallback: a failed script is noticed (and replaced by an image, with \
+             consent) only while cws waits: pass --wait, or check `cws instance status {}`",
+            Shown(&name)
+        );
+    }
     Ok(())
+}
+
+/// Records a launch's copy (if it made one) and its instance in the audit log; `replaces`
+/// names the instance a replacement launch stands in for.
+fn audit_launch(ctx: &Ctx, report: &service::LaunchReport, name: &str, replaces: Option<&str>) {
+    if let Some(copy) = &report.copied_image {
+        super::audit::record(
+            ctx,
+            "copy",
+            copy,
+            serde_json::json!({
+                "source_ami": report.resolution.ami_id,
+                "source_region": report.resolution.source_region,
+                "region": report.resolution.target_region,
+                "for_launch": name,
+            }),
+        );
+    }
+    if let Some(i) = &report.instance {
+        let mut details = serde_json::json!({
+            "instance_id": i.id,
+            "region": i.region,
+            "ami_id": i.ami_id,
+            "method": report.resolution.method.to_string(),
+            "template": report.resolution.template,
+            "listing": report.resolution.listing,
+            "listing_version": report.resolution.listing_version,
+            "provider": report.resolution.provider.name,
+        });
+        if let Some(old) = replaces {
+            details["replaces"] = serde_json::json!(old);
+        }
+        super::audit::record(ctx, "launch", &i.name, details);
+    }
+}
+
+/// Whether the template asks for "script first, an image if the script fails" (a template
+/// without `ami_config` is provisioned by script only: there is no image to fall back to).
+fn ami_fallback(t: &cws_template::Template) -> bool {
+    t.ami_config
+        .as_ref()
+        .is_some_and(|c| c.strategy == cws_template::AmiStrategy::AmiFallback)
+}
+
+/// `--wait`: until the instance runs and, for a script, until its outcome. Under
+/// `ami_fallback`, a failed script leads (with consent) to a launch from an image in its
+/// place. Updates `report`; answers the error to exit with once the report is shown (a failed
+/// script that was not replaced). Ctrl-C stops waiting, never the workstation.
+async fn watch(
+    ctx: &Ctx,
+    env: &cws_resolver::ResolveEnv,
+    req: &LaunchRequest,
+    report: &mut service::LaunchReport,
+    wait: &cws_provider::wait::WaitOptions,
+    consent: &dyn cws_resolver::Consent,
+    pending: &cws_lifecycle::PendingImages,
+) -> Result<Option<anyhow::Error>> {
+    let Some(launched) = report.instance.clone() else {
+        return Ok(None);
+    };
+    let by_script = report.resolution.method == cws_resolver::Method::ScriptFallback;
+    let progress = super::lifecycle::progress(ctx);
+    let interrupted = || {
+        eprintln!(
+            "\ninterrupted: cws stopped waiting; {} ({}) keeps running: `cws instance status {}` \
+             shows its provisioning",
+            Shown(&launched.name),
+            Shown(&launched.id),
+            Shown(&launched.name)
+        );
+        crate::error::Reported(130)
+    };
+    let outcome = tokio::select! {
+        r = service::watch_provisioning(env.provider.as_ref(), &launched, by_script, wait, progress.as_ref()) => r?,
+        () = ctrl_c() => return Err(interrupted().into()),
+    };
+    let Some(outcome) = outcome else {
+        return Ok(None);
+    };
+    report.provisioning = Some(outcome.clone());
+    if outcome == cws_template::ProvisioningOutcome::Succeeded {
+        return Ok(None);
+    }
+    let failed = format!(
+        "the provisioning script of {} ({}) {outcome}",
+        Shown(&launched.name),
+        Shown(&launched.id)
+    );
+    let keeps = format!(
+        "it keeps running (and is billed) so you can look at it: `cws instance status {}`; \
+         `cws instance terminate {}` when done",
+        Shown(&launched.name),
+        Shown(&launched.name)
+    );
+    let fallback = ami_fallback(&req.template) && req.forced_tier.is_none() && !req.prefer_script;
+    if !fallback {
+        return Ok(Some(anyhow::anyhow!("{failed}; {keeps}")));
+    }
+    let replaced = tokio::select! {
+        r = service::replace_failed_script(env, req, &launched, &outcome, consent, pending) => r?,
+        () = ctrl_c() => return Err(interrupted().into()),
+    };
+    match replaced {
+        service::Replacement::Replaced {
+            report: new,
+            terminated,
+        } => {
+            super::audit::record(
+                ctx,
+                "terminate",
+                &terminated.name,
+                serde_json::json!({
+                    "instance_id": terminated.id,
+                    "region": terminated.region,
+                    "reason": "provisioning script failed (ami_fallback)",
+                }),
+            );
+            audit_launch(ctx, &new, &req.name, Some(&terminated.id));
+            let failed_outcome = report.provisioning.take();
+            *report = *new;
+            report.provisioning = failed_outcome;
+            report.replaced_instance = Some(terminated);
+            if let Some(i) = report.instance.clone() {
+                tokio::select! {
+                    r = service::watch_provisioning(env.provider.as_ref(), &i, false, wait, progress.as_ref()) => { r?; }
+                    () = ctrl_c() => return Err(interrupted().into()),
+                }
+            }
+            Ok(None)
+        }
+        service::Replacement::NoImage(resolution) => Ok(Some(anyhow::anyhow!(
+            "{failed}, and no image serves {} in {} either (ami_fallback): {}; {keeps}",
+            Shown(&req.template.slug),
+            Shown(&req.region),
+            Shown(
+                resolution
+                    .attempts
+                    .iter()
+                    .filter(|a| a.tier != cws_resolver::TierId::SCRIPT_FALLBACK)
+                    .map(|a| format!("{}: {}", a.tier, a.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        ))),
+        service::Replacement::Declined(_) => Ok(Some(anyhow::anyhow!(
+            "{failed}; not replaced by a launch from an image (not agreed; --yes agrees); {keeps}"
+        ))),
+        other => Ok(Some(anyhow::anyhow!("{failed}: {other:?}"))),
+    }
 }
 
 /// Resolves at Ctrl-C; never when no handler could be installed (the launch then runs to the

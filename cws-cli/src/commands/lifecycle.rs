@@ -124,6 +124,15 @@ impl Progress for Spinners {
                 Shown(instance_id),
                 human_seconds(*elapsed_s)
             )),
+            ProgressEvent::WaitingForProvisioning {
+                instance_id,
+                elapsed_s,
+                ..
+            } => bar.set_message(format!(
+                "{} runs; waiting for its provisioning script ({})",
+                Shown(instance_id),
+                human_seconds(*elapsed_s)
+            )),
             ProgressEvent::Started {
                 image_id, action, ..
             } => bar.set_message(format!(
@@ -159,7 +168,7 @@ impl Progress for Spinners {
 }
 
 /// Spinners only for people: stderr must be a terminal and the output not JSON.
-fn progress(ctx: &Ctx) -> Box<dyn Progress> {
+pub(crate) fn progress(ctx: &Ctx) -> Box<dyn Progress> {
     if !ctx.json && std::io::stderr().is_terminal() {
         Box::new(Spinners::new())
     } else {

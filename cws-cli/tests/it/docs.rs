@@ -1,4 +1,4 @@
-//! The user guides in `docs/` are run: every ```console block's `$ cws ...` line runs against
+//! The user guides in `docs/` and the README's tour are run: every ```console block's `$ cws ...` line runs against
 //! the built binary, and what it prints (stdout and stderr, interleaved) and its exit code
 //! (`? 1`, `? 3`) must match the text beneath it ([trycmd]). A guide cannot drift from the
 //! binary.
@@ -40,6 +40,8 @@ fn guides() -> Vec<PathBuf> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
         .collect();
     guides.sort();
+    // The README's tour (its ```console blocks) is run the same way.
+    guides.push(docs_dir().join("../README.md"));
     guides
 }
 
@@ -51,8 +53,8 @@ fn guides_run_as_written() {
     }
     let guides = guides();
     assert!(
-        guides.len() >= 5,
-        "expected the index and four guides in docs/, found {guides:?}"
+        guides.len() >= 6,
+        "expected the index and four guides in docs/, and the README, found {guides:?}"
     );
     // `-- trycmd=NAME` runs only the guides whose path contains NAME (trycmd's own filter).
     let only: Vec<String> = std::env::args()

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod docs;
 mod lifecycle;
+mod provisioning;
 mod registry;
 mod seeds;
 mod serve;

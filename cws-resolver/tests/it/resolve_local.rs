@@ -430,3 +430,66 @@ async fn provider_errors_are_typed() {
     assert_eq!(r.attempts[0].outcome, Outcome::Failed);
     assert_eq!(r.attempts[0].error_kind.as_deref(), Some("throttled"));
 }
+
+/// `watch_provisioning` on a paused clock: a script launch is watched until its outcome; an
+/// image launch only until it runs; a console that never reports times out after the limit,
+/// naming the provisioning, having polled with backoff rather than spun.
+#[tokio::test(start_paused = true)]
+async fn provisioning_is_watched_until_its_outcome_or_the_limit() {
+    use cws_provider::wait::{NoProgress, WaitError, WaitOptions, WaitSubject};
+    use cws_provider::wrappers::{CountingProvider, Operation};
+    let counting = Arc::new(CountingProvider::new(LocalCloud::in_memory()));
+    let env = ResolveEnv::new(counting.clone());
+    let consent = AssumeYes;
+    let wait = WaitOptions::with_timeout(std::time::Duration::from_secs(600));
+
+    // python-research is provisioned by script; LocalCloud reports success at once.
+    let report = service::launch(
+        &env,
+        &launch_req(template("python-research"), "s", "us-east-1"),
+        &consent,
+    )
+    .await
+    .unwrap();
+    let i = report.instance.unwrap();
+    let outcome = service::watch_provisioning(env.provider.as_ref(), &i, true, &wait, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Some(cws_template::ProvisioningOutcome::Succeeded));
+
+    // From an image: nothing to watch beyond running.
+    let report = service::launch(
+        &env,
+        &launch_req(template("python-ml"), "m", "us-east-1"),
+        &consent,
+    )
+    .await
+    .unwrap();
+    let m = report.instance.unwrap();
+    let before = counting.count(Operation::ConsoleOutput);
+    let outcome = service::watch_provisioning(env.provider.as_ref(), &m, false, &wait, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(outcome, None);
+    assert_eq!(counting.count(Operation::ConsoleOutput), before);
+
+    // Watched as a script, an image launch's console never reports: the limit ends the wait.
+    let started = tokio::time::Instant::now();
+    let err = service::watch_provisioning(env.provider.as_ref(), &m, true, &wait, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WaitError::Timeout {
+                what: WaitSubject::Provisioning,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(600));
+    let polls = counting.count(Operation::ConsoleOutput) - before;
+    // 200 ms doubling to 15 s: about 45 polls in 10 minutes, never thousands.
+    assert!((5..=60).contains(&polls), "{polls} polls");
+}
