@@ -339,6 +339,7 @@ fn plan_json(request: &ConsentRequest) -> serde_json::Value {
             copies,
             public,
             size_guessed,
+            existing_image,
         } => serde_json::json!({
             "action": "create",
             "template": template,
@@ -347,6 +348,7 @@ fn plan_json(request: &ConsentRequest) -> serde_json::Value {
             "region": source_region,
             "public": public,
             "size_guessed": size_guessed,
+            "existing_image": existing_image,
             "copies": copies,
             "estimated_cost_usd": copies
                 .iter()

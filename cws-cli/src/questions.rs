@@ -148,24 +148,45 @@ pub fn question(request: &ConsentRequest) -> String {
             copies,
             public,
             size_guessed,
+            existing_image,
         } => {
-            let mut q = format!(
-                "Make image `{}` of {} in {} for {}{}",
-                Shown(name),
-                Shown(instance),
-                Shown(source_region),
-                Shown(template),
-                if *public { ", public," } else { "" }
-            );
+            let mut q = match existing_image {
+                Some(id) => format!(
+                    "Copy image `{}` ({}, made by an earlier run) in {} for {}{}",
+                    Shown(name),
+                    Shown(id),
+                    Shown(source_region),
+                    Shown(template),
+                    if *public { ", made public," } else { "" }
+                ),
+                None => format!(
+                    "Make image `{}` of {} in {} for {}{}",
+                    Shown(name),
+                    Shown(instance),
+                    Shown(source_region),
+                    Shown(template),
+                    if *public { ", public," } else { "" }
+                ),
+            };
             if copies.is_empty() {
                 q.push_str(" (no copies). Continue?");
                 return q;
             }
             let gb = copies[0].snapshot_gb;
             q.push_str(&format!(
-                " and copy it ({gb} GiB{}) to {} region(s):\n",
+                "{} ({gb} GiB{}) to {} region(s){}:\n",
+                if existing_image.is_some() {
+                    ""
+                } else {
+                    " and copy it"
+                },
                 if *size_guessed { ", a guess" } else { "" },
-                copies.len()
+                copies.len(),
+                if existing_image.is_some() {
+                    " still without it"
+                } else {
+                    ""
+                }
             ));
             for c in copies {
                 q.push_str(&format!(

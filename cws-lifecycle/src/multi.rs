@@ -248,10 +248,10 @@ pub(crate) async fn copy_once(
 async fn estimated_size_gb(
     provider: &dyn CloudProvider,
     c: &CreateRequest,
+    made: Option<&Image>,
 ) -> Result<(u32, bool), LifecycleError> {
     const GUESS_GB: u32 = 8;
-    let made = own_images_named(provider, &c.region, &c.name, &c.template.slug).await?;
-    if let Some(image) = made.first() {
+    if let Some(image) = made {
         return Ok((provider.image_size_gb(image).await?, false));
     }
     let instance = provider.require_instance(&c.region, &c.instance).await?;
@@ -298,11 +298,25 @@ pub async fn create_multi(
         p.check()?;
     }
     // The copies spend money: say where, how long and how much, and ask, before anything
-    // is made.
-    let (size_gb, size_guessed) = estimated_size_gb(provider, c).await?;
-    let copies = regions
+    // is made. A re-run asks only about what is missing: the image an earlier run made, and
+    // the regions that already hold a copy of it, are not priced again.
+    let made = own_images_named(provider, &c.region, &c.name, &c.template.slug)
+        .await?
+        .into_iter()
+        .next();
+    let (size_gb, size_guessed) = estimated_size_gb(provider, c, made.as_ref()).await?;
+    let mut missing = Vec::new();
+    for region in regions.iter().filter(|r| **r != c.region) {
+        let copied = match &made {
+            Some(m) => existing_copy(provider, region, m).await?.is_some(),
+            None => false,
+        };
+        if !copied {
+            missing.push(region.clone());
+        }
+    }
+    let copies: Vec<_> = missing
         .iter()
-        .filter(|r| **r != c.region)
         .map(|r| cws_cost::copy_estimate(&env.prices, &c.region, r, size_gb))
         .collect();
     let asked = ConsentRequest::CreateMulti {
@@ -313,12 +327,28 @@ pub async fn create_multi(
         copies,
         public: c.public,
         size_guessed,
+        existing_image: made.as_ref().map(|m| m.id.clone()),
     };
-    if !consent.confirm(&asked) {
-        return Err(LifecycleError::Declined(format!(
-            "nothing was made: `{}` stays unmade in {} and uncopied",
-            c.name, c.region
-        )));
+    // Nothing left to make, copy or publish: nothing to ask.
+    let nothing_to_do = made.is_some() && missing.is_empty() && !c.public;
+    if !nothing_to_do && !consent.confirm(&asked) {
+        return Err(LifecycleError::Declined(match &made {
+            Some(m) => format!(
+                "nothing was copied: `{}` ({}) stays in {} only{}",
+                c.name,
+                m.id,
+                c.region,
+                if missing.len() < regions.len().saturating_sub(1) {
+                    " and the regions that already hold a copy"
+                } else {
+                    ""
+                }
+            ),
+            None => format!(
+                "nothing was made: `{}` stays unmade in {} and uncopied",
+                c.name, c.region
+            ),
+        }));
     }
 
     let job = create_job(c, &regions);

@@ -104,6 +104,9 @@ pub enum ConsentRequest {
         /// Whether the sizes behind the estimates are guesses (the image does not exist yet
         /// and the size of the image the instance came from is unknown).
         size_guessed: bool,
+        /// The image an earlier run already made (a re-run): it is not made again, and
+        /// `copies` lists only the regions still without a copy of it.
+        existing_image: Option<String>,
     },
 }
 

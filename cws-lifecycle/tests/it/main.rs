@@ -543,12 +543,40 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     assert_eq!(copy.tags[tags::TEMPLATE], "python-research");
     assert_eq!(copy.name, "My Setup");
 
-    // The fault clears; running the same request again finishes only the missing region.
+    // The fault clears; running the same request again finishes only the missing region,
+    // and asks (and prices) only that: the image and the copies already made are not.
     faulty.clear();
     faulty.inner().reset();
-    let again = lifecycle::create_multi(&env, &req, &AssumeYes, Some(&pending), &NoProgress)
+    let declined = Asked::new(false);
+    let err = lifecycle::create_multi(&env, &req, &declined, Some(&pending), &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "nothing was copied: `My Setup` ({}) stays in us-east-1",
+            report.master.ami_id
+        )),
+        "{err}"
+    );
+    let asked = Asked::new(true);
+    let again = lifecycle::create_multi(&env, &req, &asked, Some(&pending), &NoProgress)
         .await
         .unwrap();
+    match asked.last() {
+        ConsentRequest::CreateMulti {
+            copies,
+            existing_image,
+            ..
+        } => {
+            assert_eq!(
+                existing_image.as_deref(),
+                Some(report.master.ami_id.as_str())
+            );
+            let priced: Vec<&str> = copies.iter().map(|c| c.target_region.as_str()).collect();
+            assert_eq!(priced, ["eu-west-1"]);
+        }
+        other => panic!("asked {other:?}"),
+    }
     assert!(again.complete, "{:?}", again.regions);
     assert!(again.master.reused);
     assert_eq!(again.master.ami_id, report.master.ami_id);
@@ -571,6 +599,13 @@ async fn create_multi_with_a_failing_region_reports_it_and_a_rerun_finishes_only
     assert!(again.finish.is_none());
     assert!(pending.list().unwrap().is_empty());
     assert_eq!(again.ami_config.ami_mappings.len(), 4);
+    // Once everything is there, a re-run spends nothing and asks nothing.
+    let silent = Asked::new(false);
+    let done = lifecycle::create_multi(&env, &req, &silent, Some(&pending), &NoProgress)
+        .await
+        .unwrap();
+    assert!(done.complete);
+    assert!(silent.questions.lock().unwrap().is_empty());
 
     // Every region now resolves my-python to a local image.
     let dir = tempfile::tempdir().unwrap();
