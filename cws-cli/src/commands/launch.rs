@@ -325,7 +325,11 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         if let (Some(outcome @ cws_template::ProvisioningOutcome::Failed { .. }), Some(_)) =
             (&report.provisioning, &report.replaced_instance)
         {
-            println!("Provisioning {outcome} on {}", Shown(&i.id));
+            println!(
+                "Provisioning {} on {}",
+                Shown(outcome.to_string()),
+                Shown(&i.id)
+            );
         }
         if let Some(old) = &report.replaced_instance
             && let Some(new) = &report.instance
