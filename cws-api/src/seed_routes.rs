@@ -340,7 +340,9 @@ fn plan_json(request: &ConsentRequest) -> serde_json::Value {
             public,
             size_guessed,
             existing_image,
+            already_copied,
         } => serde_json::json!({
+            "already_copied": already_copied,
             "action": "create",
             "template": template,
             "name": name,
@@ -376,8 +378,10 @@ fn plan_json(request: &ConsentRequest) -> serde_json::Value {
             ami_id,
             method,
             launch_seconds,
+            copy,
         } => serde_json::json!({
             "action": "replace_failed_script",
+            "copy": copy,
             "instance": instance.id,
             "name": instance.name,
             "region": instance.region,

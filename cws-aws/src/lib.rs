@@ -1408,27 +1408,38 @@ impl Instances for AwsProvider {
     }
     /// `GetConsoleOutput`: EC2 keeps the last 64 KiB of the serial console, base64-encoded,
     /// and has none until the instance has booted for a while.
+    ///
+    /// It asks for the *latest* output: without `Latest`, EC2 answers what it buffered shortly
+    /// after the last state change (the boot), which a provisioning script's last line, minutes
+    /// later, may never reach. Instance types that cannot give the latest output (not on the
+    /// Nitro hypervisor) answer `UnsupportedOperation`; they are asked again without it.
     async fn console_output(
         &self,
         region: &str,
         instance_id: &str,
     ) -> ProviderResult<Option<String>> {
+        use aws_sdk_ec2::error::ProvideErrorMetadata;
         convert::check_region(region)?;
         convert::check_ids(&[instance_id.to_string()], "i", "an instance")?;
-        let out = self
-            .ec2(region)
-            .get_console_output()
-            .instance_id(instance_id)
-            .send()
-            .await
-            .map_err(|e| {
-                self.err(
-                    e,
-                    GET_CONSOLE_OUTPUT,
-                    region,
-                    Some(format!("instance {instance_id}")),
-                )
-            })?;
+        let call = |latest: bool| {
+            self.ec2(region)
+                .get_console_output()
+                .instance_id(instance_id)
+                .set_latest(latest.then_some(true))
+                .send()
+        };
+        let answer = match call(true).await {
+            Err(e) if e.code() == Some("UnsupportedOperation") => call(false).await,
+            other => other,
+        };
+        let out = answer.map_err(|e| {
+            self.err(
+                e,
+                GET_CONSOLE_OUTPUT,
+                region,
+                Some(format!("instance {instance_id}")),
+            )
+        })?;
         Ok(out
             .output()
             .filter(|o| !o.is_empty())

@@ -123,7 +123,16 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(w) = cause.downcast_ref::<cws_provider::wait::WaitError>() {
             return match w {
                 cws_provider::wait::WaitError::Timeout {
-                    what: WaitSubject::Provisioning | WaitSubject::Instance,
+                    what: WaitSubject::Instance,
+                    id,
+                    region,
+                    ..
+                } => Some(format!(
+                    "it may still start: `cws instance status {id} --region {region}` shows it \
+                     (or wait longer with --timeout)"
+                )),
+                cws_provider::wait::WaitError::Timeout {
+                    what: WaitSubject::Provisioning,
                     id,
                     region,
                     ..

@@ -73,10 +73,11 @@ pub fn question(request: &ConsentRequest) -> String {
             ami_id,
             method,
             launch_seconds,
+            copy,
         } => format!(
             "The provisioning script of {} ({}) in {} {}. The template's strategy \
-             (ami_fallback) falls back to an image: launch {} again from {} (via {}{}; billed as \
-             a new instance) and terminate {} (its disks are deleted)?",
+             (ami_fallback) falls back to an image: launch {} again from {} (via {}{}{}; billed \
+             as a new instance) and terminate {} (its disks are deleted)?",
             Shown(&instance.name),
             Shown(&instance.id),
             Shown(&instance.region),
@@ -86,6 +87,12 @@ pub fn question(request: &ConsentRequest) -> String {
             Shown(method),
             launch_seconds
                 .map(|s| format!(", ready in ~{}", cws_util::duration::format_seconds(s)))
+                .unwrap_or_default(),
+            copy.as_ref()
+                .map(|c| format!(
+                    ", after a copy from {} that is asked about next",
+                    Shown(&c.source_region)
+                ))
                 .unwrap_or_default(),
             Shown(&instance.id)
         ),
@@ -149,10 +156,21 @@ pub fn question(request: &ConsentRequest) -> String {
             public,
             size_guessed,
             existing_image,
+            already_copied,
         } => {
+            // Copies an earlier run made: not copied again, but made public too.
+            let already = if already_copied.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (already copied to {}{})",
+                    Shown(already_copied.join(", ")),
+                    if *public { ", made public too" } else { "" }
+                )
+            };
             let mut q = match existing_image {
                 Some(id) => format!(
-                    "Copy image `{}` ({}, made by an earlier run) in {} for {}{}",
+                    "Copy image `{}` ({}, made by an earlier run) in {} for {}{}{already}",
                     Shown(name),
                     Shown(id),
                     Shown(source_region),
@@ -169,7 +187,11 @@ pub fn question(request: &ConsentRequest) -> String {
                 ),
             };
             if copies.is_empty() {
-                q.push_str(" (no copies). Continue?");
+                q.push_str(if existing_image.is_some() {
+                    ": nothing to copy. Continue?"
+                } else {
+                    " (no copies). Continue?"
+                });
                 return q;
             }
             let gb = copies[0].snapshot_gb;

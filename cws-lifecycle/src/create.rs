@@ -203,6 +203,41 @@ pub(crate) fn ask_public(req: &CreateRequest, consent: &dyn Consent) -> Result<(
 
 /// Finds the image an earlier run made (same name, template and instance) or makes it;
 /// records it as pending and waits until it is available.
+/// Among the account's images of this name for the template, the one an earlier run made
+/// from `instance` (or from an instance that is gone since): a re-run reuses it.
+pub(crate) fn reusable_image(
+    existing: &[Image],
+    instance: &Result<cws_provider::Instance, ProviderError>,
+) -> Option<Image> {
+    match instance {
+        Ok(i) => existing
+            .iter()
+            .find(|img| {
+                img.tags
+                    .get(SOURCE_INSTANCE_TAG)
+                    .is_none_or(|src| *src == i.id)
+            })
+            .cloned(),
+        // The instance is gone, but the image made from it is what matters.
+        Err(ProviderError::NotFound { .. }) => existing.first().cloned(),
+        Err(_) => None,
+    }
+}
+
+/// The name is taken by `other`, an image made from another instance.
+pub(crate) fn name_taken(req: &CreateRequest, other: &Image) -> LifecycleError {
+    LifecycleError::NameTaken {
+        name: req.name.clone(),
+        region: req.region.clone(),
+        image: other.id.clone(),
+        source_instance: other
+            .tags
+            .get(SOURCE_INSTANCE_TAG)
+            .cloned()
+            .unwrap_or_else(|| "another instance".into()),
+    }
+}
+
 pub(crate) async fn create_or_find(
     env: &ResolveEnv,
     req: &CreateRequest,
@@ -228,19 +263,7 @@ pub(crate) async fn create_or_find(
     let mut warnings = Vec::new();
 
     // A re-run: the image this command made before, found by name and tags.
-    let reusable = match &instance {
-        Ok(i) => existing
-            .iter()
-            .find(|img| {
-                img.tags
-                    .get(SOURCE_INSTANCE_TAG)
-                    .is_none_or(|src| *src == i.id)
-            })
-            .cloned(),
-        // The instance is gone, but the image made from it is what matters.
-        Err(ProviderError::NotFound { .. }) => existing.first().cloned(),
-        Err(_) => None,
-    };
+    let reusable = reusable_image(&existing, &instance);
     let (image, reused) = match reusable {
         Some(img) => {
             warnings.push(format!(
@@ -253,16 +276,7 @@ pub(crate) async fn create_or_find(
         None => {
             let instance = instance?;
             if let Some(other) = existing.first() {
-                return Err(LifecycleError::NameTaken {
-                    name: req.name.clone(),
-                    region: req.region.clone(),
-                    image: other.id.clone(),
-                    source_instance: other
-                        .tags
-                        .get(SOURCE_INSTANCE_TAG)
-                        .cloned()
-                        .unwrap_or_else(|| "another instance".into()),
-                });
+                return Err(name_taken(req, other));
             }
             let instance = match instance.state {
                 InstanceState::Running => instance,

@@ -300,18 +300,32 @@ pub async fn create_multi(
     // The copies spend money: say where, how long and how much, and ask, before anything
     // is made. A re-run asks only about what is missing: the image an earlier run made, and
     // the regions that already hold a copy of it, are not priced again.
-    let made = own_images_named(provider, &c.region, &c.name, &c.template.slug)
-        .await?
-        .into_iter()
-        .next();
+    let (existing, instance) = futures::join!(
+        own_images_named(provider, &c.region, &c.name, &c.template.slug),
+        provider.require_instance(&c.region, &c.instance)
+    );
+    let existing = existing?;
+    // The image this request would reuse, by the rule `ami create` follows; a name taken by an
+    // image of another instance is refused before anything is asked.
+    let made = crate::create::reusable_image(&existing, &instance);
+    if made.is_none()
+        && instance.is_ok()
+        && let Some(other) = existing.first()
+    {
+        return Err(crate::create::name_taken(c, other));
+    }
     let (size_gb, size_guessed) = estimated_size_gb(provider, c, made.as_ref()).await?;
     let mut missing = Vec::new();
+    let mut already_copied = Vec::new();
+    let targets = regions.iter().filter(|r| **r != c.region).count();
     for region in regions.iter().filter(|r| **r != c.region) {
         let copied = match &made {
             Some(m) => existing_copy(provider, region, m).await?.is_some(),
             None => false,
         };
-        if !copied {
+        if copied {
+            already_copied.push(region.clone());
+        } else {
             missing.push(region.clone());
         }
     }
@@ -328,6 +342,7 @@ pub async fn create_multi(
         public: c.public,
         size_guessed,
         existing_image: made.as_ref().map(|m| m.id.clone()),
+        already_copied,
     };
     // Nothing left to make, copy or publish: nothing to ask.
     let nothing_to_do = made.is_some() && missing.is_empty() && !c.public;
@@ -338,7 +353,7 @@ pub async fn create_multi(
                 c.name,
                 m.id,
                 c.region,
-                if missing.len() < regions.len().saturating_sub(1) {
+                if missing.len() < targets {
                     " and the regions that already hold a copy"
                 } else {
                     ""

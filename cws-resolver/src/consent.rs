@@ -52,6 +52,8 @@ pub enum ConsentRequest {
         method: String,
         /// Seconds until the replacement is usable.
         launch_seconds: Option<u64>,
+        /// The copy into the region the image needs first (asked about next, on its own).
+        copy: Option<CopyPlan>,
     },
     /// Deregister an image (cannot be undone).
     Deregister {
@@ -107,6 +109,9 @@ pub enum ConsentRequest {
         /// The image an earlier run already made (a re-run): it is not made again, and
         /// `copies` lists only the regions still without a copy of it.
         existing_image: Option<String>,
+        /// The regions that already hold a copy of `existing_image` (not copied again; made
+        /// public too when `public`).
+        already_copied: Vec<String>,
     },
 }
 

@@ -357,6 +357,14 @@ pub enum Replacement {
         /// The failed instance, as terminating left it.
         terminated: LaunchedInstance,
     },
+    /// The failed instance was terminated, but the workstation was not launched again (the
+    /// launch failed or found nothing after all): `reason` says why.
+    Unreplaced {
+        /// The failed instance, as terminating left it.
+        terminated: LaunchedInstance,
+        /// Why no replacement was launched.
+        reason: String,
+    },
     /// No image serves the template here: nothing was changed (the resolution says why).
     NoImage(Box<Resolution>),
     /// The user did not agree: nothing was changed.
@@ -364,10 +372,12 @@ pub enum Replacement {
 }
 
 /// Under `ami_fallback` ("script first, an image if the script fails"): after the script on
-/// `failed` reported `outcome`, finds an image for the template (script provisioning excluded),
-/// asks consent ([`ConsentRequest::ReplaceFailedScript`]), terminates the failed instance and
-/// launches the workstation again under the same name from the image (a copy into the region
-/// is asked about on its own, as in any launch).
+/// `failed` reported `outcome`, finds an image for the template (script provisioning excluded,
+/// resolved against the backend itself), asks consent
+/// ([`ConsentRequest::ReplaceFailedScript`]), makes the copy into the region the image needs
+/// (asked on its own, as in any launch) — all before anything is terminated, so a "no" keeps
+/// the failed instance — then terminates the failed instance (freeing its name) and launches
+/// the workstation again under that name from the image.
 pub async fn replace_failed_script(
     env: &ResolveEnv,
     req: &LaunchRequest,
@@ -376,17 +386,19 @@ pub async fn replace_failed_script(
     consent: &dyn Consent,
     journal: &dyn CopyJournal,
 ) -> Result<Replacement, LaunchError> {
+    // What is about to be spent is decided on the backend's own answers, not a cache's.
+    let mut fresh = env.clone();
+    fresh.reads = None;
+    let env = &fresh;
     let provider = env.provider.as_ref();
     let declined = BTreeMap::from([(
         TierId::SCRIPT_FALLBACK,
         format!("the provisioning script of {} {outcome}", failed.id),
     )]);
-    let resolver = resolver_for(&req.template, req.forced_tier.as_deref(), false)?;
-    let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
-    rreq.architecture = req.architecture;
-    rreq.known_images = req.known_images.clone();
-    rreq.refused = req.refused.clone();
-    rreq.allowed_owners = req.allowed_owners.clone();
+    // The same chain and request the replacement launch resolves with (a listing's community
+    // tier included), so the image asked about is the image launched.
+    let resolver = launch_resolver(req)?;
+    let mut rreq = launch_resolve_request(req);
     rreq.declined = declined.clone();
     let preview = resolver.resolve(env, &rreq).await;
     let Some(ami_id) = preview.ami_id.clone().filter(|_| !preview.is_failed()) else {
@@ -395,24 +407,86 @@ pub async fn replace_failed_script(
     let instance = provider
         .require_instance(&failed.region, &failed.id)
         .await?;
+    let copy = preview.copy.clone().filter(|_| preview.requires_copy);
     if !consent.confirm(&ConsentRequest::ReplaceFailedScript {
         instance,
         outcome: outcome.to_string(),
         ami_id,
         method: preview.method.to_string(),
         launch_seconds: preview.estimated_launch_seconds,
+        copy: copy.clone(),
     }) {
         return Ok(Replacement::Declined(Box::new(preview)));
     }
+    let mut copied = None;
+    if let Some(plan) = copy {
+        if !consent.confirm(&ConsentRequest::Copy {
+            plan: plan.clone(),
+            target_region: req.region.clone(),
+            warnings: preview.warnings.clone(),
+        }) {
+            return Ok(Replacement::Declined(Box::new(preview)));
+        }
+        let image = copy_for_template(env, &req.template, &plan, &req.region, journal).await?;
+        copied = Some(image.id);
+    }
     // The name is freed first: a workstation keeps its name across the replacement.
-    let terminated = provider
-        .terminate_instance(&failed.region, &failed.id)
-        .await?;
-    let report = launch_declining(env, req, consent, journal, declined).await?;
-    Ok(Replacement::Replaced {
-        report: Box::new(report),
-        terminated: LaunchedInstance::from(&terminated),
-    })
+    let terminated = LaunchedInstance::from(
+        &provider
+            .terminate_instance(&failed.region, &failed.id)
+            .await?,
+    );
+    match launch_declining(env, req, consent, journal, declined).await {
+        Ok(mut report) if report.instance.is_some() => {
+            report.copied_image = report.copied_image.or(copied);
+            Ok(Replacement::Replaced {
+                report: Box::new(report),
+                terminated,
+            })
+        }
+        Ok(report) => Ok(Replacement::Unreplaced {
+            terminated,
+            reason: format!(
+                "the launch found no image after all ({})",
+                report
+                    .resolution
+                    .attempts
+                    .iter()
+                    .map(|a| format!("{}: {}", a.tier, a.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }),
+        Err(e) => Ok(Replacement::Unreplaced {
+            terminated,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// The tier chain a launch resolves with: the template's (or the forced tier), the script
+/// first for `--prefer-script`, and the tiers the request adds.
+fn launch_resolver(req: &LaunchRequest) -> Result<Resolver, UnknownTier> {
+    let mut resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)?;
+    if req.forced_tier.is_none() {
+        for (after, tier) in &req.added_tiers {
+            resolver = match after {
+                Some(after) => resolver.insert_after(after, tier.clone()),
+                None => resolver.insert_first(tier.clone()),
+            };
+        }
+    }
+    Ok(resolver)
+}
+
+/// What a launch asks its resolver.
+fn launch_resolve_request(req: &LaunchRequest) -> ResolveRequest {
+    let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
+    rreq.architecture = req.architecture;
+    rreq.known_images = req.known_images.clone();
+    rreq.refused = req.refused.clone();
+    rreq.allowed_owners = req.allowed_owners.clone();
+    rreq
 }
 
 /// [`launch_recorded`] with tiers the user already turned down (tier → why).
@@ -435,20 +509,8 @@ async fn launch_declining(
         }
         .into());
     }
-    let mut resolver = resolver_for(&req.template, req.forced_tier.as_deref(), req.prefer_script)?;
-    if req.forced_tier.is_none() {
-        for (after, tier) in &req.added_tiers {
-            resolver = match after {
-                Some(after) => resolver.insert_after(after, tier.clone()),
-                None => resolver.insert_first(tier.clone()),
-            };
-        }
-    }
-    let mut rreq = ResolveRequest::new(req.template.clone(), req.region.clone());
-    rreq.architecture = req.architecture;
-    rreq.known_images = req.known_images.clone();
-    rreq.refused = req.refused.clone();
-    rreq.allowed_owners = req.allowed_owners.clone();
+    let resolver = launch_resolver(req)?;
+    let mut rreq = launch_resolve_request(req);
     rreq.declined = declined;
     // The account id (whose images' storage is the user's cost) is asked beside the
     // resolution, never in front of it.

@@ -12,7 +12,8 @@
 //!    otherwise into a virtual environment at `/opt/cws/venv` (Ubuntu 24.04
 //!    and Debian 12 forbid pip in the system Python);
 //! 4. clones Spack into `/opt/spack` and `spack install`s `packages.spack`;
-//! 5. runs `post_install`, then `user_data`, verbatim;
+//! 5. runs `post_install`, then `user_data`, verbatim, each in a subshell of its own (its
+//!    traps and `exit` stay its own);
 //! 6. writes `/var/lib/cws/provisioned`.
 //!
 //! `set -euxo pipefail` stops at the first failure and logs every command to
@@ -92,7 +93,7 @@ impl std::fmt::Display for ProvisioningOutcome {
 /// the script still runs, or when the instance was not provisioned by a cws script.
 pub fn provisioning_outcome(console: &str) -> Option<ProvisioningOutcome> {
     console.lines().rev().find_map(|line| {
-        let (_, rest) = line.split_once(OUTCOME_MARKER)?;
+        let (_, rest) = line.rsplit_once(OUTCOME_MARKER)?;
         let rest = rest.trim();
         if rest == "ok" || rest.starts_with("ok ") {
             return Some(ProvisioningOutcome::Succeeded);
@@ -191,8 +192,8 @@ pub(crate) fn render(t: &Template) -> String {
         "    line=\"{OUTCOME_MARKER} failed exit=$rc template={slug} version={version} step=$cws_step\""
     ));
     s.line("  fi");
-    s.line("  echo \"$line\"");
     s.line("  { echo \"$line\" > \"${CWS_CONSOLE:-/dev/console}\"; } 2>/dev/null || true");
+    s.line("  echo \"$line\" || true");
     s.line("}");
     s.line("trap cws_outcome EXIT");
     if !s.dnf {
@@ -301,17 +302,22 @@ pub(crate) fn render(t: &Template) -> String {
     ] {
         if let Some(body) = script.as_deref().filter(|b| !b.trim().is_empty()) {
             s.section(title);
+            // A subshell of its own: the body's traps (a cleanup `trap ... EXIT`) and `exit`
+            // stay its own, so the outcome line and the later steps are never lost to them.
+            s.line("(");
             s.out.push_str(body);
             if !body.ends_with('\n') {
                 s.out.push('\n');
             }
+            s.line(")");
         }
     }
 
     s.section("done");
-    s.line("mkdir -p /var/lib/cws");
+    s.line("cws_state=\"${CWS_STATE_DIR:-/var/lib/cws}\"");
+    s.line("mkdir -p \"$cws_state\"");
     s.line(&format!(
-        "echo {} > /var/lib/cws/provisioned",
+        "echo {} > \"$cws_state/provisioned\"",
         shell_quote(&format!("{} {version}", t.slug))
     ));
     s.line(&format!(
@@ -376,7 +382,8 @@ mod tests {
         .expect("valid template");
         let script = render(&t);
         assert!(!script.contains("apt-get") && !script.contains("conda"));
-        assert!(script.contains("/var/lib/cws/provisioned"));
+        assert!(script.contains("${CWS_STATE_DIR:-/var/lib/cws}"));
+        assert!(script.contains("$cws_state/provisioned"));
     }
 
     #[test]
@@ -438,6 +445,7 @@ mod tests {
                 .arg("-c")
                 .arg(render(&t))
                 .env("CWS_CONSOLE", &console)
+                .env("CWS_STATE_DIR", dir.path().join("state"))
                 .output()
                 .ok()?;
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -456,15 +464,30 @@ mod tests {
         assert_eq!(provisioning_outcome(&stdout), failed, "{stdout}");
         assert_eq!(provisioning_outcome(&console), failed, "{console}");
         assert!(stdout.contains("template=probe version=1.0.0"), "{stdout}");
-        // Leaving early on purpose is a success (the last step is not reached, so nothing is
-        // written under /var/lib).
-        let (code, stdout, _) = run("exit 0\n").expect("bash ran before");
+        // A cleanup trap of the template's own does not silence the outcome line.
+        let (code, stdout, _) =
+            run("tmp=$(mktemp -d)\ntrap 'rm -rf \"$tmp\"' EXIT\nfalse\n").expect("bash ran before");
+        assert_eq!(code, Some(1));
+        assert_eq!(
+            provisioning_outcome(&stdout),
+            Some(ProvisioningOutcome::Failed {
+                step: Some("post_install (from the template)".into()),
+                exit_code: Some(1),
+            }),
+            "{stdout}"
+        );
+        // Every step ran: ok, and the state file is written (here under a scratch directory).
+        let (code, stdout, _) = run("echo fine\n").expect("bash ran before");
         assert_eq!(code, Some(0));
         assert_eq!(
             provisioning_outcome(&stdout),
             Some(ProvisioningOutcome::Succeeded),
             "{stdout}"
         );
+        // `exit 0` ends the template's own step only: the later steps still run.
+        let (code, stdout, _) = run("exit 0\n").expect("bash ran before");
+        assert_eq!(code, Some(0));
+        assert!(stdout.contains("provisioned"), "{stdout}");
     }
 
     #[test]

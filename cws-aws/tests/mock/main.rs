@@ -622,6 +622,33 @@ async fn console_output_is_decoded_and_its_outcome_read() {
         None
     );
     assert_eq!(http.count("GetConsoleOutput"), 2);
+    // The latest output is asked for, not what EC2 buffered at boot.
+    assert!(
+        http.requests()
+            .iter()
+            .filter(|(op, _, _)| op == "GetConsoleOutput")
+            .all(|(_, _, body)| body.contains("Latest=true")),
+        "{:?}",
+        http.requests()
+    );
+    // An instance type that cannot give the latest output is asked again without it.
+    let older = Scripted::new(move |op, _uri, body| match op {
+        "GetCallerIdentity" => sts_identity(),
+        "GetConsoleOutput" if body.contains("Latest=true") => ec2_error(
+            400,
+            "UnsupportedOperation",
+            "This instance type does not support the latest console output",
+        ),
+        "GetConsoleOutput" => console(FAILED, Some(text)),
+        other => ec2_error(400, "InvalidAction", &format!("unexpected {other}")),
+    });
+    let p2 = provider(&older, "AKIDEXAMPLE", "secret").await;
+    let got = p2
+        .console_output("us-east-1", FAILED)
+        .await
+        .expect("console output without Latest");
+    assert!(got.is_some_and(|t| t.contains("CWS-PROVISION-RESULT")));
+    assert_eq!(older.count("GetConsoleOutput"), 2);
     // The request names the instance.
     assert!(
         http.requests()

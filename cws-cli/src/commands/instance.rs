@@ -50,8 +50,9 @@ async fn provisioning(
             ),
             None => (
                 serde_json::json!({"outcome": "pending"}),
-                "no outcome on the console yet (the script runs, or the workstation has not \
-                 booted far enough)"
+                "no outcome found on the console: the script may still be running, or the \
+                 line is no longer there (a workstation launched by an older cws, a stop and \
+                 start, or more than the console's last 64 KiB written since)"
                     .to_string(),
             ),
         },

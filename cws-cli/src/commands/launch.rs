@@ -54,6 +54,12 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
     }
     // Checked before anything is opened; the launch service checks it again for embedders.
     service::check_instance_name(&name)?;
+    // A bad --timeout is refused before anything is launched.
+    let wait = if args.wait {
+        Some(super::lifecycle::parse_timeout(args.timeout.as_deref())?)
+    } else {
+        None
+    };
     let (template, selection) = match listing {
         Some(l) => {
             let (t, s) = super::registry::listing_launch(ctx, l, args.allow_unsigned).await?;
@@ -204,14 +210,10 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
             Shown(l)
         );
     }
-    let wait = if args.wait {
-        Some(super::lifecycle::parse_timeout(args.timeout.as_deref())?)
-    } else {
-        None
-    };
     if ctx.json {
+        // The report is printed whatever the wait ends with: the launch happened.
         let failed = match &wait {
-            Some(w) => watch(ctx, &env, &req, &mut report, w, &consent, &pending).await?,
+            Some(w) => watch(ctx, &env, &req, &mut report, w, &consent, &pending).await,
             None => None,
         };
         output::json(&report)?;
@@ -321,34 +323,14 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
     }
     let by_script = r.method == cws_resolver::Method::ScriptFallback;
     if let (Some(i), Some(w)) = (report.instance.clone(), &wait) {
-        let failed = watch(ctx, &env, &req, &mut report, w, &consent, &pending).await?;
-        if let (Some(outcome @ cws_template::ProvisioningOutcome::Failed { .. }), Some(_)) =
-            (&report.provisioning, &report.replaced_instance)
-        {
-            println!(
-                "Provisioning {} on {}",
-                Shown(outcome.to_string()),
-                Shown(&i.id)
-            );
-        }
-        if let Some(old) = &report.replaced_instance
-            && let Some(new) = &report.instance
-        {
-            println!(
-                "Launched {} again ({}) from {} via {}{}; terminated {} whose script failed",
-                Shown(&new.name),
-                Shown(&new.id),
-                Shown(&new.ami_id),
-                report.resolution.method,
-                if info.simulated { " [simulated]" } else { "" },
-                Shown(&old.id)
-            );
-        }
-        if let Some(e) = failed {
+        if let Some(e) = watch(ctx, &env, &req, &mut report, w, &consent, &pending).await {
             return Err(e);
         }
         match (&report.provisioning, &report.replaced_instance) {
-            (_, Some(_)) => println!("{} is running.", Shown(&i.name)),
+            (_, Some(_)) => println!(
+                "{} is running.",
+                Shown(report.instance.as_ref().map_or(&i.name, |n| &n.name))
+            ),
             (Some(outcome), None) => println!(
                 "Provisioning {outcome}: {} is ready{}.",
                 Shown(&i.name),
@@ -364,6 +346,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> Result<()> {
         && by_script
         && ami_fallback(&req.template)
         && args.resolve.ami_strategy.is_none()
+        && !args.prefer_script
     {
         println!(
             "Strategy ami_fallback: a failed script is noticed (and replaced by an image, with \
@@ -419,7 +402,8 @@ fn ami_fallback(t: &cws_template::Template) -> bool {
 /// `--wait`: until the instance runs and, for a script, until its outcome. Under
 /// `ami_fallback`, a failed script leads (with consent) to a launch from an image in its
 /// place. Updates `report`; answers the error to exit with once the report is shown (a failed
-/// script that was not replaced). Ctrl-C stops waiting, never the workstation.
+/// script that was not replaced, a wait that ended early, Ctrl-C), so that `--json` always
+/// prints what was launched. Ctrl-C stops waiting, never the workstation.
 async fn watch(
     ctx: &Ctx,
     env: &cws_resolver::ResolveEnv,
@@ -428,98 +412,147 @@ async fn watch(
     wait: &cws_provider::wait::WaitOptions,
     consent: &dyn cws_resolver::Consent,
     pending: &cws_lifecycle::PendingImages,
-) -> Result<Option<anyhow::Error>> {
-    let Some(launched) = report.instance.clone() else {
-        return Ok(None);
-    };
+) -> Option<anyhow::Error> {
+    let launched = report.instance.clone()?;
     let by_script = report.resolution.method == cws_resolver::Method::ScriptFallback;
     let progress = super::lifecycle::progress(ctx);
-    let interrupted = || {
+    let started = tokio::time::Instant::now();
+    let stopped_waiting = |i: &service::LaunchedInstance| {
         eprintln!(
             "\ninterrupted: cws stopped waiting; {} ({}) keeps running: `cws instance status {}` \
              shows its provisioning",
-            Shown(&launched.name),
-            Shown(&launched.id),
-            Shown(&launched.name)
+            Shown(&i.name),
+            Shown(&i.id),
+            Shown(&i.name)
         );
-        crate::error::Reported(130)
+        anyhow::Error::from(crate::error::Reported(130))
     };
     let outcome = tokio::select! {
-        r = service::watch_provisioning(env.provider.as_ref(), &launched, by_script, wait, progress.as_ref()) => r?,
-        () = ctrl_c() => return Err(interrupted().into()),
+        r = service::watch_provisioning(env.provider.as_ref(), &launched, by_script, wait, progress.as_ref()) => r,
+        () = ctrl_c() => return Some(stopped_waiting(&launched)),
     };
-    let Some(outcome) = outcome else {
-        return Ok(None);
+    let outcome = match outcome {
+        Ok(Some(outcome)) => outcome,
+        Ok(None) => return None,
+        Err(e) => return Some(e.into()),
     };
     report.provisioning = Some(outcome.clone());
     if outcome == cws_template::ProvisioningOutcome::Succeeded {
-        return Ok(None);
+        return None;
     }
     let failed = format!(
         "the provisioning script of {} ({}) {outcome}",
-        Shown(&launched.name),
-        Shown(&launched.id)
+        launched.name, launched.id
     );
     let keeps = format!(
         "it keeps running (and is billed) so you can look at it: `cws instance status {}`; \
          `cws instance terminate {}` when done",
-        Shown(&launched.name),
-        Shown(&launched.name)
+        launched.name, launched.name
     );
     let fallback = ami_fallback(&req.template) && req.forced_tier.is_none() && !req.prefer_script;
     if !fallback {
-        return Ok(Some(anyhow::anyhow!("{failed}; {keeps}")));
+        return Some(anyhow::anyhow!("{failed}; {keeps}"));
+    }
+    if !ctx.json {
+        println!(
+            "Provisioning {} on {}",
+            Shown(outcome.to_string()),
+            Shown(&launched.id)
+        );
     }
     let replaced = tokio::select! {
-        r = service::replace_failed_script(env, req, &launched, &outcome, consent, pending) => r?,
-        () = ctrl_c() => return Err(interrupted().into()),
+        r = service::replace_failed_script(env, req, &launched, &outcome, consent, pending) => r,
+        () = ctrl_c() => {
+            eprintln!(
+                "\ninterrupted while replacing {}: the failed instance {} may already be \
+                 terminated and its replacement requested: `cws instance list --all` shows which",
+                Shown(&launched.name),
+                Shown(&launched.id)
+            );
+            return Some(crate::error::Reported(130).into());
+        }
+    };
+    let audit_termination = |terminated: &service::LaunchedInstance| {
+        super::audit::record(
+            ctx,
+            "terminate",
+            &terminated.name,
+            serde_json::json!({
+                "instance_id": terminated.id,
+                "region": terminated.region,
+                "reason": "provisioning script failed (ami_fallback)",
+            }),
+        );
     };
     match replaced {
-        service::Replacement::Replaced {
+        Err(e) => Some(anyhow::Error::from(e).context(format!("{failed}; {keeps}"))),
+        Ok(service::Replacement::Replaced {
             report: new,
             terminated,
-        } => {
-            super::audit::record(
-                ctx,
-                "terminate",
-                &terminated.name,
-                serde_json::json!({
-                    "instance_id": terminated.id,
-                    "region": terminated.region,
-                    "reason": "provisioning script failed (ami_fallback)",
-                }),
-            );
+        }) => {
+            audit_termination(&terminated);
             audit_launch(ctx, &new, &req.name, Some(&terminated.id));
             let failed_outcome = report.provisioning.take();
             *report = *new;
             report.provisioning = failed_outcome;
-            report.replaced_instance = Some(terminated);
-            if let Some(i) = report.instance.clone() {
-                tokio::select! {
-                    r = service::watch_provisioning(env.provider.as_ref(), &i, false, wait, progress.as_ref()) => { r?; }
-                    () = ctrl_c() => return Err(interrupted().into()),
-                }
+            report.replaced_instance = Some(terminated.clone());
+            let Some(i) = report.instance.clone() else {
+                return Some(anyhow::anyhow!(
+                    "{failed}; the replacement launched nothing"
+                ));
+            };
+            if !ctx.json {
+                println!(
+                    "Launched {} again ({}) from {} via {}{}; terminated {} whose script failed",
+                    Shown(&i.name),
+                    Shown(&i.id),
+                    Shown(&i.ami_id),
+                    report.resolution.method,
+                    if report.resolution.provider.simulated {
+                        " [simulated]"
+                    } else {
+                        ""
+                    },
+                    Shown(&terminated.id)
+                );
             }
-            Ok(None)
+            // What is left of --timeout (it is the total).
+            let left = cws_provider::wait::WaitOptions {
+                timeout: wait.timeout.saturating_sub(started.elapsed()),
+                ..*wait
+            };
+            tokio::select! {
+                r = service::watch_provisioning(env.provider.as_ref(), &i, false, &left, progress.as_ref()) => r.err().map(anyhow::Error::from),
+                () = ctrl_c() => Some(stopped_waiting(&i)),
+            }
         }
-        service::Replacement::NoImage(resolution) => Ok(Some(anyhow::anyhow!(
+        Ok(service::Replacement::Unreplaced { terminated, reason }) => {
+            audit_termination(&terminated);
+            report.replaced_instance = Some(terminated.clone());
+            report.instance = None;
+            Some(anyhow::anyhow!(
+                "{failed}; it was terminated to be replaced, but the workstation was not launched \
+                 again: {reason}; `cws launch {} {}` tries again",
+                req.template.slug,
+                req.name
+            ))
+        }
+        Ok(service::Replacement::NoImage(resolution)) => Some(anyhow::anyhow!(
             "{failed}, and no image serves {} in {} either (ami_fallback): {}; {keeps}",
-            Shown(&req.template.slug),
-            Shown(&req.region),
-            Shown(
-                resolution
-                    .attempts
-                    .iter()
-                    .filter(|a| a.tier != cws_resolver::TierId::SCRIPT_FALLBACK)
-                    .map(|a| format!("{}: {}", a.tier, a.detail))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        ))),
-        service::Replacement::Declined(_) => Ok(Some(anyhow::anyhow!(
+            req.template.slug,
+            req.region,
+            resolution
+                .attempts
+                .iter()
+                .filter(|a| a.tier != cws_resolver::TierId::SCRIPT_FALLBACK)
+                .map(|a| format!("{}: {}", a.tier, a.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        Ok(service::Replacement::Declined(_)) => Some(anyhow::anyhow!(
             "{failed}; not replaced by a launch from an image (not agreed; --yes agrees); {keeps}"
-        ))),
-        other => Ok(Some(anyhow::anyhow!("{failed}: {other:?}"))),
+        )),
+        Ok(other) => Some(anyhow::anyhow!("{failed}: {other:?}")),
     }
 }
 

@@ -61,7 +61,14 @@ fn list(ctx: &Ctx) -> Result<()> {
 fn warn_broken(entries: &[cws_template::TemplateEntry]) {
     let broken: Vec<&str> = entries.iter().filter_map(|e| e.error.as_deref()).collect();
     for error in &broken {
-        eprintln!("warning: {}", Shown(error));
+        // One warning per problem (a file may have several); their own `help:` lines stay
+        // lines of their own. Every line is escaped.
+        for line in error.lines() {
+            match line.strip_prefix("  ") {
+                Some(more) => eprintln!("  {}", Shown(more)),
+                None => eprintln!("warning: {}", Shown(line)),
+            }
+        }
     }
     if !broken.is_empty() {
         eprintln!(

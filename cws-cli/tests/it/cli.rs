@@ -1198,3 +1198,29 @@ fn a_template_errors_help_line_is_a_line_of_its_own() {
         "{err}"
     );
 }
+
+/// `templates list` names each problem of a broken file on a warning line of its own, its
+/// help on the next line, never a literal `\n`.
+#[test]
+fn templates_list_warns_once_per_problem_of_a_broken_file() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("lab-templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("two.yaml"),
+        "name: Two\nslug: two\nversion: \"1.0\"\nbase: ubuntu-24.04\ncolour: red\n",
+    )
+    .unwrap();
+    let out = run(
+        home.path(),
+        &["--templates", dir.to_str().unwrap(), "templates", "list"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("\\n"), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(warnings[0].contains("two.yaml:3:"), "{err}");
+    assert!(warnings[1].contains("two.yaml:5:"), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("  help: ")), "{err}");
+}

@@ -767,3 +767,47 @@ fn create_multi_prices_a_new_image_at_the_instances_disk_and_checks_the_name_bef
     );
     assert!(made.to_string().contains("us-west-2"), "{made}");
 }
+
+/// create-multi with a name another instance's image already holds is refused before it asks
+/// anything (it would not be allowed to reuse that image).
+#[test]
+fn create_multi_refuses_a_taken_name_before_asking() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(run(h, &["launch", "python-ml", "box"]).status.success());
+    assert!(run(h, &["launch", "python-ml", "box2"]).status.success());
+    assert!(
+        run(
+            h,
+            &[
+                "--yes",
+                "ami",
+                "create",
+                "python-ml",
+                "box",
+                "--name",
+                "My Setup"
+            ]
+        )
+        .status
+        .success()
+    );
+    let out = run(
+        h,
+        &[
+            "--yes",
+            "ami",
+            "create-multi",
+            "python-ml",
+            "box2",
+            "--regions",
+            "us-east-1,us-west-2",
+            "--name",
+            "My Setup",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(!err.contains("Continue?"), "asked before refusing: {err}");
+}

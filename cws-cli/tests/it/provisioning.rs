@@ -310,3 +310,107 @@ fn the_replacement_question_on_a_terminal() {
     let v = ok_json(h, &["--json", "instance", "status", "yes"]);
     assert_eq!(v["instance"]["tags"]["cws:method"], "dynamic_search", "{v}");
 }
+
+/// The replacement needs a copy from another region: the copy is asked about and made before
+/// anything is terminated. Refused (by the institution's cost cap, even with --yes), the
+/// failed instance is kept and nothing is launched; agreed, the workstation is launched again
+/// from the copy.
+#[test]
+fn a_replacement_that_needs_a_copy_settles_it_before_terminating() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let t = templates(h);
+    write_template(Path::new(&t), "flaky", Some("ami_fallback"), true);
+    // The template's only image is in us-west-2.
+    assert!(
+        run(
+            h,
+            &["--region", "us-west-2", "launch", "python-ml", "donor"]
+        )
+        .status
+        .success()
+    );
+    let made = ok_json(
+        h,
+        &[
+            "--json",
+            "--yes",
+            "--region",
+            "us-west-2",
+            "--templates",
+            &t,
+            "ami",
+            "create",
+            "flaky",
+            "donor",
+        ],
+    );
+    assert!(made.to_string().contains("ami-"), "{made}");
+
+    std::fs::write(h.join("policy.toml"), "max_copy_cost_usd = 0.01\n").unwrap();
+    let out = run(
+        h,
+        &[
+            "--yes",
+            "--templates",
+            &t,
+            "launch",
+            "flaky",
+            "capped",
+            "--wait",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not replaced"), "{}", stderr(&out));
+    let v = ok_json(h, &["--json", "instance", "status", "capped"]);
+    assert_eq!(
+        v["instance"]["state"], "running",
+        "the failed instance is kept: {v}"
+    );
+    assert_eq!(
+        v["instance"]["tags"]["cws:method"], "script_fallback",
+        "{v}"
+    );
+
+    std::fs::remove_file(h.join("policy.toml")).unwrap();
+    let v = ok_json(
+        h,
+        &[
+            "--json",
+            "--yes",
+            "--templates",
+            &t,
+            "launch",
+            "flaky",
+            "copied",
+            "--wait",
+        ],
+    );
+    assert_eq!(v["replaced_instance"]["state"], "terminated", "{v}");
+    let copy = v["copied_image"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a copy in {v}"));
+    assert_eq!(v["instance"]["ami_id"], copy, "{v}");
+}
+
+/// A bad --timeout is refused before anything is launched.
+#[test]
+fn a_bad_timeout_is_refused_before_the_launch() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = run(
+        h,
+        &[
+            "launch",
+            "python-ml",
+            "never",
+            "--wait",
+            "--timeout",
+            "bogus",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+    let all = ok_json(h, &["--json", "instance", "list", "--all"]);
+    assert_eq!(all["instances"].as_array().map(Vec::len), Some(0), "{all}");
+}
