@@ -45,7 +45,10 @@ cws() { env -i PATH="$PATH" HOME="$home" CWS_HOME="$home" "$cws_bin" "$@"; }
 
 # --rate-limit 0: a run sends ~1000 requests a minute from one address, past the default 1200
 # per minute once both runs share a window; 429s would hide the routes from the fuzzer.
-cws serve --addr 127.0.0.1:0 --rate-limit 0 2> "$home/serve.log" &
+# Started directly (not through the `cws` function, which would put a subshell between `$!`
+# and the server): `$!` is then the server itself, and stopping it leaves nothing running.
+env -i PATH="$PATH" HOME="$home" CWS_HOME="$home" "$cws_bin" \
+  serve --addr 127.0.0.1:0 --rate-limit 0 2> "$home/serve.log" &
 server_pid=$!
 port=""
 for _ in $(seq 1 300); do
